@@ -1,0 +1,99 @@
+"""The one exception family of pitstop.
+
+Every error pitstop raises on purpose derives from `PitstopError`, and also from the
+builtin a user would naturally catch::
+
+    PitstopError(Exception)
+     ├── ConfigError(ValueError)            a bad or unknown setting
+     ├── ToolNotFoundError(LookupError)     a tool name that is not registered
+     ├── ToolError                          a tool call that did not produce a result
+     │    ├── ToolArgumentError(ValueError) arguments that fail the tool's schema
+     │    └── ToolTimeoutError(TimeoutError) a tool that ran past its timeout
+     ├── LLMError                           a model call that failed
+     │    └── LLMConnectionError(ConnectionError)
+     ├── RateLimitExceeded                  a resource limit refused or timed out a request
+     └── CompressionError                   a conversation could not be compressed
+
+Messages say what happened, the value seen and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "CompressionError",
+    "ConfigError",
+    "LLMConnectionError",
+    "LLMError",
+    "PitstopError",
+    "RateLimitExceeded",
+    "ToolArgumentError",
+    "ToolError",
+    "ToolNotFoundError",
+    "ToolTimeoutError",
+]
+
+
+class PitstopError(Exception):
+    """Base class of every error pitstop raises on purpose."""
+
+
+class ConfigError(PitstopError, ValueError):
+    """A configuration value is invalid, misspelled or inconsistent."""
+
+
+class ToolNotFoundError(PitstopError, LookupError):
+    """A tool name is not registered."""
+
+    def __init__(self, name: str, known: Iterable[str]) -> None:
+        self.name = name
+        self.known = sorted(known)
+        listed = ", ".join(repr(k) for k in self.known) or "none"
+        super().__init__(
+            f"Tool {name!r} is not registered; registered tools: {listed}. "
+            "Register it with @tool or pass the function itself."
+        )
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message
+        return str(self.args[0])
+
+
+class ToolError(PitstopError):
+    """A tool call did not produce a result."""
+
+
+class ToolArgumentError(ToolError, ValueError):
+    """The arguments of a tool call do not match the tool's parameters."""
+
+
+class ToolTimeoutError(ToolError, TimeoutError):
+    """A tool ran longer than its timeout."""
+
+
+class LLMError(PitstopError):
+    """A model call failed."""
+
+
+class LLMConnectionError(LLMError, ConnectionError):
+    """The model endpoint could not be reached or dropped the connection."""
+
+
+class RateLimitExceeded(PitstopError):
+    """A resource limit refused a request, or the wait for it ran out.
+
+    Attributes:
+        limit: which limit, e.g. ``"max_tokens_per_minute"``.
+        requested: the amount asked for (tokens, calls or slots).
+        waited: seconds spent waiting before giving up (0 when rejected at once).
+    """
+
+    def __init__(self, message: str, *, limit: str, requested: float, waited: float) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.requested = requested
+        self.waited = waited
+
+
+class CompressionError(PitstopError):
+    """A conversation could not be compressed."""

@@ -1,0 +1,1 @@
+"""Models: the LLMClient protocol, messages, SimulatedLLM, FunctionLLM, OpenAIClient."""

@@ -1,0 +1,139 @@
+"""Messages, responses and the `LLMClient` protocol every model speaks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "LLMClient",
+    "LLMResponse",
+    "Message",
+    "RateLimitInfo",
+    "Role",
+    "StreamItem",
+    "ToolCall",
+    "ToolSpec",
+    "Usage",
+]
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A model's request to call one tool."""
+
+    name: str
+    """The tool's registered name."""
+    arguments: Mapping[str, Any]
+    """The arguments, as the model wrote them (not yet validated)."""
+    id: str | None = None
+    """The provider's id for this call; pitstop fills one in when the model gives none."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token counts of one model call (or a sum of several)."""
+
+    input_tokens: int = 0
+    """Prompt tokens."""
+    output_tokens: int = 0
+    """Completion tokens."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message of a conversation."""
+
+    role: Role
+    """``system``, ``user``, ``assistant`` or ``tool``."""
+    content: str = ""
+    """The text; for a ``tool`` message, the tool's result as text."""
+    tool_calls: tuple[ToolCall, ...] = ()
+    """The tool calls an ``assistant`` message asks for."""
+    tool_call_id: str | None = None
+    """For a ``tool`` message: the id of the call it answers."""
+    name: str | None = None
+    """For a ``tool`` message: the tool's name."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """What a model is told about a tool."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    """A JSON schema of the arguments (``{"type": "object", "properties": ...}``)."""
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": dict(self.parameters),
+            },
+        }
+
+
+@dataclass(slots=True)
+class LLMResponse:
+    """A complete model answer: what `FunctionLLM`'s function returns."""
+
+    text: str = ""
+    """The answer's text (empty when the model only calls tools)."""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    """The tools to call before the model speaks again."""
+    usage: Usage | None = None
+    """Token counts; estimated from the text when None."""
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    """Rate-limit facts a provider reported, for the Governor to adapt to.
+
+    Every field is None when the provider did not say.
+    """
+
+    remaining_tokens: int | None = None
+    """``x-ratelimit-remaining-tokens``."""
+    reset_tokens_s: float | None = None
+    """``x-ratelimit-reset-tokens``, in seconds."""
+    retry_after_s: float | None = None
+    """``Retry-After`` of a 429 answer, in seconds."""
+
+
+StreamItem = str | ToolCall | Usage
+"""What `LLMClient.stream` yields: a text delta, a complete tool call, or the usage."""
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    """The one interface pitstop needs from a model.
+
+    `stream` yields text deltas (``str``) as they arrive, each complete `ToolCall`,
+    and at most one `Usage` (normally last). It must be cancellable at any ``await``.
+    """
+
+    model: str
+    """A model name, used for token counting and in spans."""
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        max_tokens: int | None = None,
+    ) -> AsyncIterator[StreamItem]: ...

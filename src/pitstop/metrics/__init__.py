@@ -1,0 +1,1 @@
+"""Monitoring: spans, operation timers and percentiles."""

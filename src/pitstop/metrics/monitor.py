@@ -1,0 +1,233 @@
+"""The Monitor: one span per task, model call, tool call, limiter wait and compression.
+
+Recording a span is an append to two bounded deques, cheap enough to stay on always.
+Percentiles are computed when asked for, never on the hot path.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType, TracebackType
+from typing import Any, Literal
+
+__all__ = ["Monitor", "OperationTimer", "Span", "SpanKind", "percentile"]
+
+SpanKind = Literal["task", "llm", "tool", "wait", "compression", "operation"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One timed piece of work. Times are seconds on the Monitor's clock."""
+
+    kind: SpanKind
+    """``task``, ``llm``, ``tool``, ``wait``, ``compression`` or ``operation``."""
+    name: str
+    """The task id, model name, tool name, limit name or operation name."""
+    start: float
+    end: float
+    status: str = "ok"
+    """``ok``, ``error`` or ``cancelled``."""
+    task_id: str | None = None
+    """The task this span belongs to (None for spans outside a task)."""
+    attrs: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    """Extra facts: ``cached``, ``turn``, ``call_id``, ``tokens``..."""
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of already sorted values, by linear interpolation."""
+    if not sorted_values:
+        return 0.0
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    rank = (len(sorted_values) - 1) * q / 100.0
+    lo = math.floor(rank)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    frac = rank - lo
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
+
+
+def _operation_key(kind: str, name: str) -> str:
+    if kind == "operation":
+        return name
+    if kind == "task":
+        return "task"
+    if kind == "llm":
+        return "llm_call"
+    return f"{kind}:{name}"
+
+
+class _OpStats:
+    __slots__ = ("count", "durations", "errors")
+
+    def __init__(self, max_samples: int) -> None:
+        self.count = 0
+        self.errors = 0
+        self.durations: deque[float] = deque(maxlen=max_samples)
+
+
+class Monitor:
+    """Records spans and per-operation durations.
+
+    Args:
+        clock: the time source, in seconds; injected so tests can use a fake clock.
+        max_spans: how many spans the timeline keeps (the oldest are dropped).
+        max_samples: how many durations each operation keeps for its percentiles.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        max_spans: int = 20_000,
+        max_samples: int = 10_000,
+    ) -> None:
+        self.clock = clock
+        self._spans: deque[Span] = deque(maxlen=max_spans)
+        self._ops: dict[str, _OpStats] = {}
+        self._max_samples = max_samples
+
+    def record(
+        self,
+        kind: SpanKind,
+        name: str,
+        start: float,
+        end: float,
+        *,
+        status: str = "ok",
+        task_id: str | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> Span:
+        """Record a finished span and return it."""
+        span = Span(kind, name, start, end, status, task_id, attrs or _EMPTY)
+        self._spans.append(span)
+        key = _operation_key(kind, name)
+        op = self._ops.get(key)
+        if op is None:
+            op = self._ops[key] = _OpStats(self._max_samples)
+        op.count += 1
+        op.durations.append(end - start)
+        if status != "ok":
+            op.errors += 1
+        return span
+
+    def track(self, name: str, **attrs: Any) -> OperationTimer:
+        """Time a block as the operation `name` (``with`` or ``async with``)."""
+        return OperationTimer(self, name, attrs)
+
+    # -- reading --------------------------------------------------------------
+
+    def spans(self, *, task_id: str | None = None, kind: str | None = None) -> list[Span]:
+        """The recorded spans, oldest first, optionally of one task and/or one kind."""
+        return [
+            s
+            for s in self._spans
+            if (task_id is None or s.task_id == task_id) and (kind is None or s.kind == kind)
+        ]
+
+    def iter_spans(self) -> Iterator[Span]:
+        return iter(list(self._spans))
+
+    def last_task_id(self) -> str | None:
+        """The id of the most recently finished task, or None."""
+        for span in reversed(self._spans):
+            if span.kind == "task":
+                return span.task_id
+        return None
+
+    def operation_names(self) -> list[str]:
+        return sorted(self._ops)
+
+    def operation_metrics(self, name: str) -> dict[str, float | int]:
+        """``count``, ``avg_time``, ``p50_time``, ``p95_time``, ``p99_time``, ``min_time``,
+        ``max_time`` and ``error_count`` of one operation (all zero if never seen).
+
+        Percentiles cover the last `max_samples` durations; ``count`` covers all.
+        """
+        op = self._ops.get(name)
+        if op is None or not op.durations:
+            return {
+                "count": 0,
+                "avg_time": 0.0,
+                "p50_time": 0.0,
+                "p95_time": 0.0,
+                "p99_time": 0.0,
+                "min_time": 0.0,
+                "max_time": 0.0,
+                "error_count": 0,
+            }
+        values = sorted(op.durations)
+        return {
+            "count": op.count,
+            "avg_time": sum(values) / len(values),
+            "p50_time": percentile(values, 50),
+            "p95_time": percentile(values, 95),
+            "p99_time": percentile(values, 99),
+            "min_time": values[0],
+            "max_time": values[-1],
+            "error_count": op.errors,
+        }
+
+    def reset(self) -> None:
+        """Forget every span and operation."""
+        self._spans.clear()
+        self._ops.clear()
+
+
+class OperationTimer:
+    """Times one block as an ``operation`` span; works with ``with`` and ``async with``.
+
+    A block that raises is recorded with status ``error`` and the exception goes on.
+    """
+
+    __slots__ = ("_attrs", "_monitor", "_name", "_start", "duration")
+
+    def __init__(self, monitor: Monitor, name: str, attrs: Mapping[str, Any]) -> None:
+        self._monitor = monitor
+        self._name = name
+        self._attrs = attrs
+        self._start = 0.0
+        self.duration: float | None = None
+        """Seconds the block took, once it has ended."""
+
+    def __enter__(self) -> OperationTimer:
+        self._start = self._monitor.clock()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        end = self._monitor.clock()
+        self.duration = end - self._start
+        if exc_type is None:
+            status = "ok"
+        elif issubclass(exc_type, BaseException) and exc_type.__name__ == "CancelledError":
+            status = "cancelled"
+        else:
+            status = "error"
+        self._monitor.record(
+            "operation", self._name, self._start, end, status=status, attrs=dict(self._attrs)
+        )
+
+    async def __aenter__(self) -> OperationTimer:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)

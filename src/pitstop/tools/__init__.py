@@ -1,0 +1,1 @@
+"""Tools: Tool, @tool, the registry, the parallel executor and the demo tools."""

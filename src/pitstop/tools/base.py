@@ -223,13 +223,15 @@ class Tool:
         except pydantic.ValidationError as err:
             raise ToolArgumentError(_format_validation_error(self.name, err)) from None
 
-    async def invoke(self, arguments: Mapping[str, Any], *, timeout: float | None = None) -> Any:
+    async def invoke(
+        self, arguments: Mapping[str, Any], *, default_timeout: float | None = None
+    ) -> Any:
         """Call the function with already validated arguments.
 
         Args:
-            timeout: used when the tool has no timeout of its own.
+            default_timeout: used when the tool has no timeout of its own.
         """
-        limit = self.timeout if self.timeout is not None else timeout
+        limit = self.timeout if self.timeout is not None else default_timeout
         if limit is None:
             return await self._call(arguments)
         try:

@@ -59,6 +59,14 @@ def _task_text(task: Any) -> str:
     )
 
 
+def _record(event: dict[str, Any], parameters: Any) -> dict[str, Any]:
+    """A tool_result event as an entry of the result's ``tool_calls``."""
+    record = dict(event)
+    del record["type"], record["timestamp"], record["task_id"]
+    record["parameters"] = parameters
+    return record
+
+
 class HybridAgent:
     """An async LLM agent with tools, whose performance features are real and measured.
 
@@ -200,7 +208,7 @@ class HybridAgent:
         yield {"type": "started", "timestamp": now(), "task_id": task_id, "task": text}
 
         usage_in = usage_out = 0
-        tool_records: list[dict[str, Any]] = []
+        tool_records: list[tuple[dict[str, Any], Any]] = []
         iterations = 0
         output = ""
         error: str | None = None
@@ -294,13 +302,14 @@ class HybridAgent:
                     self._remember(engine, session_id, history, Message("assistant", reply))
                     break
 
-                calls = [
-                    c if c.id else ToolCall(c.name, c.arguments, f"{task_id}-{iteration}-{k}")
-                    for k, c in enumerate(calls)
-                ]
+                if any(c.id is None for c in calls):
+                    calls = [c if c.id else ToolCall(c.name, c.arguments,
+                                                     f"{task_id}-{iteration}-{k}")
+                             for k, c in enumerate(calls)]
                 self._remember(engine, session_id, history,
                                Message("assistant", reply, tool_calls=tuple(calls)))
-                planned = [PlannedCall(c.id or "", c.name, c.arguments, iteration) for c in calls]
+                planned = [PlannedCall(c.id, c.name, c.arguments, iteration)  # type: ignore[arg-type]
+                           for c in calls]
                 bound = cfg.max_concurrency if self.enable_parallel_execution else 1
                 results: dict[str, dict[str, Any]] = {}
                 async with aclosing(
@@ -313,11 +322,7 @@ class HybridAgent:
                 tool_messages = []
                 for p in planned:
                     r = results[p.call_id]
-                    tool_records.append({
-                        "call_id": p.call_id, "tool_name": p.tool_name, "parameters": p.arguments,
-                        "success": r["success"], "cached": r["cached"], "duration": r["duration"],
-                        **({"result": r["result"]} if r["success"] else {"error": r["error"]}),
-                    })
+                    tool_records.append((r, p.arguments))
                     tool_messages.append(Message("tool", result_text(r), tool_call_id=p.call_id,
                                                  name=p.tool_name))
                 self._remember(engine, session_id, history, *tool_messages)
@@ -351,11 +356,12 @@ class HybridAgent:
             totals["input_tokens"] += usage_in
             totals["output_tokens"] += usage_out
             totals["tool_calls"] += len(tool_records)
-            totals["tool_errors"] += sum(1 for r in tool_records if not r["success"])
-            totals["cached_tool_calls"] += sum(1 for r in tool_records if r["cached"])
+            totals["tool_errors"] += sum(1 for r, _ in tool_records if not r["success"])
+            totals["cached_tool_calls"] += sum(1 for r, _ in tool_records if r["cached"])
         yield {
             "type": "result", "timestamp": now(), "task_id": task_id, "output": output,
-            "success": status == "ok", "tool_calls": tool_records, "iterations": iterations,
+            "success": status == "ok", "tool_calls": [_record(r, a) for r, a in tool_records],
+            "iterations": iterations,
             "execution_time": end - start,
             "usage": {"input_tokens": usage_in, "output_tokens": usage_out,
                       "total_tokens": usage_in + usage_out},

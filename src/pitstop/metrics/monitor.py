@@ -10,9 +10,8 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = ["Monitor", "OperationTimer", "Span", "SpanKind", "percentile"]
 
@@ -21,9 +20,11 @@ SpanKind = Literal["task", "llm", "tool", "wait", "compression", "operation"]
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    """One timed piece of work. Times are seconds on the Monitor's clock."""
+class Span(NamedTuple):
+    """One timed piece of work. Times are seconds on the Monitor's clock.
+
+    A named tuple: immutable and cheap to create, so recording stays on the hot path.
+    """
 
     kind: SpanKind
     """``task``, ``llm``, ``tool``, ``wait``, ``compression`` or ``operation``."""
@@ -35,7 +36,7 @@ class Span:
     """``ok``, ``error`` or ``cancelled``."""
     task_id: str | None = None
     """The task this span belongs to (None for spans outside a task)."""
-    attrs: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    attrs: Mapping[str, Any] = _EMPTY
     """Extra facts: ``cached``, ``turn``, ``call_id``, ``tokens``..."""
 
     @property
@@ -94,6 +95,7 @@ class Monitor:
         self.clock = clock
         self._spans: deque[Span] = deque(maxlen=max_spans)
         self._ops: dict[str, _OpStats] = {}
+        self._by_kind_name: dict[tuple[str, str], _OpStats] = {}
         self._max_samples = max_samples
 
     def record(
@@ -110,10 +112,13 @@ class Monitor:
         """Record a finished span and return it."""
         span = Span(kind, name, start, end, status, task_id, attrs or _EMPTY)
         self._spans.append(span)
-        key = _operation_key(kind, name)
-        op = self._ops.get(key)
+        op = self._by_kind_name.get((kind, name))
         if op is None:
-            op = self._ops[key] = _OpStats(self._max_samples)
+            key = _operation_key(kind, name)
+            op = self._ops.get(key)
+            if op is None:
+                op = self._ops[key] = _OpStats(self._max_samples)
+            self._by_kind_name[(kind, name)] = op
         op.count += 1
         op.durations.append(end - start)
         if status != "ok":
@@ -181,6 +186,7 @@ class Monitor:
         """Forget every span and operation."""
         self._spans.clear()
         self._ops.clear()
+        self._by_kind_name.clear()
 
 
 class OperationTimer:

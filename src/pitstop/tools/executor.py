@@ -45,8 +45,11 @@ def result_text(result: dict[str, Any]) -> str:
     if not result["success"]:
         return f"Error: {result['error']}"
     value = result["result"]
-    if isinstance(value, str):
-        return value
+    kind = value.__class__
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int or kind is float:
+        return repr(value)
     try:
         return json.dumps(value, ensure_ascii=False, default=str)
     except (TypeError, ValueError):
@@ -112,23 +115,20 @@ class ToolExecutor:
                 )
             else:
                 value = await self._invoke(t, args, task_id, emit)
-            result = {"type": "tool_result", "success": True, "result": value}
+            success, payload_key, payload = True, "result", value
         except asyncio.CancelledError:
             monitor.record("tool", name, start, monitor.clock(), status="cancelled",
                            task_id=task_id, attrs={"call_id": call.call_id, "turn": call.turn})
             raise
         except Exception as exc:
             status = "error"
-            result = {"type": "tool_result", "success": False, "error": _describe_error(name, exc)}
+            success, payload_key, payload = False, "error", _describe_error(name, exc)
         end = monitor.clock()
         monitor.record("tool", name, start, end, status=status, task_id=task_id,
                        attrs={"call_id": call.call_id, "turn": call.turn, "cached": cached})
-        result["timestamp"] = time.time()
-        result["task_id"] = task_id
-        result["call_id"] = call.call_id
-        result["tool_name"] = name
-        result["cached"] = cached
-        result["duration"] = end - start
+        result = {"type": "tool_result", "timestamp": time.time(), "task_id": task_id,
+                  "call_id": call.call_id, "tool_name": name, "success": success,
+                  payload_key: payload, "cached": cached, "duration": end - start}
         if emit is not None:
             emit(result)
         return result

@@ -1,0 +1,52 @@
+# The README's commands. `make lab` opens the tutorials; `make test` runs every test.
+# Each target creates .venv and installs what it needs, so both work on a fresh machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help install lab test test-unit test-notebooks lint bench bench-quick demo redis-server clean
+
+help:
+	@echo "make lab          open the tutorials in JupyterLab (simulated model, no API key)"
+	@echo "make test         install everything and run every test"
+	@echo "make bench-quick  the benchmark figures in under 2 minutes"
+	@echo "make demo         the terminal demo"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# Tests of the Redis backends start a real redis-server on loopback.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server (Debian package)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
+
+test: install redis-server
+	$(BIN)/python -m pytest -q -p no:randomly
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench-quick: install
+	$(BIN)/python bench/run.py --quick
+
+bench: install
+	$(BIN)/python bench/run.py
+
+demo: install
+	$(BIN)/python -m pitstop demo
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,127 @@
+"""SimulatedLLM: picks fitting tools, streams, reports usage, deterministic; FunctionLLM."""
+
+from __future__ import annotations
+
+import pytest
+
+from pitstop import ConfigError, FunctionLLM, LLMResponse, Message, SimulatedLLM, ToolCall, Usage
+from pitstop.tools.base import resolve_tools
+
+SPECS = [t.spec for t in resolve_tools(["search", "weather", "calculator", "translate"]).values()]
+
+
+def plan(task: str, specs=SPECS) -> list[tuple[str, dict]]:
+    calls, _ = SimulatedLLM().respond([Message("user", task)], specs)
+    return [(c.name, dict(c.arguments)) for c in calls]
+
+
+def test_picks_several_independent_tools_in_one_turn() -> None:
+    """A task asking for several things gets one call per thing, arguments filled in."""
+    assert plan(
+        "Search for Python news, get the weather in Paris and London, "
+        "compute 12 * 7 and translate 'hello' to French"
+    ) == [
+        ("search", {"query": "Python news"}),
+        ("weather", {"location": "Paris"}),
+        ("weather", {"location": "London"}),
+        ("calculator", {"expression": "12 * 7"}),
+        ("translate", {"text": "hello", "target": "fr"}),
+    ]
+
+
+def test_no_fitting_tool_means_a_direct_answer() -> None:
+    """A task no tool fits is answered directly, and says the model is simulated."""
+    calls, text = SimulatedLLM().respond([Message("user", "Tell me a joke")], SPECS)
+    assert calls == [] and "SimulatedLLM" in text
+
+
+def test_answers_from_tool_results() -> None:
+    """After tool results, the model writes an answer that uses them."""
+    messages = [
+        Message("user", "weather in Oslo"),
+        Message("assistant", "", tool_calls=(ToolCall("weather", {"location": "Oslo"}, "c1"),)),
+        Message("tool", '{"temperature": 3}', tool_call_id="c1", name="weather"),
+    ]
+    calls, text = SimulatedLLM().respond(messages, SPECS)
+    assert calls == [] and '- weather: {"temperature": 3}' in text
+
+
+def test_fills_user_tools_from_their_schema() -> None:
+    """A user tool is picked by its name and its string/number parameters are filled."""
+    from pitstop import Tool
+
+    def stock_price(ticker: str, days: int) -> float:
+        """Look up a stock price history."""
+        return 1.0
+
+    assert plan("stock price of ACME over 30 days", [Tool(stock_price).spec]) == [
+        ("stock_price", {"ticker": "stock price of ACME over 30 days", "days": 30})
+    ]
+
+
+async def test_streams_paced_text_and_reports_usage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text arrives as several deltas with a sleep before each; usage comes last."""
+    sleeps: list[float] = []
+
+    async def fake_sleep(s: float) -> None:
+        sleeps.append(s)
+
+    monkeypatch.setattr("pitstop.llm.simulated.asyncio.sleep", fake_sleep)
+    llm = SimulatedLLM(time_to_first_token=0.3, tokens_per_second=50, seed=1)
+    items = [i async for i in llm.stream([Message("user", "Tell me a joke")], SPECS)]
+    deltas = [i for i in items if isinstance(i, str)]
+    assert len(deltas) > 10 and isinstance(items[-1], Usage)
+    assert items[-1].output_tokens == len(deltas) and items[-1].input_tokens > 0
+    assert 0.25 <= sleeps[0] <= 0.35 and all(0.01 <= s <= 0.03 for s in sleeps[1:])
+
+
+async def test_same_seed_same_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same seed gives the same deltas and the same pacing."""
+
+    async def run(seed: int) -> tuple[list, list]:
+        sleeps: list[float] = []
+
+        async def fake_sleep(s: float) -> None:
+            sleeps.append(s)
+
+        monkeypatch.setattr("pitstop.llm.simulated.asyncio.sleep", fake_sleep)
+        llm = SimulatedLLM(seed=seed)
+        return [i async for i in llm.stream([Message("user", "Tell me a joke")])], sleeps
+
+    assert await run(3) == await run(3)
+    assert (await run(3))[1] != (await run(4))[1]
+
+
+def test_summarizes_when_asked_without_tools() -> None:
+    """A summary request (no tools, system asks to summarize) gets an extractive summary."""
+    calls, text = SimulatedLLM().respond(
+        [
+            Message("system", "Summarize the conversation."),
+            Message("user", "user: I like tea. It is warm.\nassistant: Tea is good."),
+        ],
+        [],
+    )
+    assert calls == [] and text.startswith("Summary") and "I like tea." in text
+
+
+async def test_max_tokens_bounds_the_answer() -> None:
+    """max_tokens cuts the streamed text."""
+    llm = SimulatedLLM(time_to_first_token=0, tokens_per_second=1e6)
+    items = [i async for i in llm.stream([Message("user", "Tell me a joke")], max_tokens=5)]
+    assert len([i for i in items if isinstance(i, str)]) == 5
+
+
+def test_bad_settings_are_clear_errors() -> None:
+    """Negative latency or a zero pace are ConfigErrors."""
+    with pytest.raises(ConfigError, match="tokens_per_second must be > 0"):
+        SimulatedLLM(tokens_per_second=0)
+    with pytest.raises(ConfigError, match="time_to_first_token must be >= 0"):
+        FunctionLLM(lambda m, t: "x", time_to_first_token=-1)
+
+
+async def test_function_llm_streams_text_then_calls_then_usage() -> None:
+    """FunctionLLM splits text into deltas that join back, then yields calls and usage."""
+    llm = FunctionLLM(lambda m, t: LLMResponse("Hi there  you", [ToolCall("x", {})], Usage(3, 4)))
+    items = [i async for i in llm.stream([Message("user", "q")])]
+    assert "".join(i for i in items if isinstance(i, str)) == "Hi there  you"
+    assert items[-2] == ToolCall("x", {}) and items[-1] == Usage(3, 4)

@@ -191,7 +191,9 @@ class HybridAgent:
         text = _task_text(task)
         if context is not None and not isinstance(context, Mapping):
             raise ConfigError(f"context must be a dict or None, got {type(context).__name__}.")
-        session_id = context.get("session_id") if context else None
+        session_id: str | None = context.get("session_id") if context else None
+        if session_id is not None and not isinstance(session_id, str):
+            raise ConfigError(f"context['session_id'] must be a string, got {session_id!r}.")
         if session_id is not None and self.context_engine is None:
             raise ConfigError(
                 f"context has session_id={session_id!r} but the agent has no context_engine; "
@@ -204,6 +206,7 @@ class HybridAgent:
         cfg = self.config
         governor = self.governor
         engine = self.context_engine if session_id is not None else None
+        sid = session_id or ""
         start = clock()
         yield {"type": "started", "timestamp": now(), "task_id": task_id, "task": text}
 
@@ -225,21 +228,21 @@ class HybridAgent:
                 for event in self._wait_events(waits, task_id):
                     yield event
             if engine is not None:
-                engine.append(session_id, user_message)
+                engine.append(sid, user_message)
             else:
                 history.append(user_message)
             for iteration in range(1, cfg.max_iterations + 1):
                 iterations = iteration
                 if engine is not None:
-                    compression = await engine.prepare(session_id, llm=self.llm)
+                    compression = await engine.prepare(sid, llm=self.llm)
                     if compression is not None:
                         yield self._compression_event(compression, task_id)
-                    messages = [system, *engine.messages(session_id)]
+                    messages = [system, *engine.messages(sid)]
                 else:
                     messages = [system, *history]
 
                 reservation = None
-                if governor is not None and self.resource_limits.max_tokens_per_minute:
+                if governor is not None and governor.limits.max_tokens_per_minute:
                     estimate = governor.estimate_tokens(
                         messages, model=getattr(self.llm, "model", None),
                         max_output_tokens=cfg.max_output_tokens,
@@ -286,7 +289,7 @@ class HybridAgent:
                         attrs={"turn": iteration, "input_tokens": usage.input_tokens,
                                "output_tokens": usage.output_tokens, "tool_calls": len(calls)},
                     )
-                    if reservation is not None:
+                    if reservation is not None and governor is not None:
                         governor.settle_tokens(reservation, usage.total_tokens)
                 reply = "".join(parts)
                 if not streaming and reply:
@@ -312,7 +315,7 @@ class HybridAgent:
                            for c in calls]
                 bound = cfg.max_concurrency if self.enable_parallel_execution else 1
                 results: dict[str, dict[str, Any]] = {}
-                async with aclosing(
+                async with aclosing(  # type: ignore[type-var]
                     self._executor.stream(planned, bound=bound, task_id=task_id)
                 ) as tool_events:
                     async for event in tool_events:
@@ -345,7 +348,7 @@ class HybridAgent:
             yield {"type": "error", "timestamp": now(), "task_id": task_id,
                    "error": error, "error_type": error_type}
         finally:
-            if holds_slot:
+            if holds_slot and governor is not None:
                 governor.release_task()
             end = clock()
             monitor.record("task", task_id, start, end, status=status, task_id=task_id,

@@ -134,7 +134,7 @@ class Tool:
         if not callable(fn):
             raise ConfigError(f"Tool needs a function, got {fn!r}.")
         self.fn = fn
-        self.name = name or getattr(fn, "__name__", "")
+        self.name: str = name or str(getattr(fn, "__name__", ""))
         if not _NAME_RE.match(self.name):
             raise ConfigError(
                 f"Tool name {self.name!r} is not valid: use letters, digits, '_' or '-', "
@@ -150,7 +150,7 @@ class Tool:
         self.inline = inline
         self.is_async = inspect.iscoroutinefunction(fn)
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn))
-        self.description = description if description is not None else (summary or self.name)
+        self.description: str = description if description is not None else (summary or self.name)
         model = self._arguments_model(fn, arg_docs)
         self._validator = model.__pydantic_validator__
         self.parameters: dict[str, Any] = _clean_schema(model.model_json_schema())
@@ -192,7 +192,7 @@ class Tool:
 
     def with_options(self, **changes: Any) -> Tool:
         """A copy with some options changed (``name``, ``timeout``, ``cacheable``, ...)."""
-        opts = {
+        opts: dict[str, Any] = {
             "name": self.name,
             "description": self.description,
             "timeout": self.timeout,

@@ -48,9 +48,11 @@ _BINARY = {
     ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
-_UNARY = {ast.UAdd: operator.pos, ast.USub: operator.neg}
-_FUNCS = {"sqrt": math.sqrt, "abs": abs, "round": round, "log": math.log, "exp": math.exp,
-          "sin": math.sin, "cos": math.cos, "tan": math.tan, "min": min, "max": max}
+_UNARY: dict[type[ast.unaryop], Any] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+_FUNCS: dict[str, Any] = {
+    "sqrt": math.sqrt, "abs": abs, "round": round, "log": math.log, "exp": math.exp,
+    "sin": math.sin, "cos": math.cos, "tan": math.tan, "min": min, "max": max,
+}
 _CONSTS = {"pi": math.pi, "e": math.e}
 
 

@@ -193,8 +193,8 @@ class ToolExecutor:
                     yield events.popleft()
                 if remaining == 0:
                     break
-                waiter[0] = loop.create_future()
-                await waiter[0]
+                wake = waiter[0] = loop.create_future()
+                await wake
                 waiter[0] = None
             while events:
                 yield events.popleft()

@@ -309,8 +309,9 @@ class HybridAgent:
                     calls = [c if c.id else ToolCall(c.name, c.arguments,
                                                      f"{task_id}-{iteration}-{k}")
                              for k, c in enumerate(calls)]
-                self._remember(engine, session_id, history,
-                               Message("assistant", reply, tool_calls=tuple(calls)))
+                # The call is stored with its results, after the tools end: a run cancelled
+                # mid-tools must not leave a tool call without results in the session.
+                assistant = Message("assistant", reply, tool_calls=tuple(calls))
                 planned = [PlannedCall(c.id, c.name, c.arguments, iteration)  # type: ignore[arg-type]
                            for c in calls]
                 bound = cfg.max_concurrency if self.enable_parallel_execution else 1
@@ -328,7 +329,7 @@ class HybridAgent:
                     tool_records.append((r, p.arguments))
                     tool_messages.append(Message("tool", result_text(r), tool_call_id=p.call_id,
                                                  name=p.tool_name))
-                self._remember(engine, session_id, history, *tool_messages)
+                self._remember(engine, session_id, history, assistant, *tool_messages)
             else:
                 raise PitstopError(
                     f"The task did not finish within max_iterations={cfg.max_iterations} model "

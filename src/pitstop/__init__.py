@@ -40,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     # memory
     "CompressionConfig": "pitstop.context.config",
     "ContextEngine": "pitstop.context.engine",
+    "CompressionResult": "pitstop.context.engine",
     # monitoring
     "Monitor": "pitstop.metrics.monitor",
     "Span": "pitstop.metrics.monitor",
@@ -92,7 +93,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from pitstop.cache.config import CacheConfig
     from pitstop.config import AgentConfig
     from pitstop.context.config import CompressionConfig
-    from pitstop.context.engine import ContextEngine
+    from pitstop.context.engine import CompressionResult, ContextEngine
     from pitstop.errors import (
         CompressionError,
         ConfigError,

@@ -115,3 +115,12 @@ def test_out_of_range_values_are_errors(field: str, value: int) -> None:
     """Counts and timeouts below their minimum are rejected with the value seen."""
     with pytest.raises(ConfigError, match=f"{field}={value}"):
         CompressionConfig(**{field: value})
+def test_a_threshold_alone_sets_the_target_to_half_of_it() -> None:
+    """The guide's Best Practices config (threshold 50, no target) is valid: target 25."""
+    from pitstop import CompressionConfig
+
+    cfg = CompressionConfig(auto_compress_enabled=True, auto_compress_threshold=50)
+    assert cfg.auto_compress_target == 25
+    assert CompressionConfig().auto_compress_target == 50
+    assert CompressionConfig(auto_compress_threshold=50, auto_compress_target=30) \
+        .auto_compress_target == 30

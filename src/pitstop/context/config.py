@@ -48,7 +48,10 @@ class CompressionConfig(StrictModel):
     auto_compress_threshold: int = Field(100, ge=2)
     """Messages: auto-compression fires when a session holds more than this many."""
     auto_compress_target: int = Field(50, ge=1)
-    """Messages: the most a session holds after an auto-compression (summary included)."""
+    """Messages: the most a session holds after an auto-compression (summary included).
+    When only `auto_compress_threshold` is given, the target is half of it (so the guide's
+    ``CompressionConfig(auto_compress_enabled=True, auto_compress_threshold=50)`` means 50
+    -> 25, the same ratio as the defaults 100 -> 50)."""
     auto_compress_max_tokens: int | None = Field(None, ge=1)
     """Tokens: auto-compression also fires when the session's messages count more than
     this many prompt tokens (None: no token trigger). Needs `auto_compress_enabled`."""
@@ -63,6 +66,9 @@ class CompressionConfig(StrictModel):
     runs out; ``hybrid`` truncates instead."""
 
     def __init__(self, /, **data: Any) -> None:
+        threshold = data.get("auto_compress_threshold")
+        if "auto_compress_target" not in data and isinstance(threshold, int) and threshold >= 2:
+            data["auto_compress_target"] = threshold // 2
         super().__init__(**data)
         self._check()
 

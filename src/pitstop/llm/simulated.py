@@ -28,22 +28,73 @@ _NUMBER = r"-?\d+(?:\.\d+)?"
 _EXPR_RE = re.compile(rf"\(*\s*{_NUMBER}\s*\)*(?:\s*(?:\*\*|[-+*/^%])\s*\(*\s*{_NUMBER}\s*\)*)+")
 _NUM_RE = re.compile(_NUMBER)
 _WORD_OPS = {
-    "plus": "+", "add": "+", "sum": "+", "minus": "-", "subtract": "-", "times": "*",
-    "multiply": "*", "multiplied": "*", "divide": "/", "divided": "/", "over": "/",
+    "plus": "+",
+    "add": "+",
+    "sum": "+",
+    "minus": "-",
+    "subtract": "-",
+    "times": "*",
+    "multiply": "*",
+    "multiplied": "*",
+    "divide": "/",
+    "divided": "/",
+    "over": "/",
 }
 _OP_NAMES = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
 _LANGS = {
-    "spanish": "es", "french": "fr", "german": "de", "italian": "it", "japanese": "ja",
-    "chinese": "zh", "portuguese": "pt", "dutch": "nl", "russian": "ru", "english": "en",
+    "spanish": "es",
+    "french": "fr",
+    "german": "de",
+    "italian": "it",
+    "japanese": "ja",
+    "chinese": "zh",
+    "portuguese": "pt",
+    "dutch": "nl",
+    "russian": "ru",
+    "english": "en",
 }
 _SYNONYMS: dict[str, set[str]] = {
-    "search": {"search", "find", "look", "lookup", "research", "news", "latest", "information",
-               "info", "about", "who", "docs", "documentation"},
+    "search": {
+        "search",
+        "find",
+        "look",
+        "lookup",
+        "research",
+        "news",
+        "latest",
+        "information",
+        "info",
+        "about",
+        "who",
+        "docs",
+        "documentation",
+    },
     "weather": {"weather", "temperature", "forecast", "rain", "sunny", "climate", "cold", "hot"},
-    "calculator": {"calculate", "compute", "calculation", "sum", "add", "plus", "minus",
-                   "times", "multiply", "divide", "math", "arithmetic"},
-    "translate": {"translate", "translation", "translator", "spanish", "french", "german",
-                  "italian", "japanese", "say"},
+    "calculator": {
+        "calculate",
+        "compute",
+        "calculation",
+        "sum",
+        "add",
+        "plus",
+        "minus",
+        "times",
+        "multiply",
+        "divide",
+        "math",
+        "arithmetic",
+    },
+    "translate": {
+        "translate",
+        "translation",
+        "translator",
+        "spanish",
+        "french",
+        "german",
+        "italian",
+        "japanese",
+        "say",
+    },
 }
 _STOPWORDS = set(
     "a an the and or of for to in on at by with from is are be this that it as into what "
@@ -232,8 +283,11 @@ class SimulatedLLM:
             return {"expression": text.replace("^", "**")}
         m = re.fullmatch(rf"\s*({_NUMBER})\s*([-+*/])\s*({_NUMBER})\s*", text)
         if m and {"operation", "a", "b"} <= set(props):
-            return {"operation": _OP_NAMES[m.group(2)], "a": float(m.group(1)),
-                    "b": float(m.group(3))}
+            return {
+                "operation": _OP_NAMES[m.group(2)],
+                "a": float(m.group(1)),
+                "b": float(m.group(3)),
+            }
         return None
 
     @staticmethod

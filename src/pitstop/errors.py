@@ -5,6 +5,7 @@ builtin a user would naturally catch::
 
     PitstopError(Exception)
      ├── ConfigError(ValueError)            a bad or unknown setting
+     │    └── MissingExtraError(ImportError) an optional package is not installed
      ├── ToolNotFoundError(LookupError)     a tool name that is not registered
      ├── ToolError                          a tool call that did not produce a result
      │    ├── ToolArgumentError(ValueError) arguments that fail the tool's schema
@@ -26,6 +27,7 @@ __all__ = [
     "ConfigError",
     "LLMConnectionError",
     "LLMError",
+    "MissingExtraError",
     "PitstopError",
     "RateLimitExceeded",
     "ToolArgumentError",
@@ -41,6 +43,10 @@ class PitstopError(Exception):
 
 class ConfigError(PitstopError, ValueError):
     """A configuration value is invalid, misspelled or inconsistent."""
+
+
+class MissingExtraError(ConfigError, ImportError):
+    """A feature needs an optional package; the message names the extra to install."""
 
 
 class ToolNotFoundError(PitstopError, LookupError):

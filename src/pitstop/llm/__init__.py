@@ -1,1 +1,48 @@
-"""Models: the LLMClient protocol, messages, SimulatedLLM, FunctionLLM, OpenAIClient."""
+"""Models: the LLMClient protocol, messages, SimulatedLLM, FunctionLLM, OpenAIClient.
+
+`OpenAIClient` and `LocalModel` load the ``openai`` package on first use only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pitstop.llm.base import (
+    LLMClient,
+    LLMResponse,
+    Message,
+    RateLimitInfo,
+    StreamItem,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
+from pitstop.llm.function import FunctionLLM
+from pitstop.llm.simulated import SimulatedLLM
+
+__all__ = [
+    "FunctionLLM",
+    "LLMClient",
+    "LLMResponse",
+    "LocalModel",
+    "Message",
+    "OpenAIClient",
+    "RateLimitInfo",
+    "SimulatedLLM",
+    "StreamItem",
+    "ToolCall",
+    "ToolSpec",
+    "Usage",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OpenAIClient":
+        from pitstop.llm.openai import OpenAIClient
+
+        return OpenAIClient
+    if name == "LocalModel":
+        from pitstop.llm.local import LocalModel
+
+        return LocalModel
+    raise AttributeError(f"module 'pitstop.llm' has no attribute {name!r}")

@@ -1,0 +1,149 @@
+"""The Redis backend: real Redis TTLs, sharing between processes, and outages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import redis
+
+from pitstop.cache import CacheConfig, ToolCache
+
+from .conftest import Counted, FakeClock, make_tool
+
+pytestmark = pytest.mark.redis
+
+
+def _config(url: str, **fields: object) -> CacheConfig:
+    return CacheConfig(backend="redis", redis_url=url, **fields)  # type: ignore[arg-type]
+
+
+async def test_ttls_are_redis_ttls_and_values_are_json(redis_url: str, clock: FakeClock) -> None:
+    """Each entry is a Redis key with the tool's TTL (PX) holding JSON."""
+    cache = ToolCache(_config(redis_url, tool_specific_ttl={"search": 120}), clock=clock,
+                      namespace="ns")
+    try:
+        await cache.call(make_tool(), {"query": "q"}, Counted().runner({"query": "q"}))
+    finally:
+        await cache.aclose()
+    client = redis.Redis.from_url(redis_url)
+    (key,) = client.keys("pitstop:ns:v:*")
+    assert key == b"pitstop:ns:v:search(query='q')"
+    assert 119_000 < client.pttl(key) <= 120_000
+    assert json.loads(client.get(key))["v"] == {"args": {"query": "q"}, "items": [1, 2, 3]}
+    client.close()
+
+
+def test_another_process_gets_the_hit(redis_url: str) -> None:
+    """A result stored by this process is a hit in a separate Python process."""
+
+    async def store() -> None:
+        cache = ToolCache(_config(redis_url, namespace="shared"))
+        body = Counted(lambda **kw: "from parent")
+        try:
+            await cache.call(make_tool(), {"query": "q"}, body.runner({"query": "q"}))
+        finally:
+            await cache.aclose()
+
+    asyncio.run(store())
+    script = textwrap.dedent(f"""
+        import asyncio
+        from pitstop.cache import CacheConfig, ToolCache
+        from pitstop.tools.base import Tool
+
+        def search(query: str = "", limit: int = 3) -> str:
+            return "from child"
+
+        async def main():
+            cache = ToolCache(CacheConfig(backend="redis", redis_url={redis_url!r},
+                                          namespace="shared"))
+            async def run():
+                return "from child"
+            print(await cache.call(Tool(search), {{"query": "q"}}, run))
+            await cache.aclose()
+
+        asyncio.run(main())
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, check=True).stdout
+    assert out.strip() == "('from parent', True)"
+
+
+async def test_an_outage_degrades_warns_once_and_recovers(
+    redis_server: object, redis_url: str, clock: FakeClock
+) -> None:
+    """Redis stopping mid-run: calls go on uncached, one warning, then caching resumes."""
+    server = redis_server
+    cache = ToolCache(_config(redis_url, redis_timeout=0.5), clock=clock)
+    tool, body = make_tool(), Counted()
+    args = {"query": "q"}
+    try:
+        await cache.call(tool, args, body.runner(args))
+        assert (await cache.call(tool, args, body.runner(args)))[1] is True
+        server.stop()  # type: ignore[attr-defined]
+        with pytest.warns(RuntimeWarning, match="redis tool cache .* is unreachable") as warned:
+            for _ in range(4):
+                assert (await cache.call(tool, args, body.runner(args)))[1] is False
+                clock.advance(0.6)  # some calls retry Redis, some skip it
+        assert len([w for w in warned if "unreachable" in str(w.message)]) == 1
+        s = cache.stats()
+        assert s["degraded"] is True and s["backend_errors"] >= 2
+        assert body.runs == 5
+
+        server.start()  # type: ignore[attr-defined]
+        clock.advance(1.0)
+        assert (await cache.call(tool, args, body.runner(args)))[1] is False  # restarted empty
+        assert cache.stats()["degraded"] is False
+        assert (await cache.call(tool, args, body.runner(args)))[1] is True
+    finally:
+        if server.proc is None:  # type: ignore[attr-defined]
+            server.start()  # type: ignore[attr-defined]
+        await cache.aclose()
+
+
+async def test_invalidations_during_an_outage_apply_when_redis_answers(
+    redis_url: str, clock: FakeClock
+) -> None:
+    """An invalidation Redis could not take is applied before the next lookup."""
+    cache = ToolCache(_config(redis_url, redis_timeout=0.1), clock=clock)
+    tool, body = make_tool(), Counted()
+    args = {"query": "Python"}
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        await cache.call(tool, args, body.runner(args))
+        admin.execute_command("CLIENT", "PAUSE", 400, "ALL")  # Redis stops answering
+        paused = time.monotonic()
+        with pytest.warns(RuntimeWarning, match="unreachable"):
+            assert cache.invalidate(pattern="query:Py*") == 0
+        assert cache.stats()["degraded"] is True
+        await asyncio.sleep(max(0.0, 0.5 - (time.monotonic() - paused)))  # the pause ends
+        clock.advance(1.0)
+        assert (await cache.call(tool, args, body.runner(args)))[1] is False
+        assert body.runs == 2
+        assert cache.stats()["degraded"] is False
+    finally:
+        admin.close()
+        await cache.aclose()
+
+
+async def test_an_unreachable_redis_at_start_never_fails_a_call(clock: FakeClock) -> None:
+    """With no Redis at all, every call still runs its tool."""
+    from tests.conftest import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    cache = ToolCache(_config(url, redis_timeout=0.2), clock=clock)
+    tool, body = make_tool(), Counted()
+    try:
+        with pytest.warns(RuntimeWarning, match="unreachable"):
+            for _ in range(2):
+                assert (await cache.call(tool, {"query": "q"}, body.runner({"query": "q"})))[1] \
+                    is False
+        assert cache.invalidate(tool_name="search") == 0
+        assert cache.stats()["size"] == 0
+    finally:
+        await cache.aclose()

@@ -46,8 +46,9 @@ local-model: $(LOCAL)
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
 
+# Every test, then every tutorial notebook top to bottom (nbmake, no frontend).
 test: install redis-server local-model
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=300 tests notebooks
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -370,12 +370,34 @@ class SimulatedLLM:
 
     @staticmethod
     def _summary(transcript: str) -> str:
-        sentences = []
+        """An extractive summary: what the user asked and which tools ran, in order.
+
+        Earlier summaries in the transcript are folded in, so the summary of a long
+        session stays one short paragraph instead of nesting.
+        """
+        asked: list[str] = []
+        tools: dict[str, int] = {}
+        notes: list[str] = []
         for line in transcript.splitlines():
             line = line.strip()
-            if not line:
-                continue
-            first = re.split(r"(?<=[.!?])\s", line, maxsplit=1)[0]
-            sentences.append(first[:120])
-        body = " ".join(sentences) if sentences else "nothing to summarise"
-        return f"Summary of the earlier conversation: {body}"
+            if line.startswith("(earlier summary)"):
+                m = re.search(r"The user asked: (.*?)(?:\. Tools called: (.*?))?\.?$", line)
+                if m:
+                    asked.extend(a for a in m.group(1).split("; ") if a)
+                    for part in (m.group(2) or "").split(", "):
+                        name, _, n = part.rpartition(" x")
+                        if name and n.isdigit():
+                            tools[name] = tools.get(name, 0) + int(n)
+            elif line.startswith("user:"):
+                asked.append(line[5:].strip().rstrip(".?!")[:80])
+            elif line.startswith("assistant called "):
+                name = line[len("assistant called "):].split("(", 1)[0]
+                tools[name] = tools.get(name, 0) + 1
+            elif line.startswith("assistant:") and not notes:
+                notes.append(line[10:].strip().split("\n")[0][:100])
+        if not asked and not tools:
+            return "Summary of the earlier conversation: nothing of note was said."
+        text = "Summary of the earlier conversation. The user asked: " + "; ".join(asked)
+        if tools:
+            text += ". Tools called: " + ", ".join(f"{k} x{v}" for k, v in tools.items())
+        return text + "."

@@ -208,6 +208,8 @@ class ToolExecutor:
         self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None = None
     ) -> list[dict[str, Any]]:
         """Run calls at most `bound` at a time; results in the order of `calls`."""
+        if len(calls) == 1:  # no task, no gather: one call runs in the caller's task
+            return [await self.run_one(calls[0], task_id, None)]
         results: list[dict[str, Any] | None] = [None] * len(calls)
         index = {id(c): i for i, c in enumerate(calls)}
         if bound >= len(calls):

@@ -11,7 +11,7 @@ LOCAL  := $(VENV)/.installed-local
 # llama.cpp must be built portable: the default native build crashes on some CPUs.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: help install lab test lint bench bench-quick bench-local demo redis-server local-model clean
+.PHONY: help install lab test lint bench bench-quick bench-local demo redis-server chromium local-model clean
 
 help:
 	@echo "make lab          open the tutorials in JupyterLab (simulated model, no API key)"
@@ -43,11 +43,17 @@ $(LOCAL): $(STAMP)
 
 local-model: $(LOCAL)
 
+# The browser test drives JupyterLab in Debian's headless Chromium (via playwright).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (Debian package)"; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1
 
 # Every test, then every tutorial notebook top to bottom (nbmake, no frontend).
-test: install redis-server local-model
+test: install redis-server chromium local-model
 	$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=300 tests notebooks
 
 lint: install

@@ -5,6 +5,7 @@ Every tool call of the agent goes through `ToolCache.call`; see `pitstop.cache.c
 
 from pitstop.cache.cache import ToolCache
 from pitstop.cache.config import CacheConfig
-from pitstop.cache.trace import ReplayResult, ToolReplay, TraceRecord, replay
+from pitstop.cache.replay import ReplayFigures, ToolFigures, replay
+from pitstop.cache.trace import TraceRecord
 
-__all__ = ["CacheConfig", "ReplayResult", "ToolCache", "ToolReplay", "TraceRecord", "replay"]
+__all__ = ["CacheConfig", "ReplayFigures", "ToolCache", "ToolFigures", "TraceRecord", "replay"]

@@ -1,0 +1,223 @@
+"""`RunState`: what one streamed run has shown so far, built from its events.
+
+Both stream views (the widget and the plain-text one) fold events into a
+`RunState` and render from it, so they cannot disagree about what happened.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = ["Chip", "RunState", "chips_html", "format_seconds", "summary_line"]
+
+ChipStatus = Literal["running", "done", "cached", "failed", "cancelled"]
+
+MAX_CHIPS = 40
+"""Chips shown at most; earlier ones are counted in a ``+N earlier`` marker."""
+
+
+@dataclass(slots=True)
+class Chip:
+    """One tool call as the views show it."""
+
+    call_id: str
+    tool: str
+    parameters: Any
+    status: ChipStatus = "running"
+    duration: float | None = None
+    error: str | None = None
+
+    def label(self, width: int = 48) -> str:
+        """``search(query='Python')``, cut to `width` characters."""
+        params = self.parameters
+        if isinstance(params, dict):
+            inner = ", ".join(f"{k}={v!r}" for k, v in params.items())
+        else:
+            inner = json.dumps(params, default=str)
+        text = f"{self.tool}({inner})"
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@dataclass(slots=True)
+class RunState:
+    """Everything a view needs, folded from the event stream."""
+
+    task_id: str | None = None
+    text: list[str] = field(default_factory=list)
+    chips: dict[str, Chip] = field(default_factory=dict)
+    waits: dict[str, list[float]] = field(default_factory=dict)
+    """limit name -> [number of waits, seconds waited]."""
+    compressions: list[dict[str, Any]] = field(default_factory=list)
+    turns: int = 0
+    error: str | None = None
+    result: dict[str, Any] | None = None
+    _turn_has_text: bool = False
+
+    def apply(self, event: dict[str, Any]) -> str:
+        """Fold one event in; return the text it adds (empty for non-text events)."""
+        kind = event.get("type")
+        added = ""
+        if kind == "started":
+            self.task_id = event.get("task_id")
+        elif kind == "token":
+            added = str(event.get("content", ""))
+            if added and not self._turn_has_text and self.turns and self.text:
+                added = "\n\n" + added  # the answer after tool calls starts a new paragraph
+            if added:
+                self._turn_has_text = True
+                self.text.append(added)
+        elif kind == "tool_call":
+            cid = str(event.get("call_id"))
+            self.chips[cid] = Chip(cid, str(event.get("tool_name")), event.get("parameters"))
+        elif kind == "tool_result":
+            cid = str(event.get("call_id"))
+            chip = self.chips.get(cid)
+            if chip is None:
+                chip = self.chips[cid] = Chip(cid, str(event.get("tool_name")), None)
+            chip.duration = event.get("duration")
+            if not event.get("success", False):
+                chip.status, chip.error = "failed", str(event.get("error", "failed"))
+            else:
+                chip.status = "cached" if event.get("cached") else "done"
+        elif kind == "rate_limit_wait":
+            acc = self.waits.setdefault(str(event.get("limit")), [0, 0.0])
+            acc[0] += 1
+            acc[1] += float(event.get("waited", 0.0))
+        elif kind == "compression":
+            self.compressions.append(dict(event))
+        elif kind == "usage":
+            self.turns += 1
+            self._turn_has_text = False
+        elif kind == "error":
+            self.error = str(event.get("error"))
+        elif kind == "result":
+            self.result = dict(event)
+            if self.error is None and not event.get("success", True):
+                self.error = str(event.get("error") or "the run failed")
+        return added
+
+    def settle(self, spans: Iterable[Any]) -> None:
+        """Give calls still shown as running the outcome their tool spans recorded.
+
+        After an interrupt, results that finished but were not yet streamed would
+        otherwise look cancelled.
+        """
+        by_call = {s.attrs.get("call_id"): s for s in spans}
+        for chip in self.chips.values():
+            span = by_call.get(chip.call_id)
+            if chip.status != "running" or span is None:
+                continue
+            chip.duration = span.end - span.start
+            if span.status == "cancelled":
+                chip.status = "cancelled"
+            elif span.status != "ok":
+                chip.status, chip.error = "failed", "failed"
+            else:
+                chip.status = "cached" if span.attrs.get("cached") else "done"
+
+    def cancel_running(self) -> None:
+        """Mark the calls still running as cancelled (the run was interrupted)."""
+        for chip in self.chips.values():
+            if chip.status == "running":
+                chip.status = "cancelled"
+
+    @property
+    def streamed(self) -> str:
+        return "".join(self.text)
+
+    @property
+    def answer(self) -> str:
+        """The final answer when the run ended, else the text streamed so far."""
+        if self.result is not None and self.result.get("output"):
+            return str(self.result["output"])
+        return self.streamed
+
+    def notes(self) -> list[str]:
+        """One line per limit that made the run wait, and per compression."""
+        lines = [
+            f"◔ waited {format_seconds(total)} for {limit} ({int(n)}×)"
+            for limit, (n, total) in self.waits.items()
+        ]
+        for c in self.compressions:
+            lines.append(
+                f"⇊ compressed the conversation {c.get('before')} → {c.get('after')} "
+                f"messages ({c.get('strategy')})"
+            )
+        return lines
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``850 ms`` below two seconds, ``2.31 s`` above."""
+    if seconds is None:
+        return "?"
+    if seconds < 2:
+        return f"{seconds * 1000:.0f} ms"
+    return f"{seconds:.2f} s"
+
+
+_CHIP_STYLE = {
+    "running": ("#555", "#f2f2f2", "●"),
+    "done": ("#1b7a33", "#e9f7ee", "✓"),
+    "cached": ("#0b5cad", "#e6f0fb", "⚡"),
+    "failed": ("#b3261e", "#fdecea", "✗"),
+    "cancelled": ("#777", "#f2f2f2", "■"),
+}
+
+
+def chips_html(chips: list[Chip]) -> str:
+    """The tool calls as inline chips (inline styles: no CSS file needed)."""
+    if not chips:
+        return ""
+    hidden = max(0, len(chips) - MAX_CHIPS)
+    parts = []
+    if hidden:
+        parts.append(f"<span style='color:#777;margin-right:6px'>+{hidden} earlier</span>")
+    for chip in chips[hidden:]:
+        fg, bg, icon = _CHIP_STYLE[chip.status]
+        detail = {"running": "running", "cancelled": "cancelled",
+                  "cached": f"cached · {format_seconds(chip.duration)}",
+                  "done": format_seconds(chip.duration),
+                  "failed": f"failed: {chip.error}"}[chip.status]
+        parts.append(
+            f"<span class='pitstop-chip pitstop-chip-{chip.status}' title='{html.escape(detail)}' "
+            f"style='display:inline-block;margin:2px 4px 2px 0;padding:1px 8px;"
+            f"border:1px solid {fg};border-radius:10px;background:{bg};color:{fg};"
+            f"font-size:12px;font-family:monospace'>{icon} {html.escape(chip.label())} "
+            f"<b>{html.escape(detail if len(detail) < 60 else detail[:59] + '…')}</b></span>"
+        )
+    return "".join(parts)
+
+
+def summary_line(state: RunState, *, cancelled: bool = False) -> str:
+    """``✓ done in 1.23 s · 2 model turns · 4 tool calls (1 cached) · 1,423 tokens``."""
+    chips = list(state.chips.values())
+    cached = sum(1 for c in chips if c.status == "cached")
+    failed = sum(1 for c in chips if c.status == "failed")
+    calls = f"{len(chips)} tool call{'s' if len(chips) != 1 else ''}"
+    extra = [f"{cached} cached"] * bool(cached) + [f"{failed} failed"] * bool(failed)
+    if extra:
+        calls += f" ({', '.join(extra)})"
+    running = state.result is None and state.error is None and not cancelled
+    turns = (f"model turn {state.turns + 1}" if running
+             else f"{state.turns} model turn{'s' if state.turns != 1 else ''}")
+    parts = [turns, calls]
+    result = state.result or {}
+    tokens = (result.get("usage") or {}).get("total_tokens")
+    if tokens is not None:
+        parts.append(f"{tokens:,} tokens")
+    if cancelled:
+        head = "■ interrupted"
+    elif state.error is not None:
+        head = "✗ failed"
+    elif state.result is not None:
+        head = f"✓ done in {format_seconds(result.get('execution_time'))}"
+    else:
+        head = "● running"
+    line = " · ".join([head, *parts])
+    if state.error is not None and not cancelled:
+        line += f": {state.error}"
+    return line

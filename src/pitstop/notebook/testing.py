@@ -1,0 +1,170 @@
+"""Test doubles for the notebook layer: count what widgets would send to a browser.
+
+`record_comms` swaps the comm factory ipywidgets uses for one that records every
+message (the widget's opening state and each update) with its size, the way
+ipywidgets' own tests stub the comm. `StreamRecorder` is a text sink for
+`StreamView` that records each chunk as the ``stream`` message a kernel would send.
+
+Sizes are the JSON a Jupyter kernel would put in the message content (UTF-8,
+``ensure_ascii=False``, as ``jupyter_client`` packs it) plus binary buffers. The
+message envelope (header, parent header, signature) is not included; see
+`envelope_bytes`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["CommRecorder", "FakeLoop", "Message", "StreamRecorder", "envelope_bytes",
+           "record_comms"]
+
+
+def _size(content: Any, buffers: Any = None) -> int:
+    packed = json.dumps(content, ensure_ascii=False, default=str).encode("utf-8")
+    return len(packed) + sum(len(memoryview(b).cast("B")) for b in buffers or ())
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One message that would reach the browser."""
+
+    kind: str
+    """``open`` (a widget's first state), ``update`` (a comm message) or ``stream``."""
+    nbytes: int
+    data: Any
+
+
+@dataclass
+class CommRecorder:
+    """The messages recorded by `record_comms`, oldest first."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    def record(self, kind: str, data: Any, buffers: Any = None) -> None:
+        self.messages.append(Message(kind, _size(data, buffers), data))
+
+    @property
+    def nbytes(self) -> int:
+        return sum(m.nbytes for m in self.messages)
+
+    def clear(self) -> None:
+        self.messages.clear()
+
+
+class _RecordingComm:
+    kernel = "recording"  # ipywidgets only sends when ``comm.kernel`` is set
+
+    def __init__(self, recorder: CommRecorder, **kwargs: Any) -> None:
+        self.comm_id = kwargs.get("comm_id") or uuid.uuid4().hex
+        self._recorder = recorder
+        recorder.record("open", kwargs.get("data"), kwargs.get("buffers"))
+
+    def send(self, data: Any = None, metadata: Any = None, buffers: Any = None) -> None:
+        self._recorder.record("update", data, buffers)
+
+    def on_msg(self, callback: Any) -> None:
+        pass
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def close(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+@contextmanager
+def record_comms() -> Iterator[CommRecorder]:
+    """Record every widget message created or sent inside the block."""
+    import comm
+
+    recorder = CommRecorder()
+    original = comm.create_comm
+    comm.create_comm = lambda **kwargs: _RecordingComm(recorder, **kwargs)  # type: ignore[assignment]
+    try:
+        yield recorder
+    finally:
+        comm.create_comm = original
+
+
+@dataclass
+class StreamRecorder:
+    """A `StreamView` sink that records each chunk as a kernel ``stream`` message."""
+
+    messages: list[Message] = field(default_factory=list)
+
+    def __call__(self, text: str) -> None:
+        content = {"name": "stdout", "text": text}
+        self.messages.append(Message("stream", _size(content), content))
+
+    @property
+    def text(self) -> str:
+        return "".join(m.data["text"] for m in self.messages)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(m.nbytes for m in self.messages)
+
+
+def envelope_bytes(msg_type: str = "comm_msg") -> int:
+    """Bytes a real Jupyter message adds around its content (header, parent header,
+    metadata, HMAC signature), measured by serialising one with ``jupyter_client``."""
+    from jupyter_client.session import Session
+
+    session = Session(key=b"0" * 32)
+    parent = session.msg("execute_request", {"code": ""})
+    msg = session.msg(msg_type, {}, parent=parent)
+    frames = session.serialize(msg)
+    return sum(len(f) for f in frames) - len(b"{}")
+
+
+class FakeLoop:
+    """A fake clock with timers, for driving a `Coalescer` or `StreamView` without sleeping.
+
+    Pass ``clock=fake.clock`` and ``call_later=fake.call_later``; `advance` moves time
+    forward and fires the timers that fall due, in order.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self._timers: list[tuple[float, int, Any]] = []
+        self._seq = 0
+
+    def clock(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: Any) -> _FakeTimer:
+        self._seq += 1
+        timer = _FakeTimer(callback)
+        heapq.heappush(self._timers, (self.now + delay, self._seq, timer))
+        return timer
+
+    def advance(self, to: float) -> None:
+        """Move the clock to `to`, firing every timer due by then at its own time."""
+        while self._timers and self._timers[0][0] <= to:
+            when, _, timer = heapq.heappop(self._timers)
+            self.now = max(self.now, when)
+            if not timer.cancelled:
+                timer.callback()
+        self.now = max(self.now, to)
+
+    @property
+    def pending(self) -> int:
+        """Timers armed and not cancelled."""
+        return sum(1 for _, _, t in self._timers if not t.cancelled)
+
+
+class _FakeTimer:
+    __slots__ = ("callback", "cancelled")
+
+    def __init__(self, callback: Any) -> None:
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True

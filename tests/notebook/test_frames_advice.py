@@ -1,0 +1,134 @@
+"""DataFrames of an agent's numbers, and the hints drawn from them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pitstop import AgentConfig, CacheConfig, Monitor, ResourceLimits, ToolCall
+from pitstop.notebook.advice import hints
+from pitstop.notebook.frames import cache_frame, metrics_frame, spans_frame, waits_frame
+
+from .conftest import make_agent
+
+
+class Clock:
+    """A fake clock that tools move forward by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_frames_of_a_real_agent() -> None:
+    """metrics, cache and spans frames hold the recorded figures."""
+    agent = make_agent([ToolCall("lookup", {"query": "a"}), ToolCall("lookup", {"query": "b"})])
+    await agent.execute_task("one")
+    await agent.execute_task("two")
+    m = metrics_frame(agent)
+    assert list(m.columns) == ["count", "errors", "avg_ms", "p50_ms", "p95_ms", "p99_ms",
+                               "min_ms", "max_ms"]
+    assert list(m.index) == ["task", "llm_call", "tool:lookup"]
+    assert m.loc["task", "count"] == 2 and m.loc["tool:lookup", "count"] == 4
+    assert m.loc["llm_call", "count"] == 4
+    c = cache_frame(agent)
+    assert c.loc["lookup", ["hits", "misses"]].tolist() == [2, 2]
+    assert c.loc["lookup", "hit_rate"] == 0.5
+    s = spans_frame(agent)
+    assert len(s) == len(agent.monitor.spans())
+    assert set(s["kind"]) == {"task", "llm", "tool"}
+    assert s.loc[s["kind"] == "tool", "cached"].tolist() == [False, False, True, True]
+    assert s["start_s"].min() == 0.0
+    one = spans_frame(agent, task_id=s["task_id"].iloc[-1])
+    assert set(one["task_id"]) == {s["task_id"].iloc[-1]}
+    assert waits_frame(agent).empty
+
+
+def test_frames_of_an_idle_agent_are_empty_with_columns() -> None:
+    """No data: empty frames that still have their columns."""
+    agent = make_agent(cache_config=None)
+    assert metrics_frame(agent).empty and "p95_ms" in metrics_frame(agent).columns
+    assert cache_frame(agent).empty and "hit_rate" in cache_frame(agent).columns
+    assert spans_frame(agent).empty and "duration_ms" in spans_frame(agent).columns
+    assert hints(agent) == []
+
+
+def timed_tool(clock: Clock, seconds: float) -> Any:
+    async def slow(query: str) -> str:
+        """A tool that takes `seconds` of fake time and yields to the loop."""
+        await asyncio.sleep(0)
+        clock.now += seconds
+        await asyncio.sleep(0)
+        return query
+
+    return slow
+
+
+async def test_hint_for_tool_calls_run_one_after_another() -> None:
+    """A turn whose calls ran in sequence is reported with its cause and what it cost."""
+    clock = Clock()
+    agent = make_agent([ToolCall("slow", {"query": q}) for q in "abc"],
+                       tools=[timed_tool(clock, 0.25)], monitor=Monitor(clock=clock),
+                       enable_parallel_execution=False)
+    await agent.execute_task("go")
+    assert hints(agent) == [
+        "1 model turn ran its tool calls one after another (0.75 s of tool time); run "
+        "together they would take about 0.25 s: enable_parallel_execution is False; "
+        "set it to True."
+    ]
+
+
+async def test_no_hint_when_calls_overlap() -> None:
+    """Parallel calls give no sequential hint."""
+    clock = Clock()
+    agent = make_agent([ToolCall("slow", {"query": q}) for q in "abc"],
+                       tools=[timed_tool(clock, 0.25)], monitor=Monitor(clock=clock))
+    await agent.execute_task("go")
+    assert hints(agent) == []
+
+
+async def test_hint_for_max_concurrency_below_calls_per_turn() -> None:
+    """Five calls with max_concurrency=2 ran in three waves."""
+    agent = make_agent([ToolCall("lookup", {"query": q}) for q in "abcde"],
+                       config=AgentConfig(max_concurrency=2))
+    await agent.execute_task("go")
+    assert "A model turn asked for 5 tool calls but AgentConfig.max_concurrency is 2, so " \
+           "they ran in 3 waves; raise it to run them all at once." in hints(agent)
+
+
+async def test_hint_for_a_low_hit_rate() -> None:
+    """A tool whose arguments never repeat has a low hit rate."""
+    agent = make_agent([ToolCall("lookup", {"query": q}) for q in "abcdef"])
+    await agent.execute_task("go")
+    assert hints(agent) == [
+        "Tool 'lookup' hits the cache 0% of the time (0 of 6 lookups): its arguments rarely "
+        "repeat within its TTL (300 s). TTLTuner(agent) shows what other TTLs would save."
+    ]
+
+
+async def test_hint_for_an_uncached_tool_whose_calls_repeat() -> None:
+    """TTL 0 with repeated arguments: a TTL would help."""
+    agent = make_agent([ToolCall("lookup", {"query": "same"})],
+                       cache_config=CacheConfig(tool_specific_ttl={"lookup": 0}))
+    for _ in range(3):
+        await agent.execute_task("go")
+    assert hints(agent) == [
+        "Tool 'lookup' is not cached (TTL 0), yet 2 of its 3 calls repeated earlier "
+        "arguments; a TTL above 0 would serve those from the cache."
+    ]
+
+
+async def test_hint_for_a_limit_that_makes_calls_wait() -> None:
+    """max_concurrent_tool_calls=1 with three calls per turn: waits and waves."""
+    agent = make_agent([ToolCall("lookup", {"query": q}) for q in "abc"],
+                       resource_limits=ResourceLimits(max_concurrent_tool_calls=1))
+    await agent.execute_task("go")
+    found = hints(agent)
+    assert any(h.startswith("The limit max_concurrent_tool_calls=1 made calls wait 2 times")
+               for h in found), found
+    assert "A model turn asked for 3 tool calls but ResourceLimits.max_concurrent_tool_calls "\
+           "is 1, so they ran in 3 waves; raise it to run them all at once." in found
+    w = waits_frame(agent)
+    assert w.loc["max_concurrent_tool_calls", "waits"] == 2

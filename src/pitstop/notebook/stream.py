@@ -45,6 +45,12 @@ def _write_stdout(text: str) -> None:
     sys.stdout.flush()  # ipykernel would otherwise hold it for up to 0.2 s
 
 
+_STREAM_CSS = (
+    "<style>.pitstop-stream pre { word-break: normal !important; "
+    "overflow-wrap: anywhere; }</style>"
+)
+
+
 class StreamView(widgets.VBox):
     """A live view of one run: status, tool-call chips and the streamed text.
 
@@ -83,7 +89,10 @@ class StreamView(widgets.VBox):
         # one HTML for status and chips: fewer widgets make a cheaper start
         self._status = widgets.HTML(value=self._status_html("● waiting", [], ""))
         self._body = widgets.Output(layout=widgets.Layout(max_height="32em", overflow="auto"))
-        super().__init__(children=[self._status, self._body], **kwargs)
+        self._body.add_class("pitstop-stream")
+        # JupyterLab breaks stdout mid-word (word-break: break-all); wrap at spaces instead.
+        style = widgets.HTML(value=_STREAM_CSS, layout=widgets.Layout(display="none"))
+        super().__init__(children=[style, self._status, self._body], **kwargs)
         self.rate = rate
         self.state = RunState()
         self._pending: list[str] = []

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
+import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -69,9 +71,19 @@ async def tool_call_cost(repeat: int) -> list[Row]:
         for i in range(reps * 9):
             await tool.invoke(tool.validate({"x": i}))
 
-    t10 = await cpu_per_op(run10, reps, repeat)
-    t1 = await cpu_per_op(run1, reps, repeat)
-    marginal = (t10 - t1) / 9
+    # Interleave the two runs in each repetition and take the median of the paired
+    # differences: drift on a shared machine then hits both sides of each pair alike.
+    await run10()
+    await run1()
+    diffs = []
+    for _ in range(repeat * 3):
+        t = time.process_time()
+        await run10()
+        t10 = time.process_time() - t
+        t = time.process_time()
+        await run1()
+        diffs.append((t10 - (time.process_time() - t)) / reps / 9)
+    marginal = statistics.median(diffs)
     base = await cpu_per_op(floor, reps * 9, repeat)
     return [Row("marginal cost of a tool call in the agent loop (10 per turn, monitoring on, "
                 "CPU)", us(marginal), "≤ 15 µs", f"validate+await floor {us(base)}",

@@ -220,3 +220,30 @@ async def test_monitor_and_adjust_changes_apply_to_later_calls(
     done = await agent.execute_tools_parallel([{"tool_name": "search",
                                                 "parameters": {"query": "a"}}])
     assert done[0]["cached"] is False
+
+
+async def test_guide_monitor_and_adjust_block_as_written(agents: list[HybridAgent]) -> None:
+    """Best practice 2, unchanged: a low hit rate raises default_ttl, which the agent uses."""
+    cache_config = CacheConfig(default_ttl=300)
+    agent = HybridAgent("agent-7", FunctionLLM(planner()), tools=["search"],
+                        cache_config=cache_config)
+    agents.append(agent)
+    await agent.execute_tools_parallel(
+        [{"tool_name": "search", "parameters": {"query": q}} for q in "abc"])  # all misses
+
+    # Monitor performance
+    metrics = agent.get_performance_metrics()
+    cache_stats = agent.get_cache_stats()
+
+    # Adjust based on metrics
+    if metrics['avg_response_time'] > 2.0:
+        # Increase caching
+        cache_config.default_ttl = 600
+
+    if cache_stats['hit_rate'] < 0.3:
+        # Adjust cache TTL
+        cache_config.default_ttl = 1800
+
+    assert cache_stats["hit_rate"] == 0.0 and cache_config.default_ttl == 1800
+    await agent.execute_tools_parallel([{"tool_name": "search", "parameters": {"query": "d"}}])
+    assert agent.cache is not None and agent.cache.trace()[-1].ttl == 1800

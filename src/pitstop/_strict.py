@@ -39,7 +39,11 @@ def config_error(model: type[pydantic.BaseModel], err: pydantic.ValidationError)
 
 
 class StrictModel(pydantic.BaseModel):
-    """A pydantic model that forbids unknown fields and raises `ConfigError`."""
+    """A pydantic model that forbids unknown fields and raises `ConfigError`.
+
+    Rules between fields go in `_check`, which runs after construction and after every
+    assignment; an assignment that breaks a rule is undone before the error is raised.
+    """
 
     model_config = pydantic.ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -48,13 +52,23 @@ class StrictModel(pydantic.BaseModel):
             super().__init__(**data)
         except pydantic.ValidationError as err:
             raise config_error(type(self), err) from None
+        self._check()
+
+    def _check(self) -> None:
+        """Raise `ConfigError` when fields disagree (none to check here)."""
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in type(self).model_fields and not name.startswith("_"):
             close = difflib.get_close_matches(name, list(type(self).model_fields), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise ConfigError(f"{type(self).__name__} has no field {name!r}.{hint}")
+        old = self.__dict__.get(name)
         try:
             super().__setattr__(name, value)
         except pydantic.ValidationError as err:
             raise config_error(type(self), err) from None
+        try:
+            self._check()
+        except ConfigError:
+            self.__dict__[name] = old  # an assignment that breaks a rule does not stick
+            raise

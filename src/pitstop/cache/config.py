@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -74,19 +74,6 @@ class CacheConfig(StrictModel):
     """How many recent tool calls the trace keeps for the TTL tuner (0: no trace)."""
     redis_timeout: float = Field(1.0, gt=0)
     """Seconds a Redis command may take before the cache treats Redis as unreachable."""
-
-    def __init__(self, /, **data: Any) -> None:
-        super().__init__(**data)
-        self._check()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        old = self.__dict__.get(name)
-        super().__setattr__(name, value)
-        try:
-            self._check()
-        except ConfigError:
-            self.__dict__[name] = old  # an assignment that breaks a rule does not stick
-            raise
 
     def ttl_for(self, tool_name: str) -> float:
         """The TTL in force for a tool, in seconds (0: not cached).

@@ -70,16 +70,6 @@ class CompressionConfig(StrictModel):
         if "auto_compress_target" not in data and isinstance(threshold, int) and threshold >= 2:
             data["auto_compress_target"] = threshold // 2
         super().__init__(**data)
-        self._check()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        old = self.__dict__.get(name)
-        super().__setattr__(name, value)
-        try:
-            self._check()
-        except ConfigError:
-            self.__dict__[name] = old  # an assignment that breaks a rule does not stick
-            raise
 
     @property
     def token_target(self) -> int | None:

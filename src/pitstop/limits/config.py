@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -72,19 +71,6 @@ class ResourceLimits(StrictModel):
     ``redis`` package (``pip install pitstop[redis]``)."""
     namespace: str = Field("pitstop", min_length=1)
     """The prefix of the Redis keys; agents that should share a quota use the same one."""
-
-    def __init__(self, /, **data: Any) -> None:
-        super().__init__(**data)
-        self._check()
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        old = self.__dict__.get(name)
-        super().__setattr__(name, value)
-        try:
-            self._check()
-        except ConfigError:
-            self.__dict__[name] = old  # an assignment that breaks a rule does not stick
-            raise
 
     @property
     def token_capacity(self) -> int | None:

@@ -336,10 +336,7 @@ class HybridAgent:
                     "turns (the model kept calling tools); raise AgentConfig.max_iterations or "
                     "check the tools' results."
                 )
-        except asyncio.CancelledError:
-            status = "cancelled"
-            raise
-        except GeneratorExit:
+        except (asyncio.CancelledError, GeneratorExit):  # cancelled, or the consumer left
             status = "cancelled"
             raise
         except Exception as exc:

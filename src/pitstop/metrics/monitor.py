@@ -6,6 +6,7 @@ Percentiles are computed when asked for, never on the hot path.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import deque
@@ -219,7 +220,7 @@ class OperationTimer:
         self.duration = end - self._start
         if exc_type is None:
             status = "ok"
-        elif issubclass(exc_type, BaseException) and exc_type.__name__ == "CancelledError":
+        elif issubclass(exc_type, asyncio.CancelledError):
             status = "cancelled"
         else:
             status = "error"

@@ -30,15 +30,15 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from pitstop.cache import CacheConfig, ToolCache
-from pitstop.cache.config import BYTES_PER_MB
-from pitstop.cache.keys import make_key, utf8_size
-from pitstop.tools.base import Tool
+from pitstop._cache import CacheConfig, ToolCache
+from pitstop._cache.config import BYTES_PER_MB
+from pitstop._cache.keys import make_key, utf8_size
+from pitstop._tools.base import Tool
 
 try:  # the agent and its test model, when they exist
-    from pitstop.agent import HybridAgent
-    from pitstop.llm.base import LLMResponse, ToolCall
-    from pitstop.llm.function import FunctionLLM
+    from pitstop._agent import HybridAgent
+    from pitstop.llm._base import LLMResponse, ToolCall
+    from pitstop.llm._function import FunctionLLM
 except ImportError:  # pragma: no cover - only before the agent lands
     HybridAgent = None  # type: ignore[assignment,misc]
 
@@ -149,7 +149,7 @@ async def bench_hot_path(n: int, repeats: int) -> None:
 
 async def bench_agent_path(n: int, repeats: int) -> None:
     if HybridAgent is None:
-        print("\n1-2 (agent). pitstop.agent.HybridAgent not found: skipped; the figures "
+        print("\n1-2 (agent). pitstop._agent.HybridAgent not found: skipped; the figures "
               "above are through ToolCache.call.")
         return
     print(f"\n1-2 (agent). Per tool call inside HybridAgent.execute_tools_parallel "
@@ -321,7 +321,7 @@ async def main() -> None:
     await bench_agent_path(n=500, repeats=3 if quick else 7)
     await bench_memory(fill_mb=200, bound_mb=50)
     if HybridAgent is None:
-        print("\n4. skipped: pitstop.agent.HybridAgent not found")
+        print("\n4. skipped: pitstop._agent.HybridAgent not found")
     else:
         await bench_zipf(calls=2_000, scale=0.002 if quick else 0.005, ttl=120)
 

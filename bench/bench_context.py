@@ -40,8 +40,8 @@ from pitstop import (
     Message,
     ToolCall,
 )
-from pitstop.llm.base import StreamItem, ToolSpec, Usage
-from pitstop.llm.tokens import count_message_tokens
+from pitstop.llm._base import StreamItem, ToolSpec, Usage
+from pitstop.llm._tokens import count_message_tokens
 
 GUIDE = CompressionConfig(
     strategy="summarize",

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _harness import Row, cpu_per_op, import_time, ms, print_table, us, wall
 
 from pitstop import AgentConfig, FunctionLLM, HybridAgent, LLMResponse, Tool, ToolCall
-from pitstop.llm.base import Message, ToolSpec, Usage
+from pitstop.llm._base import Message, ToolSpec, Usage
 
 
 async def noop(x: int) -> int:

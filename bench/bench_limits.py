@@ -30,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from pitstop import ResourceLimits
-from pitstop.limits import Governor, TokenBucket
+from pitstop._limits import Governor, TokenBucket
 
 RATE, BURST, SECONDS, REQUESTERS = 100, 100, 3, 300
 
@@ -247,7 +247,7 @@ async def bench_utilisation(minutes: float, *, settle: bool) -> tuple[float, flo
 _WORKER = """
 import asyncio, json, sys, time
 from pitstop import ResourceLimits
-from pitstop.limits import Governor
+from pitstop._limits import Governor
 url, rate, burst = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 print("ready", flush=True)
 start_at, end_at = map(float, sys.stdin.readline().split())

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from openai import AsyncOpenAI
 
-from pitstop.llm.base import Message
-from pitstop.llm.local import LocalModel
-from pitstop.llm.openai import LOCAL_API_KEY, OpenAIClient
+from pitstop.llm._base import Message
+from pitstop.llm._local import LocalModel
+from pitstop.llm._openai import LOCAL_API_KEY, OpenAIClient
 
 PROMPT = "Write a short paragraph about the history of the bicycle."
 

@@ -28,7 +28,7 @@ class _ListLLM:
 
     async def stream(self, messages: Sequence[Any], tools: Sequence[Any] = (), *,
                      max_tokens: int | None = None) -> AsyncIterator[object]:
-        from pitstop.llm.base import Usage
+        from pitstop.llm._base import Usage
 
         for p in self.pieces:
             yield p
@@ -46,7 +46,7 @@ class PitstopSide(Side):
                 "bound": "AgentConfig(max_concurrency=bound) (its own bound)",
                 "cache": "HybridAgent(cache_config=CacheConfig(default_ttl=300, "
                          "max_cache_size=1e6)); one call per execute_tools_parallel",
-                "limiter": "pitstop.limits.Governor(ResourceLimits(max_tool_calls_per_minute"
+                "limiter": "pitstop._limits.Governor(ResourceLimits(max_tool_calls_per_minute"
                            "=60×rate, tool_call_burst_size=burst)).acquire_tool_call()",
             },
         )
@@ -60,7 +60,7 @@ class PitstopSide(Side):
     @staticmethod
     def _scripted(calls: list[tuple[str, dict[str, Any]]]) -> Any:
         from pitstop import FunctionLLM, LLMResponse, ToolCall
-        from pitstop.llm.base import Usage
+        from pitstop.llm._base import Usage
 
         def fn(messages: list[Any], tools: object) -> LLMResponse:
             if messages[-1].role == "tool" or not calls:
@@ -175,7 +175,7 @@ class PitstopSide(Side):
     def limiter(self, per_second: float, burst: int) -> Limiter:
         try:
             from pitstop import ResourceLimits
-            from pitstop.limits.governor import Governor
+            from pitstop._limits.governor import Governor
         except ImportError as exc:
             raise Unsupported(f"pending: {exc}") from exc
         governor = Governor(ResourceLimits(

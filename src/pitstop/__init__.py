@@ -14,37 +14,37 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     # agent
-    "HybridAgent": "pitstop.agent",
-    "AgentConfig": "pitstop.config",
+    "HybridAgent": "pitstop._agent",
+    "AgentConfig": "pitstop._config",
     # tools
-    "Tool": "pitstop.tools.base",
-    "tool": "pitstop.tools.base",
-    "ToolRegistry": "pitstop.tools.base",
-    "default_registry": "pitstop.tools.base",
+    "Tool": "pitstop._tools.base",
+    "tool": "pitstop._tools.base",
+    "ToolRegistry": "pitstop._tools.base",
+    "default_registry": "pitstop._tools.base",
     # models
-    "LLMClient": "pitstop.llm.base",
-    "LLMResponse": "pitstop.llm.base",
-    "Message": "pitstop.llm.base",
-    "ToolCall": "pitstop.llm.base",
-    "ToolSpec": "pitstop.llm.base",
-    "Usage": "pitstop.llm.base",
-    "FunctionLLM": "pitstop.llm.function",
-    "SimulatedLLM": "pitstop.llm.simulated",
-    "OpenAIClient": "pitstop.llm.openai",
-    "LocalModel": "pitstop.llm.local",
+    "LLMClient": "pitstop.llm._base",
+    "LLMResponse": "pitstop.llm._base",
+    "Message": "pitstop.llm._base",
+    "ToolCall": "pitstop.llm._base",
+    "ToolSpec": "pitstop.llm._base",
+    "Usage": "pitstop.llm._base",
+    "FunctionLLM": "pitstop.llm._function",
+    "SimulatedLLM": "pitstop.llm._simulated",
+    "OpenAIClient": "pitstop.llm._openai",
+    "LocalModel": "pitstop.llm._local",
     # caching
-    "CacheConfig": "pitstop.cache.config",
-    "ToolCache": "pitstop.cache.cache",
+    "CacheConfig": "pitstop._cache.config",
+    "ToolCache": "pitstop._cache.cache",
     # limits
-    "ResourceLimits": "pitstop.limits.config",
-    "Governor": "pitstop.limits.governor",
+    "ResourceLimits": "pitstop._limits.config",
+    "Governor": "pitstop._limits.governor",
     # memory
-    "CompressionConfig": "pitstop.context.config",
-    "ContextEngine": "pitstop.context.engine",
-    "CompressionResult": "pitstop.context.engine",
+    "CompressionConfig": "pitstop._context.config",
+    "ContextEngine": "pitstop._context.engine",
+    "CompressionResult": "pitstop._context.engine",
     # monitoring
-    "Monitor": "pitstop.metrics.monitor",
-    "Span": "pitstop.metrics.monitor",
+    "Monitor": "pitstop._metrics.monitor",
+    "Span": "pitstop._metrics.monitor",
     # errors
     "PitstopError": "pitstop.errors",
     "ConfigError": "pitstop.errors",
@@ -77,25 +77,25 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext pitstop``: register the ``%%agent`` and ``%agent_profile`` magics."""
-    from pitstop.notebook.magics import load_ipython_extension as load
+    from pitstop.notebook._magics import load_ipython_extension as load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext pitstop``: remove the magics again."""
-    from pitstop.notebook.magics import unload_ipython_extension as unload
+    from pitstop.notebook._magics import unload_ipython_extension as unload
 
     unload(ipython)
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from pitstop.agent import HybridAgent
-    from pitstop.cache.cache import ToolCache
-    from pitstop.cache.config import CacheConfig
-    from pitstop.config import AgentConfig
-    from pitstop.context.config import CompressionConfig
-    from pitstop.context.engine import CompressionResult, ContextEngine
+    from pitstop._agent import HybridAgent
+    from pitstop._cache.cache import ToolCache
+    from pitstop._cache.config import CacheConfig
+    from pitstop._config import AgentConfig
+    from pitstop._context.config import CompressionConfig
+    from pitstop._context.engine import CompressionResult, ContextEngine
     from pitstop.errors import (
         CompressionError,
         ConfigError,
@@ -109,12 +109,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ToolNotFoundError,
         ToolTimeoutError,
     )
-    from pitstop.limits.config import ResourceLimits
-    from pitstop.limits.governor import Governor
-    from pitstop.llm.base import LLMClient, LLMResponse, Message, ToolCall, ToolSpec, Usage
-    from pitstop.llm.function import FunctionLLM
-    from pitstop.llm.local import LocalModel
-    from pitstop.llm.openai import OpenAIClient
-    from pitstop.llm.simulated import SimulatedLLM
-    from pitstop.metrics.monitor import Monitor, Span
-    from pitstop.tools.base import Tool, ToolRegistry, default_registry, tool
+    from pitstop._limits.config import ResourceLimits
+    from pitstop._limits.governor import Governor
+    from pitstop.llm._base import LLMClient, LLMResponse, Message, ToolCall, ToolSpec, Usage
+    from pitstop.llm._function import FunctionLLM
+    from pitstop.llm._local import LocalModel
+    from pitstop.llm._openai import OpenAIClient
+    from pitstop.llm._simulated import SimulatedLLM
+    from pitstop._metrics.monitor import Monitor, Span
+    from pitstop._tools.base import Tool, ToolRegistry, default_registry, tool

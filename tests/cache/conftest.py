@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from pitstop.cache import CacheConfig, ToolCache
-from pitstop.tools.base import Tool
+from pitstop._cache import CacheConfig, ToolCache
+from pitstop._tools.base import Tool
 
 
 class FakeClock:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from pitstop.cache import CacheConfig, ToolCache
-from pitstop.cache.config import BYTES_PER_MB
+from pitstop._cache import CacheConfig, ToolCache
+from pitstop._cache.config import BYTES_PER_MB
 
 from .conftest import Counted, FakeClock, make_tool
 

@@ -6,7 +6,7 @@ import pytest
 
 from pitstop import CacheConfig as PublicCacheConfig
 from pitstop import ToolCache as PublicToolCache
-from pitstop.cache import CacheConfig, ToolCache
+from pitstop._cache import CacheConfig, ToolCache
 from pitstop.errors import ConfigError
 
 from .conftest import make_tool

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pitstop.cache import CacheConfig, ToolCache
+from pitstop._cache import CacheConfig, ToolCache
 
 from .conftest import Counted, FakeClock, make_tool
 

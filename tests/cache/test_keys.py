@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pitstop.cache.keys import NotJSON, decode, encode, make_key, make_labels
+from pitstop._cache.keys import NotJSON, decode, encode, make_key, make_labels
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)

@@ -10,8 +10,8 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from pitstop.cache import CacheConfig, ToolCache
-from pitstop.cache.config import BYTES_PER_MB
+from pitstop._cache import CacheConfig, ToolCache
+from pitstop._cache.config import BYTES_PER_MB
 
 from .conftest import FakeClock, make_tool
 

@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 
-from pitstop.cache import CacheConfig, ToolCache
+from pitstop._cache import CacheConfig, ToolCache
 
 from .conftest import Counted, FakeClock, make_tool
 
@@ -53,8 +53,8 @@ def test_another_process_gets_the_hit(redis_url: str) -> None:
     asyncio.run(store())
     script = textwrap.dedent(f"""
         import asyncio
-        from pitstop.cache import CacheConfig, ToolCache
-        from pitstop.tools.base import Tool
+        from pitstop._cache import CacheConfig, ToolCache
+        from pitstop._tools.base import Tool
 
         def search(query: str = "", limit: int = 3) -> str:
             return "from child"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pitstop.cache import ToolCache
+from pitstop._cache import ToolCache
 
 from .conftest import make_tool
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pitstop.cache import CacheConfig, ToolCache, TraceRecord, replay
+from pitstop._cache import CacheConfig, ToolCache, TraceRecord, replay
 
 from .conftest import FakeClock, make_tool
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 
 from hypothesis import strategies as st
 
-from pitstop.llm.base import Message, StreamItem, ToolCall, ToolSpec, Usage
+from pitstop.llm._base import Message, StreamItem, ToolCall, ToolSpec, Usage
 
 
 class FakeLLM:

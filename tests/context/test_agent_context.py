@@ -21,7 +21,7 @@ from pitstop import (
     ToolCall,
     ToolSpec,
 )
-from pitstop.context.strategies import is_summary, summary_count
+from pitstop._context.strategies import is_summary, summary_count
 
 
 def lookup(key: str) -> str:

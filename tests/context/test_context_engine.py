@@ -7,8 +7,8 @@ import asyncio
 import pytest
 
 from pitstop import CompressionConfig, CompressionError, ConfigError, ContextEngine, Message
-from pitstop.context.strategies import is_summary, summary_count
-from pitstop.llm.tokens import count_tokens
+from pitstop._context.strategies import is_summary, summary_count
+from pitstop.llm._tokens import count_tokens
 
 from .helpers import FakeClock, FakeLLM, chat, tool_turn
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pitstop import CompressionConfig, ConfigError, ContextEngine, Message
-from pitstop.context.store import message_from_json, message_to_json
-from pitstop.llm.base import ToolCall
+from pitstop._context.store import message_from_json, message_to_json
+from pitstop.llm._base import ToolCall
 
 from .helpers import FakeLLM, chat, tool_turn
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pitstop.context import strategies
-from pitstop.llm.base import Message, ToolCall
-from pitstop.llm.tokens import count_tokens
+from pitstop._context import strategies
+from pitstop.llm._base import Message, ToolCall
+from pitstop.llm._tokens import count_tokens
 
 from .helpers import chat, tool_turn
 

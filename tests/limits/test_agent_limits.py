@@ -21,8 +21,8 @@ from pitstop import (
     ToolCall,
     Usage,
 )
-from pitstop.llm.base import RateLimitInfo
-from pitstop.metrics.monitor import Span
+from pitstop.llm._base import RateLimitInfo
+from pitstop._metrics.monitor import Span
 
 
 def max_overlap(spans: list[Span]) -> int:

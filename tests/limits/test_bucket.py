@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pitstop.limits import TokenBucket
+from pitstop._limits import TokenBucket
 
 
 def test_starts_full_and_takes_until_empty() -> None:
@@ -210,7 +210,7 @@ def test_meter_reads_the_last_minute_to_within_a_second(
     adds: list[tuple[float, int]], later: float
 ) -> None:
     """Meter.last_minute lies between what came in the last 60 s and in the last 61 s."""
-    from pitstop.limits.gate import Meter
+    from pitstop._limits.gate import Meter
 
     meter = Meter()
     now = 0.0

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from pitstop import Message, RateLimitExceeded, ResourceLimits
-from pitstop.limits import Governor, Reservation, Wait
-from pitstop.llm.base import RateLimitInfo
-from pitstop.llm.tokens import count_message_tokens
+from pitstop._limits import Governor, Reservation, Wait
+from pitstop.llm._base import RateLimitInfo
+from pitstop.llm._tokens import count_message_tokens
 
 from .fakes import FakeClock
 

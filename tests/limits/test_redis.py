@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pitstop import RateLimitExceeded, ResourceLimits
-from pitstop.limits import Governor, TokenBucket
-from pitstop.limits.redis_bucket import CLAIM_SLACK_S, RedisBucketGate
-from pitstop.llm.base import RateLimitInfo
+from pitstop._limits import Governor, TokenBucket
+from pitstop._limits.redis_bucket import CLAIM_SLACK_S, RedisBucketGate
+from pitstop.llm._base import RateLimitInfo
 
 from .fakes import FakeClock
 
@@ -248,7 +248,7 @@ async def test_an_unreachable_redis_is_a_clear_error(redis_url: str) -> None:
 _WORKER = """
 import asyncio, json, sys, time
 from pitstop import ResourceLimits
-from pitstop.limits import Governor
+from pitstop._limits import Governor
 
 url = sys.argv[1]
 print("ready", flush=True)

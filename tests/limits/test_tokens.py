@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from pitstop.llm import tokens
-from pitstop.llm.base import Message, ToolCall
+from pitstop.llm import _tokens as tokens
+from pitstop.llm._base import Message, ToolCall
 
 
 @pytest.fixture(autouse=True)

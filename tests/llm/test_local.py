@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from pitstop.errors import ConfigError, LLMConnectionError, LLMError
-from pitstop.llm import local
-from pitstop.llm.base import Message, ToolCall, ToolSpec, Usage
-from pitstop.llm.local import LocalModel
+from pitstop.llm import _local as local
+from pitstop.llm._base import Message, ToolCall, ToolSpec, Usage
+from pitstop.llm._local import LocalModel
 
 
 def _missing_extra() -> str | None:
@@ -228,7 +228,7 @@ def test_no_orphan_when_the_parent_is_killed() -> None:
     script = textwrap.dedent(
         """
         import time
-        from pitstop.llm.local import LocalModel
+        from pitstop.llm._local import LocalModel
         lm = LocalModel().start()
         print(lm.pid, flush=True)
         time.sleep(600)

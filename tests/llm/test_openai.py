@@ -18,8 +18,8 @@ from tests.llm.fake_openai_server import (
 )
 
 from pitstop.errors import ConfigError, LLMConnectionError, LLMError
-from pitstop.llm.base import Message, RateLimitInfo, StreamItem, ToolCall, ToolSpec, Usage
-from pitstop.llm.openai import (
+from pitstop.llm._base import Message, RateLimitInfo, StreamItem, ToolCall, ToolSpec, Usage
+from pitstop.llm._openai import (
     LOCAL_API_KEY,
     OpenAIClient,
     parse_duration,
@@ -427,7 +427,7 @@ def test_missing_openai_package_names_the_extra(monkeypatch: pytest.MonkeyPatch)
 def test_is_an_llm_client() -> None:
     """OpenAIClient satisfies the LLMClient protocol and is exported from pitstop."""
     import pitstop
-    from pitstop.llm.base import LLMClient
+    from pitstop.llm._base import LLMClient
 
     client = pitstop.OpenAIClient("m", base_url="http://127.0.0.1:9/v1")
     assert isinstance(client, LLMClient)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pitstop import ConfigError, FunctionLLM, LLMResponse, Message, SimulatedLLM, ToolCall, Usage
-from pitstop.tools.base import resolve_tools
+from pitstop._tools.base import resolve_tools
 
 SPECS = [t.spec for t in resolve_tools(["search", "weather", "calculator", "translate"]).values()]
 
@@ -66,7 +66,7 @@ async def test_streams_paced_text_and_reports_usage(monkeypatch: pytest.MonkeyPa
     async def fake_sleep(s: float) -> None:
         sleeps.append(s)
 
-    monkeypatch.setattr("pitstop.llm.simulated.asyncio.sleep", fake_sleep)
+    monkeypatch.setattr("pitstop.llm._simulated.asyncio.sleep", fake_sleep)
     llm = SimulatedLLM(time_to_first_token=0.3, tokens_per_second=50, seed=1)
     items = [i async for i in llm.stream([Message("user", "Tell me a joke")], SPECS)]
     deltas = [i for i in items if isinstance(i, str)]
@@ -84,7 +84,7 @@ async def test_same_seed_same_stream(monkeypatch: pytest.MonkeyPatch) -> None:
         async def fake_sleep(s: float) -> None:
             sleeps.append(s)
 
-        monkeypatch.setattr("pitstop.llm.simulated.asyncio.sleep", fake_sleep)
+        monkeypatch.setattr("pitstop.llm._simulated.asyncio.sleep", fake_sleep)
         llm = SimulatedLLM(seed=seed)
         return [i async for i in llm.stream([Message("user", "Tell me a joke")])], sleeps
 

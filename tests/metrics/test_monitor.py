@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pitstop import Monitor
-from pitstop.metrics.monitor import percentile
+from pitstop._metrics.monitor import percentile
 
 
 class FakeClock:

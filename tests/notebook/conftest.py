@@ -26,7 +26,7 @@ def ip() -> Iterator[Any]:
     """A real InteractiveShell with ``%load_ext pitstop``; unloaded afterwards."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from pitstop.notebook.magics import default_agent
+    from pitstop.notebook._magics import default_agent
 
     shell = InteractiveShell.instance()
     before = set(shell.user_ns)

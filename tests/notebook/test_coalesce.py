@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from pitstop.notebook._coalesce import Coalescer
-from pitstop.notebook.testing import FakeLoop
+from pitstop.notebook._testing import FakeLoop
 
 
 def make(rate: float = 30.0) -> tuple[Coalescer, FakeLoop, list[float]]:

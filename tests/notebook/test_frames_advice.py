@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from pitstop import AgentConfig, CacheConfig, Monitor, ResourceLimits, ToolCall
-from pitstop.notebook.advice import hints
-from pitstop.notebook.frames import cache_frame, metrics_frame, spans_frame, waits_frame
+from pitstop.notebook._advice import hints
+from pitstop.notebook._frames import cache_frame, metrics_frame, spans_frame, waits_frame
 
 from .conftest import make_agent
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pitstop import Monitor, Span, ToolCall
-from pitstop.notebook.gantt import (
+from pitstop.notebook._gantt import (
     NoRunRecorded,
     peak_overlap,
     timeline,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from pitstop import ToolCall
-from pitstop.notebook.magics import AgentMagics, default_agent, interpolate
-from pitstop.notebook.runner import agent_cell_transformer
-from pitstop.notebook.testing import record_comms
+from pitstop.notebook._magics import AgentMagics, default_agent, interpolate
+from pitstop.notebook._runner import agent_cell_transformer
+from pitstop.notebook._testing import record_comms
 
 from .conftest import make_agent
 
@@ -247,7 +247,7 @@ def test_sync_magic_call_inside_a_running_loop() -> None:
         import asyncio, os
         os.environ["PITSTOP_DEMO_LATENCY_SCALE"] = "0"
         from IPython.core.interactiveshell import InteractiveShell
-        from pitstop.notebook.magics import default_agent
+        from pitstop.notebook._magics import default_agent
         ip = InteractiveShell.instance()
         ip.run_line_magic("load_ext", "pitstop")
         default_agent(ip).llm.time_to_first_token = 0
@@ -298,7 +298,7 @@ def test_update_rate_setting_is_validated_and_used(ip: Any, monkeypatch: Any) ->
     """%config AgentMagics.update_rate reaches the view; nonsense values are refused."""
     from traitlets import TraitError
 
-    import pitstop.notebook.stream as stream
+    import pitstop.notebook._stream as stream
 
     magics = ip.magics_manager.registry["AgentMagics"]
     with pytest.raises(TraitError, match="between 1 and 120"):

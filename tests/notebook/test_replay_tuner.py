@@ -9,10 +9,10 @@ import pytest
 from traitlets import TraitError
 
 from pitstop import CacheConfig, ConfigError, ToolCall
-from pitstop.cache.replay import hit_rate_curve, replay
-from pitstop.cache.trace import TraceRecord
-from pitstop.notebook.testing import record_comms
-from pitstop.notebook.ttl_tuner import TTLTuner, ttl_label
+from pitstop._cache.replay import hit_rate_curve, replay
+from pitstop._cache.trace import TraceRecord
+from pitstop.notebook._testing import record_comms
+from pitstop.notebook._ttl_tuner import TTLTuner, ttl_label
 
 from .conftest import make_agent
 

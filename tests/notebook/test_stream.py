@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from traitlets import TraitError
 
-from pitstop.notebook.stream import StreamView, TextStreamView, make_view
-from pitstop.notebook.testing import FakeLoop, StreamRecorder, record_comms
+from pitstop.notebook._stream import StreamView, TextStreamView, make_view
+from pitstop.notebook._testing import FakeLoop, StreamRecorder, record_comms
 
 
 def ev(kind: str, **fields: Any) -> dict[str, Any]:

@@ -8,8 +8,8 @@ import threading
 import pytest
 
 from pitstop import ConfigError, Tool, ToolArgumentError, ToolNotFoundError, ToolRegistry, tool
-from pitstop.tools.base import resolve_tools
-from pitstop.tools.demo import calculator, evaluate, search, translate, weather
+from pitstop._tools.base import resolve_tools
+from pitstop._tools.demo import calculator, evaluate, search, translate, weather
 
 
 def lookup(city: str, days: int = 3, detailed: bool = False) -> dict:

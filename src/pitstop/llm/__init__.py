@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pitstop.llm.base import (
+from pitstop.llm._base import (
     LLMClient,
     LLMResponse,
     Message,
@@ -17,8 +17,8 @@ from pitstop.llm.base import (
     ToolSpec,
     Usage,
 )
-from pitstop.llm.function import FunctionLLM
-from pitstop.llm.simulated import SimulatedLLM
+from pitstop.llm._function import FunctionLLM
+from pitstop.llm._simulated import SimulatedLLM
 
 __all__ = [
     "FunctionLLM",
@@ -38,11 +38,11 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "OpenAIClient":
-        from pitstop.llm.openai import OpenAIClient
+        from pitstop.llm._openai import OpenAIClient
 
         return OpenAIClient
     if name == "LocalModel":
-        from pitstop.llm.local import LocalModel
+        from pitstop.llm._local import LocalModel
 
         return LocalModel
     raise AttributeError(f"module 'pitstop.llm' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """The notebook layer: see and tune an agent's performance without leaving Jupyter.
 
-``%load_ext pitstop`` gives ``%%agent`` and ``%agent_profile`` (`pitstop.notebook.magics`).
+``%load_ext pitstop`` gives ``%%agent`` and ``%agent_profile`` (`pitstop.notebook._magics`).
 The pieces they use are public too, and load on first use so ``import pitstop`` and
 ``%load_ext pitstop`` stay cheap:
 
@@ -17,19 +17,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
-    "StreamView": "pitstop.notebook.stream",
-    "TextStreamView": "pitstop.notebook.stream",
-    "timeline": "pitstop.notebook.gantt",
-    "NoRunRecorded": "pitstop.notebook.gantt",
-    "metrics_frame": "pitstop.notebook.frames",
-    "cache_frame": "pitstop.notebook.frames",
-    "waits_frame": "pitstop.notebook.frames",
-    "spans_frame": "pitstop.notebook.frames",
-    "hints": "pitstop.notebook.advice",
-    "show_profile": "pitstop.notebook.profile",
-    "TTLTuner": "pitstop.notebook.ttl_tuner",
-    "replay": "pitstop.cache.replay",
-    "AgentMagics": "pitstop.notebook.magics",
+    "StreamView": "pitstop.notebook._stream",
+    "TextStreamView": "pitstop.notebook._stream",
+    "timeline": "pitstop.notebook._gantt",
+    "NoRunRecorded": "pitstop.notebook._gantt",
+    "metrics_frame": "pitstop.notebook._frames",
+    "cache_frame": "pitstop.notebook._frames",
+    "waits_frame": "pitstop.notebook._frames",
+    "spans_frame": "pitstop.notebook._frames",
+    "hints": "pitstop.notebook._advice",
+    "show_profile": "pitstop.notebook._profile",
+    "TTLTuner": "pitstop.notebook._ttl_tuner",
+    "replay": "pitstop._cache.replay",
+    "AgentMagics": "pitstop.notebook._magics",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -49,16 +49,16 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from pitstop.cache.replay import replay  # noqa: F401
-    from pitstop.notebook.advice import hints  # noqa: F401
-    from pitstop.notebook.frames import (  # noqa: F401
+    from pitstop._cache.replay import replay  # noqa: F401
+    from pitstop.notebook._advice import hints  # noqa: F401
+    from pitstop.notebook._frames import (  # noqa: F401
         cache_frame,
         metrics_frame,
         spans_frame,
         waits_frame,
     )
-    from pitstop.notebook.gantt import NoRunRecorded, timeline  # noqa: F401
-    from pitstop.notebook.magics import AgentMagics  # noqa: F401
-    from pitstop.notebook.profile import show_profile  # noqa: F401
-    from pitstop.notebook.stream import StreamView, TextStreamView  # noqa: F401
-    from pitstop.notebook.ttl_tuner import TTLTuner  # noqa: F401
+    from pitstop.notebook._gantt import NoRunRecorded, timeline  # noqa: F401
+    from pitstop.notebook._magics import AgentMagics  # noqa: F401
+    from pitstop.notebook._profile import show_profile  # noqa: F401
+    from pitstop.notebook._stream import StreamView, TextStreamView  # noqa: F401
+    from pitstop.notebook._ttl_tuner import TTLTuner  # noqa: F401

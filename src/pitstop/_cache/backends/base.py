@@ -1,0 +1,142 @@
+"""The small interface every cache backend implements, and the outage guard.
+
+A backend stores entries (a result's payload with its tool, labels, measured latency,
+size and expiry) under string keys, and enforces both bounds at every insert by
+evicting the least recently used entries. `ToolCache` does everything else: keys,
+TTLs, single-flight, statistics and the trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+__all__ = ["Backend", "BackendGuard", "Entry", "Hit", "Matcher"]
+
+logger = logging.getLogger("pitstop._cache")
+
+Matcher = Callable[[str, tuple[str, ...]], bool]
+"""``matcher(tool_name, labels)``: True for the entries an invalidation removes."""
+
+RETRY_INTERVAL_S = 1.0
+"""After a backend failure, seconds (on the cache's clock) before it is tried again."""
+
+
+class Hit(NamedTuple):
+    """A fresh entry found by `Backend.get`."""
+
+    value: Any
+    """The result, as a copy the caller owns (or an immutable scalar)."""
+    latency: float
+    """Seconds the run that produced it took."""
+    labels: tuple[str, ...]
+    """The entry's labels."""
+
+
+class Entry(NamedTuple):
+    """What `ToolCache` asks a backend to store."""
+
+    key: str
+    tool: str
+    payload: Any
+    """JSON text, or (memory backend only) an immutable scalar kept as it is."""
+    is_text: bool
+    """True when `payload` is JSON text to decode on every hit."""
+    size: int
+    """Bytes the entry counts against `max_memory_mb`: payload, key and labels."""
+    labels: tuple[str, ...]
+    latency: float
+    expires_at: float
+    """On the cache's clock."""
+    ttl: float
+    """Seconds, for backends with native expiry (Redis)."""
+
+
+class Backend(Protocol):
+    """Where entries live. Every method takes the cache's `now` (one clock per call)."""
+
+    name: str
+    """``memory``, ``disk`` or ``redis``."""
+    stores_text: bool
+    """True when payloads must be JSON text (anything outside this process)."""
+    evictions: int
+    """Entries removed to respect a bound, by this process."""
+    expirations: int
+    """Expired entries removed (swept or found stale), by this process."""
+
+    @property
+    def errors(self) -> int:
+        """Operations that failed because the backend was unreachable."""
+        ...
+
+    @property
+    def degraded(self) -> bool:
+        """True while the backend is unreachable and the cache is bypassed."""
+        ...
+
+    async def get(self, key: str, now: float) -> Hit | None: ...
+
+    async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
+        """Store `entry` (replacing any entry of the same key); False if it was not stored."""
+        ...
+
+    async def delete(self, key: str, now: float) -> None: ...
+
+    def invalidate(self, matcher: Matcher, now: float) -> int:
+        """Remove the matching entries; return how many. Sync: called outside async code."""
+        ...
+
+    def clear(self, now: float) -> int: ...
+
+    def usage(self, now: float) -> tuple[int, int]:
+        """``(entries, bytes)`` after sweeping expired entries."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class BackendGuard:
+    """Turns backend failures into a degraded mode instead of failed tool calls.
+
+    After a failure the backend is skipped (every call runs its tool) until
+    `RETRY_INTERVAL_S` has passed on the cache's clock; then the next operation tries
+    again, and a success ends the outage. Each outage warns once, with
+    `warnings.warn` and a logging warning; the recovery is logged.
+    """
+
+    def __init__(self, backend_name: str, where: str) -> None:
+        self.backend_name = backend_name
+        self.where = where
+        self.errors = 0
+        self.degraded = False
+        self._retry_at = 0.0
+
+    def available(self, now: float) -> bool:
+        """True when an operation should be tried now."""
+        return not self.degraded or now >= self._retry_at
+
+    def failed(self, exc: BaseException, now: float) -> None:
+        """Record a failure; warn when it starts an outage."""
+        self.errors += 1
+        self._retry_at = now + RETRY_INTERVAL_S
+        if not self.degraded:
+            self.degraded = True
+            message = (
+                f"The {self.backend_name} tool cache at {self.where} is unreachable "
+                f"({type(exc).__name__}: {exc}); tools now run uncached. The cache "
+                f"retries every {RETRY_INTERVAL_S:g} s and resumes when it answers."
+            )
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def succeeded(self) -> None:
+        """Record a success; end an outage."""
+        if self.degraded:
+            self.degraded = False
+            logger.warning(
+                "The %s tool cache at %s answers again; caching resumed.",
+                self.backend_name,
+                self.where,
+            )

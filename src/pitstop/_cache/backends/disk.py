@@ -1,0 +1,217 @@
+"""The disk backend: one SQLite file that survives a kernel restart.
+
+Values are JSON text (never pickle). Several processes may share the file (WAL mode,
+a busy timeout); each namespace has its own bounds. Triggers keep the entry count and
+byte total of each namespace, so bounds cost O(1) to check at every insert; LRU order
+is a per-namespace counter bumped on every hit, with an index for eviction.
+
+Operations run on the event loop: with WAL and ``synchronous=NORMAL`` a read or write
+takes tens of microseconds, less than handing it to a thread would cost.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from pitstop._cache.backends.base import BackendGuard, Entry, Hit, Matcher
+from pitstop._cache.keys import decode
+
+__all__ = ["DiskBackend"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    ns TEXT NOT NULL,
+    key TEXT NOT NULL,
+    tool TEXT NOT NULL,
+    value TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    latency REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (ns, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS entries_used ON entries (ns, used);
+CREATE INDEX IF NOT EXISTS entries_expiry ON entries (ns, expires_at);
+CREATE TABLE IF NOT EXISTS totals (
+    ns TEXT PRIMARY KEY,
+    n INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    tick INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS entries_added AFTER INSERT ON entries BEGIN
+    INSERT INTO totals (ns, n, bytes, tick) VALUES (new.ns, 1, new.size, new.used)
+    ON CONFLICT (ns) DO UPDATE SET n = n + 1, bytes = bytes + new.size, tick = new.used;
+END;
+CREATE TRIGGER IF NOT EXISTS entries_touched AFTER UPDATE OF used ON entries BEGIN
+    UPDATE totals SET tick = new.used WHERE ns = new.ns;
+END;
+CREATE TRIGGER IF NOT EXISTS entries_removed AFTER DELETE ON entries BEGIN
+    UPDATE totals SET n = n - 1, bytes = bytes - old.size WHERE ns = old.ns;
+END;
+"""
+
+
+class DiskBackend:
+    """Entries in a SQLite file, shared by every process that opens it.
+
+    Args:
+        path: the database file (its directory is created).
+        namespace: keeps these entries apart from other namespaces in the same file.
+    """
+
+    name = "disk"
+    stores_text = True
+
+    def __init__(self, path: str | Path, namespace: str) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.ns = namespace
+        self._lock = threading.Lock()  # invalidate() may come from another thread
+        self._db = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=5.0
+        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._guard = BackendGuard("disk", str(self.path))
+        self.evictions = 0
+        self.expirations = 0
+
+    @property
+    def errors(self) -> int:
+        return self._guard.errors
+
+    @property
+    def degraded(self) -> bool:
+        return self._guard.degraded
+
+    async def get(self, key: str, now: float) -> Hit | None:
+        if not self._guard.available(now):
+            return None
+        try:
+            with self._lock:
+                row = self._db.execute(
+                    "SELECT value, latency, labels, expires_at FROM entries "
+                    "WHERE ns = ? AND key = ?",
+                    (self.ns, key),
+                ).fetchone()
+                if row is None:
+                    self._guard.succeeded()
+                    return None
+                if row[3] <= now:
+                    self._db.execute("DELETE FROM entries WHERE ns = ? AND key = ?", (self.ns, key))
+                    self.expirations += 1
+                    self._guard.succeeded()
+                    return None
+                self._db.execute(  # one statement: the trigger moves the namespace's tick
+                    "UPDATE entries SET used = (SELECT tick + 1 FROM totals WHERE ns = ?1) "
+                    "WHERE ns = ?1 AND key = ?2",
+                    (self.ns, key),
+                )
+        except sqlite3.Error as exc:
+            self._guard.failed(exc, now)
+            return None
+        self._guard.succeeded()
+        return Hit(decode(row[0]), row[1], tuple(json.loads(row[2])))
+
+    async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
+        if not self._guard.available(now) or entry.size > max_bytes:
+            return False
+        db = self._db
+        ns = self.ns
+        try:
+            with self._lock:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    self.expirations += db.execute(
+                        "DELETE FROM entries WHERE ns = ? AND expires_at <= ?", (ns, now)
+                    ).rowcount
+                    db.execute("DELETE FROM entries WHERE ns = ? AND key = ?", (ns, entry.key))
+                    n, total = db.execute(
+                        "SELECT n, bytes FROM totals WHERE ns = ?", (ns,)
+                    ).fetchone() or (0, 0)
+                    while n > 0 and (n >= max_entries or total + entry.size > max_bytes):
+                        # evict in batches: at least what the entry count needs
+                        batch = max(1, n - max_entries + 1)
+                        victims = db.execute(
+                            "SELECT key, size FROM entries WHERE ns = ? ORDER BY used LIMIT ?",
+                            (ns, batch),
+                        ).fetchall()
+                        for vkey, vsize in victims:
+                            if n < max_entries and total + entry.size <= max_bytes:
+                                break
+                            db.execute(
+                                "DELETE FROM entries WHERE ns = ? AND key = ?", (ns, vkey)
+                            )
+                            n -= 1
+                            total -= vsize
+                            self.evictions += 1
+                    db.execute(
+                        "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+                        "(SELECT COALESCE(MAX(tick), 0) + 1 FROM totals WHERE ns = ?))",
+                        (ns, entry.key, entry.tool, entry.payload, json.dumps(entry.labels),
+                         entry.size, entry.latency, entry.expires_at, ns),
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as exc:
+            self._guard.failed(exc, now)
+            return False
+        self._guard.succeeded()
+        return True
+
+    async def delete(self, key: str, now: float) -> None:
+        try:
+            with self._lock:
+                self._db.execute("DELETE FROM entries WHERE ns = ? AND key = ?", (self.ns, key))
+        except sqlite3.Error as exc:
+            self._guard.failed(exc, now)
+
+    def invalidate(self, matcher: Matcher, now: float) -> int:
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT key, tool, labels FROM entries WHERE ns = ?", (self.ns,)
+                ).fetchall()
+                doomed = [(self.ns, k) for k, t, lab in rows if matcher(t, tuple(json.loads(lab)))]
+                self._db.execute("BEGIN IMMEDIATE")
+                cur = self._db.executemany(
+                    "DELETE FROM entries WHERE ns = ? AND key = ?", doomed
+                )
+                self._db.execute("COMMIT")
+                return max(cur.rowcount, 0)
+        except sqlite3.Error as exc:
+            self._guard.failed(exc, now)
+            return 0
+
+    def clear(self, now: float) -> int:
+        try:
+            with self._lock:
+                return self._db.execute("DELETE FROM entries WHERE ns = ?", (self.ns,)).rowcount
+        except sqlite3.Error as exc:
+            self._guard.failed(exc, now)
+            return 0
+
+    def usage(self, now: float) -> tuple[int, int]:
+        try:
+            with self._lock:
+                self.expirations += self._db.execute(
+                    "DELETE FROM entries WHERE ns = ? AND expires_at <= ?", (self.ns, now)
+                ).rowcount
+                row = self._db.execute(
+                    "SELECT n, bytes FROM totals WHERE ns = ?", (self.ns,)
+                ).fetchone()
+        except sqlite3.Error as exc:
+            self._guard.failed(exc, now)
+            return 0, 0
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,308 @@
+"""The Redis backend: one cache shared by every process that uses the same namespace.
+
+Keys live under ``pitstop:{namespace}:``. A result is a string key with a real Redis
+TTL (``PX``); beside it the namespace keeps its LRU order (a sorted set scored by a
+counter), expiry times (a sorted set, so inserts sweep the expired entries), sizes,
+a byte total and each entry's tool and labels (for pattern invalidation). Lua scripts
+change all of these at once, so concurrent processes keep them consistent and the
+bounds hold across processes. Scripts touch keys they do not declare, so the backend
+needs a standalone Redis (or a cluster with the namespace in one hash slot).
+
+If Redis stops answering, tool calls go on uncached (`BackendGuard`): the outage is
+warned once and counted, and the cache resumes when Redis is back. Invalidations
+asked for during an outage are applied when Redis answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from typing import Any
+
+from pitstop._cache.backends.base import BackendGuard, Entry, Hit, Matcher
+from pitstop._cache.keys import decode
+from pitstop.errors import ConfigError
+
+try:
+    import redis
+    import redis.asyncio as aioredis
+    from redis.backoff import NoBackoff
+    from redis.exceptions import RedisError
+except ImportError as _exc:  # pragma: no cover - depends on the environment
+    raise ConfigError(
+        "CacheConfig(backend='redis') needs the redis package; "
+        "install it with `pip install pitstop[redis]`."
+    ) from _exc
+
+__all__ = ["RedisBackend"]
+
+_FAILURES = (RedisError, OSError)
+
+_REMOVE = """
+local function remove(p, k)
+  local size = redis.call('HGET', p .. ':size', k)
+  if not size then return 0 end
+  redis.call('DECRBY', p .. ':bytes', size)
+  redis.call('HDEL', p .. ':size', k)
+  redis.call('HDEL', p .. ':meta', k)
+  redis.call('ZREM', p .. ':lru', k)
+  redis.call('ZREM', p .. ':exp', k)
+  redis.call('DEL', p .. ':v:' .. k)
+  return 1
+end
+local function sweep(p, now)
+  local n = 0
+  for _, k in ipairs(redis.call('ZRANGEBYSCORE', p .. ':exp', '-inf', now)) do
+    n = n + remove(p, k)
+  end
+  return n
+end
+"""
+
+# ARGV: prefix, key, now -> nil (absent), 0 (expired, removed) or the stored text
+_GET = _REMOVE + """
+local p, k = ARGV[1], ARGV[2]
+local exp = redis.call('ZSCORE', p .. ':exp', k)
+if not exp then return false end
+local v = redis.call('GET', p .. ':v:' .. k)
+if (not v) or tonumber(exp) <= tonumber(ARGV[3]) then
+  remove(p, k)
+  return 0
+end
+redis.call('ZADD', p .. ':lru', redis.call('INCR', p .. ':tick'), k)
+return v
+"""
+
+# ARGV: prefix, key, text, size, expires_at, ttl_ms, meta, now, max_entries, max_bytes
+# -> {expired, evicted}
+_SET = _REMOVE + """
+local p, k = ARGV[1], ARGV[2]
+local size, ttl_ms = tonumber(ARGV[4]), tonumber(ARGV[6])
+local max_n, max_bytes = tonumber(ARGV[9]), tonumber(ARGV[10])
+local expired = sweep(p, ARGV[8])
+remove(p, k)
+local evicted = 0
+local n = redis.call('ZCARD', p .. ':lru')
+local bytes = tonumber(redis.call('GET', p .. ':bytes') or '0')
+while n > 0 and (n >= max_n or bytes + size > max_bytes) do
+  local oldest = redis.call('ZRANGE', p .. ':lru', 0, 0)[1]
+  bytes = bytes - tonumber(redis.call('HGET', p .. ':size', oldest) or '0')
+  redis.call('ZREM', p .. ':lru', oldest)
+  remove(p, oldest)
+  evicted = evicted + 1
+  n = n - 1
+end
+if ttl_ms > 0 then
+  redis.call('SET', p .. ':v:' .. k, ARGV[3], 'PX', ttl_ms)
+else
+  redis.call('SET', p .. ':v:' .. k, ARGV[3])
+end
+redis.call('HSET', p .. ':size', k, size)
+redis.call('HSET', p .. ':meta', k, ARGV[7])
+redis.call('ZADD', p .. ':lru', redis.call('INCR', p .. ':tick'), k)
+redis.call('ZADD', p .. ':exp', ARGV[5], k)
+redis.call('INCRBY', p .. ':bytes', size)
+return {expired, evicted}
+"""
+
+# ARGV: prefix, key... -> removed
+_DELETE = _REMOVE + """
+local n = 0
+for i = 2, #ARGV do n = n + remove(ARGV[1], ARGV[i]) end
+return n
+"""
+
+# ARGV: prefix, now -> {expired, entries, bytes}
+_USAGE = _REMOVE + """
+local p = ARGV[1]
+local expired = sweep(p, ARGV[2])
+local nbytes = tonumber(redis.call('GET', p .. ':bytes') or '0')
+return {expired, redis.call('HLEN', p .. ':size'), nbytes}
+"""
+
+
+class RedisBackend:
+    """Entries in Redis, shared by every process with the same URL and namespace.
+
+    Args:
+        url: ``redis://host:port/db``.
+        namespace: the key prefix is ``pitstop:{namespace}``.
+        timeout: seconds a command may take before Redis counts as unreachable.
+    """
+
+    name = "redis"
+    stores_text = True
+
+    def __init__(self, url: str, namespace: str, *, timeout: float = 1.0) -> None:
+        self.url = url
+        self.prefix = f"pitstop:{namespace}"
+        self._options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+        }
+        self._aclient: aioredis.Redis | None = None
+        self._aloop: asyncio.AbstractEventLoop | None = None
+        self._ascripts: dict[str, Any] = {}
+        self._client: redis.Redis | None = None
+        self._scripts: dict[str, Any] = {}
+        self._guard = BackendGuard("redis", url)
+        self._pending: list[Matcher] = []  # invalidations asked for during an outage
+        self._last_usage = (0, 0)
+        self.evictions = 0
+        self.expirations = 0
+
+    @property
+    def errors(self) -> int:
+        return self._guard.errors
+
+    @property
+    def degraded(self) -> bool:
+        return self._guard.degraded
+
+    # -- clients ---------------------------------------------------------------------
+
+    def _async(self) -> dict[str, Any]:
+        """The async scripts, bound to a client of the running loop."""
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aloop is not loop:
+            from redis.asyncio.retry import Retry
+
+            # one immediate retry replaces a pooled connection that died with a restart;
+            # redis-py's default (10 retries with backoff) would stall every call of an outage
+            self._aclient = aioredis.Redis.from_url(
+                self.url, retry=Retry(NoBackoff(), 1), **self._options
+            )
+            self._aloop = loop
+            self._ascripts = {
+                name: self._aclient.register_script(src)
+                for name, src in (("get", _GET), ("set", _SET), ("delete", _DELETE))
+            }
+        return self._ascripts
+
+    def _sync(self) -> dict[str, Any]:
+        if self._client is None:
+            from redis.retry import Retry
+
+            self._client = redis.Redis.from_url(
+                self.url, retry=Retry(NoBackoff(), 1), **self._options
+            )
+            self._scripts = {
+                name: self._client.register_script(src)
+                for name, src in (("delete", _DELETE), ("usage", _USAGE))
+            }
+        return self._scripts
+
+    def _ready(self, now: float) -> bool:
+        """True when Redis should be asked now; first applies invalidations it missed."""
+        guard = self._guard
+        if not guard.degraded:
+            return True
+        if not guard.available(now):
+            return False
+        while self._pending:
+            try:
+                self._invalidate(self._pending[0])
+            except _FAILURES as exc:
+                guard.failed(exc, now)
+                return False
+            self._pending.pop(0)
+        return True
+
+    # -- the interface ---------------------------------------------------------------
+
+    async def get(self, key: str, now: float) -> Hit | None:
+        if not self._ready(now):
+            return None
+        try:
+            raw = await self._async()["get"](args=[self.prefix, key, repr(now)])
+        except _FAILURES as exc:
+            self._guard.failed(exc, now)
+            return None
+        self._guard.succeeded()
+        if raw is None:
+            return None
+        if raw == 0:
+            self.expirations += 1
+            return None
+        stored = decode(raw)
+        return Hit(stored["v"], stored["l"], tuple(stored["b"]))
+
+    async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
+        if entry.size > max_bytes or not self._ready(now):
+            return False
+        labels = json.dumps(entry.labels, ensure_ascii=False)
+        text = f'{{"l":{entry.latency!r},"b":{labels},"v":{entry.payload}}}'
+        ttl_ms = math.ceil(entry.ttl * 1000) if math.isfinite(entry.ttl) else 0
+        meta = json.dumps([entry.tool, entry.labels], ensure_ascii=False)
+        try:
+            expired, evicted = await self._async()["set"](
+                args=[self.prefix, entry.key, text, entry.size, repr(entry.expires_at),
+                      ttl_ms, meta, repr(now), max_entries, max_bytes]
+            )
+        except _FAILURES as exc:
+            self._guard.failed(exc, now)
+            return False
+        self._guard.succeeded()
+        self.expirations += int(expired)
+        self.evictions += int(evicted)
+        return True
+
+    async def delete(self, key: str, now: float) -> None:
+        if not self._ready(now):
+            return
+        try:
+            await self._async()["delete"](args=[self.prefix, key])
+        except _FAILURES as exc:
+            self._guard.failed(exc, now)
+
+    def invalidate(self, matcher: Matcher, now: float) -> int:
+        if not self._ready(now):
+            self._pending.append(matcher)
+            return 0
+        try:
+            removed = self._invalidate(matcher)
+        except _FAILURES as exc:
+            self._guard.failed(exc, now)
+            self._pending.append(matcher)
+            return 0
+        self._guard.succeeded()
+        return removed
+
+    def _invalidate(self, matcher: Matcher) -> int:
+        scripts = self._sync()
+        assert self._client is not None
+        meta = self._client.hgetall(f"{self.prefix}:meta")
+        doomed = []
+        for k, raw in meta.items():
+            tool, labels = json.loads(raw)
+            if matcher(tool, tuple(labels)):
+                doomed.append(k)
+        removed = 0
+        for i in range(0, len(doomed), 500):
+            removed += int(scripts["delete"](args=[self.prefix, *doomed[i : i + 500]]))
+        return removed
+
+    def clear(self, now: float) -> int:
+        return self.invalidate(lambda tool, labels: True, now)
+
+    def usage(self, now: float) -> tuple[int, int]:
+        if not self._ready(now):
+            return self._last_usage
+        try:
+            expired, n, nbytes = self._sync()["usage"](args=[self.prefix, repr(now)])
+        except _FAILURES as exc:
+            self._guard.failed(exc, now)
+            return self._last_usage
+        self._guard.succeeded()
+        self.expirations += int(expired)
+        self._last_usage = (int(n), int(nbytes))
+        return self._last_usage
+
+    async def aclose(self) -> None:
+        if self._aclient is not None:
+            await self._aclient.aclose()
+            self._aclient = None
+        if self._client is not None:
+            self._client.close()
+            self._client = None

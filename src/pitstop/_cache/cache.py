@@ -1,0 +1,457 @@
+"""`ToolCache`: every tool call of the agent goes through `ToolCache.call`.
+
+A call is served from the backend when a fresh entry exists (a *hit*); otherwise it
+runs the tool (a *miss*) and stores the result when the tool is cacheable, its TTL is
+positive, its arguments have a key and its result is JSON. Identical calls in flight
+at the same time run the tool once and share the result (single-flight). The cache
+never creates tasks: the first caller runs the tool in its own task, the others wait
+for it. If that first caller is cancelled, its run stops with it, and one of the
+waiters runs the tool again with its own ``run`` for the rest, so no waiter ever sees
+another caller's cancellation.
+
+Invalidation while a call is in flight marks that flight stale: its result still
+reaches its callers but is not stored, and later identical calls start a new run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import re
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from pitstop._cache.backends.base import Backend, Entry, Matcher
+from pitstop._cache.config import BYTES_PER_MB, CacheConfig, default_disk_path
+from pitstop._cache.keys import NotJSON, decode, encode, make_key, make_labels, utf8_size
+from pitstop._cache.trace import TraceRecord
+from pitstop.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pitstop._tools.base import Tool
+
+__all__ = ["ToolCache"]
+
+_RETRY = ("retry",)  # the caller running a shared call was cancelled: run it again
+
+
+class _Flight:
+    """An identical call in flight: its labels, staleness and the callers waiting."""
+
+    __slots__ = ("labels", "stale", "tool", "waiters")
+
+    def __init__(self, tool: str, labels: tuple[str, ...]) -> None:
+        self.tool = tool
+        self.labels = labels
+        self.stale = False
+        self.waiters: list[asyncio.Future[tuple[Any, ...]]] = []
+
+    def resolve(self, outcome: tuple[Any, ...]) -> None:
+        for fut in self.waiters:
+            if not fut.done():  # a cancelled waiter's future is done already
+                fut.set_result(outcome)
+
+
+class _ToolStats:
+    __slots__ = ("bypassed", "cost_saved", "errors", "hits", "misses", "run_time", "shared",
+                 "time_saved")
+
+    def __init__(self) -> None:
+        self.hits = 0
+        self.shared = 0
+        self.misses = 0
+        self.bypassed = 0
+        self.errors = 0
+        self.time_saved = 0.0
+        self.cost_saved = 0.0
+        self.run_time = 0.0
+
+
+class ToolCache:
+    """The agent's tool-result cache.
+
+    Args:
+        config: the user's `CacheConfig`, read live (TTLs, bounds, `enabled`).
+        tools: the agent's tools by name; `tool_specific_ttl` may only name these.
+        namespace: keeps entries apart in a shared backend; ``config.namespace`` wins.
+        clock: seconds, for expiry and the trace (None: `time.monotonic` for the memory
+            backend, `time.time` for disk and Redis, whose entries outlive the process).
+        timer: measures how long each tool ran (for ``time_saved_s``).
+
+    Raises:
+        ConfigError: `tool_specific_ttl` names a tool the agent does not have.
+    """
+
+    def __init__(
+        self,
+        config: CacheConfig,
+        *,
+        tools: Mapping[str, Tool] | None = None,
+        namespace: str = "default",
+        clock: Callable[[], float] | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if not isinstance(config, CacheConfig):
+            raise ConfigError(f"cache_config must be a CacheConfig, got {config!r}.")
+        if tools is not None:
+            unknown = sorted(set(config.tool_specific_ttl) - set(tools))
+            if unknown:
+                listed = ", ".join(repr(t) for t in sorted(tools)) or "none"
+                raise ConfigError(
+                    f"CacheConfig.tool_specific_ttl names {', '.join(map(repr, unknown))}, "
+                    f"which the agent does not have; its tools: {listed}. "
+                    "Fix the name or add the tool."
+                )
+        self.config = config
+        self.namespace = config.namespace or namespace
+        self._backend = self._make_backend(config, self.namespace)
+        if clock is None:
+            clock = time.monotonic if config.backend == "memory" else time.time
+        self._clock = clock
+        self._timer = timer
+        self._inflight: dict[str, _Flight] = {}
+        self._stats: dict[str, _ToolStats] = {}
+        self._reasons: Counter[str] = Counter()
+        self._invalidated = 0
+        self._trace: deque[tuple[Any, ...]] = deque(maxlen=config.trace_size)
+
+    @staticmethod
+    def _make_backend(config: CacheConfig, namespace: str) -> Backend:
+        if config.backend == "memory":
+            from pitstop._cache.backends.memory import MemoryBackend
+
+            return MemoryBackend()
+        if config.backend == "disk":
+            from pitstop._cache.backends.disk import DiskBackend
+
+            return DiskBackend(config.path or default_disk_path(), namespace)
+        from pitstop._cache.backends.redis import RedisBackend
+
+        url = config.redis_url or "redis://localhost:6379/0"
+        return RedisBackend(url, namespace, timeout=config.redis_timeout)
+
+    @property
+    def backend(self) -> Backend:
+        """The backend (``memory``, ``disk`` or ``redis``)."""
+        return self._backend
+
+    # -- the hot path ------------------------------------------------------------------
+
+    async def call(
+        self, tool: Tool, arguments: dict[str, Any], run: Callable[[], Awaitable[Any]]
+    ) -> tuple[Any, bool]:
+        """Return ``(result, cached)`` for one tool call.
+
+        On a miss, awaits ``run()`` (the tool with its timeout and limits), once for all
+        identical calls in flight, and stores the result when it may be cached.
+        Exceptions from ``run()`` propagate to every caller sharing it and are never
+        cached.
+
+        Args:
+            tool: the tool (its ``name``, ``cacheable`` and ``cost`` are used).
+            arguments: the validated arguments.
+            run: runs the tool; may be called again if a shared run is cancelled.
+        """
+        cfg = self.config
+        name = tool.name
+        if not cfg.enabled:
+            return await self._bypass(tool, None, run, "disabled", 0.0, arguments)
+        if not tool.cacheable:
+            return await self._bypass(tool, None, run, "not_cacheable_tool", 0.0, arguments)
+        ttl = cfg.tool_specific_ttl.get(name)
+        if ttl is None:
+            ttl = cfg.default_ttl
+        key = make_key(name, arguments)
+        if not ttl > 0:
+            return await self._bypass(tool, key, run, "ttl_zero", cfg.ttl_for(name), arguments)
+        if key is None:
+            return await self._bypass(tool, None, run, "arguments_not_serialisable", ttl,
+                                      arguments)
+        now = self._clock()
+        if key in self._inflight:  # join at once, without asking the backend
+            return await self._miss(tool, arguments, key, ttl, now, run)
+        hit = await self._backend.get(key, now)
+        if hit is None:
+            return await self._miss(tool, arguments, key, ttl, now, run)
+        value, latency, labels = hit
+        stats = self._stats.get(name) or self._new_stats(name)
+        stats.hits += 1
+        stats.time_saved += latency
+        cost = tool.cost or 0.0
+        stats.cost_saved += cost
+        trace = self._trace
+        if trace.maxlen != cfg.trace_size:
+            trace = self._resize_trace()
+        trace.append((now, name, key, "hit", latency, cost, True, ttl, labels))
+        return value, True
+
+    async def _miss(
+        self,
+        tool: Tool,
+        arguments: Mapping[str, Any],
+        key: str,
+        ttl: float,
+        now: float,
+        run: Callable[[], Awaitable[Any]],
+    ) -> tuple[Any, bool]:
+        name = tool.name
+        stats = self._stats.get(name) or self._new_stats(name)
+        cost = tool.cost or 0.0
+        while (flight := self._inflight.get(key)) is not None:
+            fut: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+            flight.waiters.append(fut)
+            outcome = await fut
+            if outcome is _RETRY:
+                continue
+            if outcome[0] == "error":
+                stats.errors += 1
+                self._record(now, name, key, "error", outcome[2], cost, False, ttl, flight.labels)
+                raise outcome[1]
+            _, value, is_text, latency = outcome
+            stats.hits += 1
+            stats.shared += 1
+            stats.time_saved += latency
+            stats.cost_saved += cost
+            self._record(now, name, key, "shared", latency, cost, True, ttl, flight.labels)
+            return (decode(value) if is_text else value), True
+
+        flight = _Flight(name, make_labels(name, arguments))
+        self._inflight[key] = flight
+        stats.misses += 1
+        timer = self._timer
+        started = timer()
+        try:
+            result = await run()
+        except asyncio.CancelledError:
+            self._land(key, flight)
+            flight.resolve(_RETRY)
+            raise
+        except BaseException as exc:
+            latency = timer() - started
+            self._land(key, flight)
+            flight.resolve(("error", exc, latency))
+            stats.errors += 1
+            stats.run_time += latency
+            self._record(now, name, key, "error", latency, cost, False, ttl, flight.labels)
+            raise
+        latency = timer() - started
+        stats.run_time += latency
+        # waiters get their own copy decoded from the JSON text; an immutable scalar, or
+        # a result JSON cannot copy, is shared as it is
+        shared: tuple[Any, ...] = ("ok", result, False, latency)
+        storable = True
+        try:
+            payload, is_text, size = encode(result, text=self._backend.stores_text)
+            if is_text:
+                shared = ("ok", payload, True, latency)
+            await self._store(key, flight, payload, is_text, size, latency, ttl)
+        except NotJSON:
+            storable = False
+            self._reasons["result_not_json"] += 1
+        finally:
+            self._land(key, flight)
+            flight.resolve(shared)
+        self._record(now, name, key, "miss", latency, cost, storable, ttl, flight.labels)
+        return result, False
+
+    async def _store(
+        self, key: str, flight: _Flight, payload: Any, is_text: bool, size: int,
+        latency: float, ttl: float,
+    ) -> None:
+        if flight.stale:
+            self._reasons["invalidated_in_flight"] += 1
+            return
+        cfg = self.config
+        size += utf8_size(key) + utf8_size("".join(flight.labels))
+        max_bytes = int(cfg.max_memory_mb * BYTES_PER_MB)
+        if size > max_bytes:
+            self._reasons["too_large"] += 1
+            return
+        now = self._clock()
+        entry = Entry(key, flight.tool, payload, is_text, size, flight.labels, latency,
+                      now + ttl, ttl)
+        if not await self._backend.set(entry, now, cfg.max_cache_size, max_bytes):
+            self._reasons["backend_unavailable"] += 1
+        elif flight.stale:  # invalidated while the backend was storing it
+            await self._backend.delete(key, now)
+            self._reasons["invalidated_in_flight"] += 1
+
+    async def _bypass(
+        self,
+        tool: Tool,
+        key: str | None,
+        run: Callable[[], Awaitable[Any]],
+        reason: str,
+        ttl: float,
+        arguments: Mapping[str, Any],
+    ) -> tuple[Any, bool]:
+        name = tool.name
+        stats = self._stats.get(name) or self._new_stats(name)
+        stats.bypassed += 1
+        self._reasons[reason] += 1
+        tracing = self.config.trace_size > 0
+        labels = make_labels(name, arguments) if tracing and key is not None else ()
+        now = self._clock()
+        started = self._timer()
+        try:
+            result = await run()
+        except asyncio.CancelledError:
+            raise
+        except BaseException:
+            latency = self._timer() - started
+            stats.errors += 1
+            stats.run_time += latency
+            if tracing:
+                self._record(now, name, key, "error", latency, tool.cost or 0.0, False, ttl,
+                             labels)
+            raise
+        latency = self._timer() - started
+        stats.run_time += latency
+        if tracing:
+            storable = key is not None and tool.cacheable
+            self._record(now, name, key, "bypass", latency, tool.cost or 0.0, storable, ttl,
+                         labels)
+        return result, False
+
+    def _land(self, key: str, flight: _Flight) -> None:
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
+
+    def _new_stats(self, name: str) -> _ToolStats:
+        stats = self._stats[name] = _ToolStats()
+        return stats
+
+    def _record(self, *record: Any) -> None:
+        trace = self._trace
+        if trace.maxlen != self.config.trace_size:
+            trace = self._resize_trace()
+        trace.append(record)
+
+    def _resize_trace(self) -> deque[tuple[Any, ...]]:
+        self._trace = deque(self._trace, maxlen=self.config.trace_size)
+        return self._trace
+
+    # -- management --------------------------------------------------------------------
+
+    def invalidate(self, tool_name: str | None = None, pattern: str | None = None) -> int:
+        """Remove cached results; return how many were removed.
+
+        Every entry has labels: its tool name and ``param:value`` for each top-level
+        parameter. ``pattern`` is a case-sensitive glob (`fnmatch`) that removes the
+        entries with a matching label, so ``pattern="query:Python*"`` removes every
+        result whose ``query`` starts with ``Python``. With both, both must match; with
+        neither, everything goes. Identical calls in flight are not stored afterwards.
+        """
+        matcher = self._matcher(tool_name, pattern)
+        for key, flight in list(self._inflight.items()):
+            if matcher(flight.tool, flight.labels):
+                flight.stale = True
+                del self._inflight[key]
+        removed = self._backend.invalidate(matcher, self._clock())
+        self._invalidated += removed
+        return removed
+
+    @staticmethod
+    def _matcher(tool_name: str | None, pattern: str | None) -> Matcher:
+        if tool_name is not None and not isinstance(tool_name, str):
+            raise ConfigError(f"invalidate(tool_name=...) must be a string, got {tool_name!r}.")
+        if pattern is not None and not isinstance(pattern, str):
+            raise ConfigError(
+                f"invalidate(pattern=...) must be a glob string such as 'query:Python*', "
+                f"got {pattern!r}."
+            )
+        match = re.compile(fnmatch.translate(pattern)).match if pattern is not None else None
+
+        def matcher(tool: str, labels: tuple[str, ...]) -> bool:
+            if tool_name is not None and tool != tool_name:
+                return False
+            return match is None or any(match(label) for label in labels)
+
+        return matcher
+
+    def clear(self) -> None:
+        """Remove every entry of this namespace (statistics are kept)."""
+        for flight in self._inflight.values():
+            flight.stale = True
+        self._inflight.clear()
+        self._backend.clear(self._clock())
+
+    def trace(self) -> list[TraceRecord]:
+        """The recent tool calls in the order they started (at most ``config.trace_size``).
+
+        Calls are recorded when they finish; this sorts them by start time.
+        """
+        records = [TraceRecord(*record) for record in self._trace]
+        records.sort(key=lambda r: r.time)
+        return records
+
+    def stats(self) -> dict[str, Any]:
+        """Hits, misses, hit rate, size, memory, evictions, expirations, time and cost
+        saved, and the same per tool in ``tool_stats``.
+
+        ``hits`` counts calls that did not run their tool (``shared_hits`` of them joined
+        an identical call in flight); ``misses`` the calls that ran it through the cache;
+        ``hit_rate`` is hits / (hits + misses). Calls that skip the cache (TTL 0,
+        ``cacheable=False``, cache disabled, unkeyable arguments) are ``bypassed``, and
+        ``uncacheable`` counts why results were not stored. ``time_saved_s`` adds, for
+        every hit, the measured run time of the result it reused; ``cost_saved`` the
+        tool's declared cost.
+        """
+        cfg = self.config
+        backend = self._backend
+        size, nbytes = backend.usage(self._clock())
+        tool_stats = {}
+        for name, s in sorted(self._stats.items()):
+            runs = s.misses + s.bypassed
+            ttl = cfg.tool_specific_ttl.get(name, cfg.default_ttl)
+            tool_stats[name] = {
+                "hits": s.hits,
+                "misses": s.misses,
+                "hit_rate": s.hits / (s.hits + s.misses) if s.hits + s.misses else 0.0,
+                "shared_hits": s.shared,
+                "bypassed": s.bypassed,
+                "errors": s.errors,
+                "time_saved_s": s.time_saved,
+                "cost_saved": s.cost_saved,
+                "avg_latency_s": s.run_time / runs if runs else 0.0,
+                "ttl": ttl,
+            }
+        hits = sum(s.hits for s in self._stats.values())
+        misses = sum(s.misses for s in self._stats.values())
+        return {
+            "enabled": cfg.enabled,
+            "backend": backend.name,
+            "namespace": self.namespace,
+            "hits": hits,
+            "misses": misses,
+            "hit_rate": hits / (hits + misses) if hits + misses else 0.0,
+            "shared_hits": sum(s.shared for s in self._stats.values()),
+            "bypassed": sum(s.bypassed for s in self._stats.values()),
+            "errors": sum(s.errors for s in self._stats.values()),
+            "size": size,
+            "memory_mb": nbytes / BYTES_PER_MB,
+            "max_cache_size": cfg.max_cache_size,
+            "max_memory_mb": cfg.max_memory_mb,
+            "evictions": backend.evictions,
+            "expirations": backend.expirations,
+            "invalidated": self._invalidated,
+            "time_saved_s": sum(s.time_saved for s in self._stats.values()),
+            "cost_saved": sum(s.cost_saved for s in self._stats.values()),
+            "uncacheable": dict(self._reasons),
+            "backend_errors": backend.errors,
+            "degraded": backend.degraded,
+            "in_flight": len(self._inflight),
+            "tool_stats": tool_stats,
+        }
+
+    async def aclose(self) -> None:
+        """Close the backend's connections and files. The cache creates no tasks."""
+        await self._backend.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"ToolCache(backend={self._backend.name!r}, namespace={self.namespace!r}, "
+            f"enabled={self.config.enabled})"
+        )

@@ -1,0 +1,421 @@
+"""The `Governor`: enforces one agent's `ResourceLimits` for all its concurrent tasks.
+
+The agent asks before it acts and says when it is done::
+
+    waits = await governor.acquire_task()               # a max_concurrent_tasks slot
+    try:
+        estimate = governor.estimate_tokens(messages, model=m, max_output_tokens=1024)
+        reservation = await governor.reserve_tokens(estimate)   # max_tokens_per_minute
+        ... call the model ...
+        governor.settle_tokens(reservation, usage.total_tokens)  # refund or debit
+        waits = await governor.acquire_tool_call()      # per-minute token + a slot
+        try: ... run the tool ...
+        finally: governor.release_tool_call()
+    finally:
+        governor.release_task()
+
+Every acquire returns the `Wait` records of the limits it waited for (empty when it got
+through at once), so the agent can show a ``rate_limit_wait`` event and a Monitor span
+for each; `Governor.usage` sums them per limit. An acquire that does not wait is a few
+attribute reads and a bucket check: no task, no lock, no await that suspends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pitstop.errors import ConfigError, RateLimitExceeded
+from pitstop._limits.config import ResourceLimits
+from pitstop._limits.gate import BucketGate, Gate, Refusal, SlotGate
+from pitstop.llm._base import Message, RateLimitInfo
+from pitstop.llm._tokens import count_message_tokens
+
+__all__ = ["REPLY_PRIMING_TOKENS", "Governor", "Reservation", "Wait"]
+
+REPLY_PRIMING_TOKENS = 3
+"""Tokens a chat model adds to every prompt to prime its reply."""
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """One wait for one limit."""
+
+    limit: str
+    """The `ResourceLimits` field waited for, e.g. ``"max_tokens_per_minute"``."""
+    waited: float
+    """Seconds."""
+    requested: float
+    """Tokens, calls or slots asked for."""
+
+
+@dataclass(slots=True)
+class Reservation:
+    """Tokens reserved for one model call, to be settled with the real usage."""
+
+    amount: int
+    """Tokens currently held against the limit (the actual usage once settled)."""
+    waits: tuple[Wait, ...] = ()
+    """What reserving them waited for."""
+
+
+class Governor:
+    """Enforces `ResourceLimits`: concurrency slots and continuously refilling buckets.
+
+    Args:
+        limits: the limits; read once, when the Governor is made.
+        clock: seconds on a monotonic clock (injected so tests use a fake one).
+        sleep: an awaitable sleep in the same seconds as `clock`.
+
+    With ``limits.redis_url`` the per-minute buckets live in Redis and are shared with
+    every process using the same URL and namespace; their time is the Redis server's
+    unless a `clock` is injected, which then drives them too (for tests). An acquire
+    against Redis costs one round trip even when it does not wait.
+
+    One Governor serves all the tasks of one agent on one event loop; it is not
+    thread-safe. A tool call takes its concurrency slot first, then its per-minute
+    token; if the token is refused, the slot is given back.
+    """
+
+    def __init__(
+        self,
+        limits: ResourceLimits,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not isinstance(limits, ResourceLimits):
+            raise ConfigError(
+                f"Governor needs a ResourceLimits, got {type(limits).__name__}; "
+                "pass ResourceLimits(...)."
+            )
+        self.limits = limits
+        self._clock = clock
+        self._timeout = limits.resource_wait_timeout_seconds or math.inf
+        self._reject = limits.reject_on_limit
+        self._client: Any = None
+        self._tasks = self._slots("max_concurrent_tasks", limits.max_concurrent_tasks, sleep)
+        self._tool_slots = self._slots(
+            "max_concurrent_tool_calls", limits.max_concurrent_tool_calls, sleep
+        )
+        self._tokens = self._bucket(
+            "max_tokens_per_minute",
+            limits.max_tokens_per_minute,
+            limits.token_capacity,
+            sleep,
+            custom_clock=clock is not time.monotonic,
+        )
+        self._tool_rate = self._bucket(
+            "max_tool_calls_per_minute",
+            limits.max_tool_calls_per_minute,
+            limits.tool_call_capacity,
+            sleep,
+            custom_clock=clock is not time.monotonic,
+        )
+        self._gates: tuple[Gate, ...] = tuple(
+            g for g in (self._tasks, self._tokens, self._tool_rate, self._tool_slots) if g
+        )
+        self._provider: dict[str, Any] = {
+            "remaining_tokens": None,
+            "reset_tokens_s": None,
+            "retry_after_s": None,
+            "throttles": 0,
+            "observed": 0,
+        }
+
+    # -- building ------------------------------------------------------------------------
+
+    def _slots(self, name: str, limit: int | None, sleep: Any) -> SlotGate | None:
+        return None if limit is None else SlotGate(name, limit, clock=self._clock, sleep=sleep)
+
+    def _bucket(
+        self,
+        name: str,
+        per_minute: int | None,
+        capacity: int | None,
+        sleep: Any,
+        *,
+        custom_clock: bool,
+    ) -> Any:
+        if per_minute is None or capacity is None:
+            return None
+        url = self.limits.redis_url
+        if url is None:
+            return BucketGate(
+                name, per_minute=per_minute, capacity=capacity, clock=self._clock, sleep=sleep
+            )
+        from pitstop._limits.redis_bucket import RedisBucketGate
+
+        return RedisBucketGate(
+            name,
+            client=self._redis(url),
+            key=f"{self.limits.namespace}:limits:{name}",
+            url=_safe_url(url),
+            per_minute=per_minute,
+            capacity=capacity,
+            clock=self._clock,
+            sleep=sleep,
+            bucket_clock=self._clock if custom_clock else None,
+        )
+
+    def _redis(self, url: str) -> Any:
+        if self._client is None:
+            try:
+                import redis.asyncio as aioredis
+            except ImportError:
+                raise ConfigError(
+                    "ResourceLimits.redis_url needs the redis package; install it with "
+                    "`pip install pitstop[redis]` (or set redis_url=None)."
+                ) from None
+            self._client = aioredis.from_url(url)
+        return self._client
+
+    # -- acquiring -----------------------------------------------------------------------
+
+    async def acquire_task(self) -> tuple[Wait, ...]:
+        """Take a `max_concurrent_tasks` slot; `release_task` gives it back.
+
+        Raises:
+            RateLimitExceeded: rejected (``reject_on_limit``) or the wait timed out.
+        """
+        gate = self._tasks
+        if gate is None or gate.take_now(1):
+            return ()
+        return await self._wait(gate, 1, self._clock())
+
+    def release_task(self) -> None:
+        """Give back the slot of `acquire_task`."""
+        if self._tasks is not None:
+            self._tasks.release()
+
+    async def reserve_tokens(self, amount: int) -> Reservation:
+        """Reserve `amount` tokens of `max_tokens_per_minute` before a model call.
+
+        Raises:
+            RateLimitExceeded: `amount` exceeds the burst size, the request was rejected
+                (``reject_on_limit``), or the wait timed out.
+        """
+        gate = self._tokens
+        if gate is None or amount == 0:
+            return Reservation(amount)
+        if amount < 0:
+            raise ValueError(f"reserve_tokens needs a token count >= 0, got {amount}.")
+        if amount > gate.capacity:
+            burst = "token_burst_size" if self.limits.token_burst_size else "the per-minute figure"
+            raise RateLimitExceeded(
+                f"Asked for {amount} tokens but max_tokens_per_minute allows a burst of at most "
+                f"{gate.capacity} ({burst}); raise token_burst_size or lower max_tokens "
+                "(AgentConfig.max_output_tokens) or the prompt.",
+                limit="max_tokens_per_minute",
+                requested=amount,
+                waited=0.0,
+            )
+        if gate.take_now(amount):
+            return Reservation(amount)
+        return Reservation(amount, await self._wait(gate, amount, self._clock()))
+
+    def settle_tokens(self, reservation: Reservation, actual: int) -> None:
+        """Replace a reservation by the real usage: refund the rest, or debit the excess.
+
+        A debit may leave the bucket below zero, delaying the calls after it. Settling
+        again corrects the previous settlement.
+        """
+        if actual < 0:
+            raise ValueError(f"settle_tokens needs the real token usage >= 0, got {actual}.")
+        delta = actual - reservation.amount
+        reservation.amount = actual
+        gate = self._tokens
+        if gate is not None and delta:
+            gate.adjust(delta)
+
+    async def acquire_tool_call(self) -> tuple[Wait, ...]:
+        """Take a `max_tool_calls_per_minute` token and a `max_concurrent_tool_calls` slot.
+
+        `release_tool_call` gives the slot back when the call ends (the token is spent).
+
+        Raises:
+            RateLimitExceeded: rejected (``reject_on_limit``) or the wait timed out.
+        """
+        slots, rate = self._tool_slots, self._tool_rate
+        waits: tuple[Wait, ...] = ()
+        start: float | None = None
+        if slots is not None and not slots.take_now(1):
+            start = self._clock()
+            waits = await self._wait(slots, 1, start)
+        if rate is None or rate.take_now(1):
+            return waits
+        try:
+            return waits + await self._wait(rate, 1, self._clock() if start is None else start)
+        except BaseException:
+            if slots is not None:
+                slots.release()
+            raise
+
+    def release_tool_call(self) -> None:
+        """Give back the slot of `acquire_tool_call`."""
+        if self._tool_slots is not None:
+            self._tool_slots.release()
+
+    async def _wait(self, gate: Gate, amount: float, start: float) -> tuple[Wait, ...]:
+        """The slow path: queue at `gate`; the deadline counts from `start`."""
+        began = self._clock()
+        try:
+            waited = await gate.wait(
+                amount, start=began, deadline=start + self._timeout, reject=self._reject
+            )
+        except Refusal as refusal:
+            raise self._refused(gate, amount, refusal, self._clock() - start) from (
+                refusal.__cause__
+            )
+        if not waited:
+            return ()
+        return (Wait(gate.name, self._clock() - began, amount),)
+
+    # -- adapting ------------------------------------------------------------------------
+
+    def observe(self, info: RateLimitInfo) -> None:
+        """Adapt to what the provider reported about its rate limit.
+
+        The token bucket never holds more than the provider's ``remaining_tokens``, and
+        a 429's ``retry_after_s`` pauses it for that long (dropping what it held), so
+        waiting tasks hold back instead of hammering the endpoint. ``reset_tokens_s``
+        is only recorded: it says when the provider's bucket is full again, which bounds
+        nothing the local bucket does not already enforce. Without
+        `max_tokens_per_minute` there is no bucket to adapt; the info is only recorded.
+        """
+        provider = self._provider
+        provider["observed"] += 1
+        if info.remaining_tokens is not None:
+            provider["remaining_tokens"] = info.remaining_tokens
+        if info.reset_tokens_s is not None:
+            provider["reset_tokens_s"] = info.reset_tokens_s
+        if info.retry_after_s is not None:
+            provider["retry_after_s"] = info.retry_after_s
+            provider["throttles"] += 1
+        gate = self._tokens
+        if gate is None:
+            return
+        if info.remaining_tokens is not None:
+            gate.clamp(max(0, info.remaining_tokens))
+        if info.retry_after_s is not None and info.retry_after_s > 0:
+            gate.pause(info.retry_after_s)
+
+    # -- reporting -----------------------------------------------------------------------
+
+    def estimate_tokens(
+        self, messages: Sequence[Message], *, model: str | None, max_output_tokens: int
+    ) -> int:
+        """Tokens a model call may use: its prompt (counted) plus its maximum output."""
+        return count_message_tokens(messages, model) + REPLY_PRIMING_TOKENS + max_output_tokens
+
+    def usage(self) -> dict[str, Any]:
+        """Current use of every configured limit, and the waits and refusals so far.
+
+        Returns:
+            ``limits``: one dict per configured limit (keyed by its field name) with
+            its ``limit``, current use (``in_use`` and ``peak`` for slots;
+            ``available``, ``used_last_minute`` and ``burst`` for per-minute buckets),
+            ``utilisation`` (slots in use / limit; for buckets, the last minute's use /
+            the per-minute limit, which passes 1 while a burst above it is spent),
+            ``waiting``, ``waits``, ``wait_time_s``, ``max_wait_s``, ``rejections``,
+            ``timeouts`` and ``cancellations``; then the totals ``total_waits``,
+            ``total_wait_time_s``, ``total_rejections`` and ``total_timeouts``;
+            ``provider``: the last rate-limit facts the provider reported; ``shared``:
+            the Redis URL (password hidden) and namespace, or None. With Redis,
+            ``used_last_minute`` counts this process only.
+        """
+        per_limit = {g.name: g.stats() for g in self._gates}
+        return {
+            "limits": per_limit,
+            "total_waits": sum(g.waits for g in self._gates),
+            "total_wait_time_s": sum(g.wait_time for g in self._gates),
+            "total_rejections": sum(g.rejections for g in self._gates),
+            "total_timeouts": sum(g.timeouts for g in self._gates),
+            "provider": dict(self._provider),
+            "shared": None
+            if self.limits.redis_url is None
+            else {
+                "redis_url": _safe_url(self.limits.redis_url),
+                "namespace": self.limits.namespace,
+            },
+        }
+
+    async def aclose(self) -> None:
+        """Finish pending shared-bucket updates and close the Redis connection."""
+        for gate in self._gates:
+            close = getattr(gate, "aclose", None)
+            if close is not None:
+                await close()
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
+    def __repr__(self) -> str:
+        names = ", ".join(g.name for g in self._gates) or "no limits"
+        return f"Governor({names}{', shared via Redis' if self.limits.redis_url else ''})"
+
+    # -- messages ------------------------------------------------------------------------
+
+    def _refused(
+        self, gate: Gate, amount: float, refusal: Refusal, waited: float
+    ) -> RateLimitExceeded:
+        name = gate.name
+        limit = getattr(gate, "limit", None) or getattr(gate, "per_minute", None)
+        if refusal.reason == "unavailable":
+            url = getattr(gate, "url", "Redis")
+            text = (
+                f"The shared limit {name} lives in Redis at {url}, which failed "
+                f"({getattr(gate, 'last_error', None)}); start Redis there, or set "
+                "redis_url=None to keep the limits in this process."
+            )
+        elif isinstance(gate, SlotGate):
+            state = f"all {gate.limit} slots are in use, {len(gate.queue)} waiting"
+            if refusal.reason == "reject":
+                text = (
+                    f"{name}={limit}: {state}, and reject_on_limit=True refuses instead of "
+                    f"waiting; set reject_on_limit=False to wait, or raise {name}."
+                )
+            else:
+                text = (
+                    f"Waited {waited:.1f} s for a {name} slot ({state}) and gave up after "
+                    f"resource_wait_timeout_seconds={self._timeout:g}; raise "
+                    f"resource_wait_timeout_seconds or {name}, or run fewer at once."
+                )
+        else:
+            unit = "tokens" if name == "max_tokens_per_minute" else "tool calls"
+            paused = getattr(gate, "paused_for", lambda: 0.0)()
+            why = f", paused {paused:.1f} s more after the provider's 429" if paused else ""
+            if refusal.reason == "reject":
+                text = (
+                    f"{name}={limit}: asked for {amount:g} {unit} but {gate.available():.0f} "
+                    f"are available now (enough in {refusal.delay:.2f} s{why}), and "
+                    "reject_on_limit=True refuses instead of waiting; set "
+                    f"reject_on_limit=False to wait, raise {name}, or lower the demand."
+                )
+            else:
+                more = (
+                    "it was still queued behind earlier requests"
+                    if math.isinf(refusal.delay)
+                    else f"about {refusal.delay:.1f} s more were needed"
+                )
+                text = (
+                    f"Waited {waited:.1f} s for {amount:g} {unit} under {name}={limit} and "
+                    f"gave up after resource_wait_timeout_seconds={self._timeout:g} ({more}"
+                    f"{why}); raise resource_wait_timeout_seconds or {name}, or lower the "
+                    "demand."
+                )
+        return RateLimitExceeded(text, limit=name, requested=amount, waited=waited)
+
+
+def _safe_url(url: str) -> str:
+    """`url` with any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

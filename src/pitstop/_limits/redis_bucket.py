@@ -1,0 +1,244 @@
+"""A per-minute limit whose token bucket lives in Redis, shared by many processes.
+
+Every operation is one atomic Lua script (`BUCKET_SCRIPT`): refill from the time
+elapsed, then take, adjust, clamp or pause. Time is the Redis server's ``TIME``, so
+processes on different machines agree on it (tests may pass their own clock instead).
+
+Fairness across processes: within a process, requests queue first come first served
+(`Gate`). Across processes, the first process whose head request could not be served
+leaves a *claim* of its size in the bucket; the others may then only take what is
+above the claim, so a big request is not starved by a stream of small ones elsewhere.
+A claim lapses on its own shortly after its holder would have been served, so a dead
+process cannot block the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+
+from pitstop._limits.gate import Clock, Gate, Refusal, Sleep
+
+__all__ = ["BUCKET_SCRIPT", "CLAIM_SLACK_S", "RedisBucketGate"]
+
+CLAIM_SLACK_S = 2.0
+"""Seconds a claim outlives the time its holder was told to wait."""
+
+BUCKET_SCRIPT = """
+local key = KEYS[1]
+local op = ARGV[1]
+local rate = tonumber(ARGV[2])
+local capacity = tonumber(ARGV[3])
+local amount = tonumber(ARGV[4])
+local now = tonumber(ARGV[5])
+local owner = ARGV[6]
+local slack = tonumber(ARGV[7])
+if not now then
+  if redis.replicate_commands then pcall(redis.replicate_commands) end
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local h = redis.call('HMGET', key, 'level', 'updated', 'paused', 'claim', 'claim_n', 'claim_until')
+local level = tonumber(h[1]) or capacity
+local updated = tonumber(h[2]) or now
+local paused = tonumber(h[3]) or 0
+local claim = h[4] or ''
+local claim_n = tonumber(h[5]) or 0
+local claim_until = tonumber(h[6]) or 0
+if now > updated then
+  level = math.min(capacity, level + (now - updated) * rate)
+  updated = now
+end
+if claim ~= '' and claim_until <= now then claim = '' end
+local result = 0
+if op == 'take' then
+  local reserve = 0
+  if claim ~= '' and claim ~= owner then reserve = claim_n end
+  if now >= paused and level - reserve + 1e-6 >= amount then
+    level = level - amount
+    if claim == owner then claim = '' end
+  else
+    result = math.max(paused - now, (amount + reserve - level) / rate, 1e-6)
+    if owner ~= '' and (claim == '' or claim == owner) then
+      claim = owner
+      claim_n = amount
+      claim_until = now + result + slack
+    end
+  end
+elseif op == 'adjust' then
+  level = math.min(capacity, level - amount)
+elseif op == 'clamp' then
+  if amount < level then level = amount end
+elseif op == 'pause' then
+  if level > 0 then level = 0 end
+  if now + amount > paused then paused = now + amount end
+elseif op == 'unclaim' then
+  if claim == owner then claim = '' end
+end
+if claim == '' then claim_n = 0; claim_until = 0 end
+redis.call('HSET', key, 'level', string.format('%.17g', level),
+  'updated', string.format('%.17g', updated), 'paused', string.format('%.17g', paused),
+  'claim', claim, 'claim_n', string.format('%.17g', claim_n),
+  'claim_until', string.format('%.17g', claim_until))
+local idle = (capacity - level) / rate + math.max(0, paused - now, claim_until - now) + 60
+redis.call('PEXPIRE', key, math.ceil(idle * 1000))
+return {string.format('%.17g', result), string.format('%.17g', level)}
+"""
+"""KEYS: the bucket's hash. ARGV: op (take, adjust, clamp, pause, unclaim, peek), rate
+per second, capacity, amount, now ('' for the server's TIME), claim owner, claim slack."""
+
+
+class RedisBucketGate(Gate):
+    """A per-minute limit kept in a Redis hash, shared by every user of the same key.
+
+    Args:
+        name: the `ResourceLimits` field.
+        client: a ``redis.asyncio.Redis``.
+        key: the hash's key (``{namespace}:limits:{name}``).
+        per_minute: the limit; the bucket refills at ``per_minute / 60`` a second.
+        capacity: the bucket's size (the burst).
+        clock, sleep: for waiting and deadlines.
+        bucket_clock: the time the script computes with; None for the Redis server's.
+    """
+
+    shared = True
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        client: Any,
+        key: str,
+        url: str,
+        per_minute: int,
+        capacity: int,
+        clock: Clock,
+        sleep: Sleep,
+        bucket_clock: Clock | None = None,
+    ) -> None:
+        super().__init__(name, clock=clock, sleep=sleep)
+        self.key = key
+        self.url = url
+        self.per_minute = per_minute
+        self.capacity = capacity
+        self.rate = per_minute / 60.0
+        self._script = client.register_script(BUCKET_SCRIPT)
+        self._bucket_clock = bucket_clock
+        self._owner = uuid.uuid4().hex
+        self._background: set[asyncio.Task[Any]] = set()
+        self.level = float(capacity)
+        """The bucket's level in the last reply from Redis."""
+        self.errors = 0
+        self.last_error: str | None = None
+
+    async def _call(self, op: str, amount: float, owner: str = "") -> float:
+        now = "" if self._bucket_clock is None else repr(self._bucket_clock())
+        args = [
+            op,
+            repr(self.rate),
+            repr(float(self.capacity)),
+            repr(float(amount)),
+            now,
+            owner,
+            repr(CLAIM_SLACK_S),
+        ]
+        from redis.exceptions import RedisError
+
+        try:
+            result, level = await self._script(keys=[self.key], args=args)
+        except RedisError as exc:
+            self.errors += 1
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            raise Refusal("unavailable", waited=0.0, delay=math.inf) from exc
+        self.level = float(level)
+        return float(result)
+
+    def take_now(self, amount: float) -> bool:
+        return False  # a shared bucket always needs a round trip: see `attempt`
+
+    async def attempt(self, amount: float) -> float:
+        call = asyncio.ensure_future(self._call("take", amount, self._owner))
+        try:
+            delay = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # The script may still run; if it took the tokens, give them back.
+            call.add_done_callback(lambda c: self._undo_take(c, amount))
+            raise
+        if delay <= 0.0:
+            self.meter.add(amount, self.clock())
+        return delay
+
+    def _undo_take(self, call: asyncio.Future[float], amount: float) -> None:
+        if not call.cancelled() and call.exception() is None and call.result() <= 0.0:
+            self._spawn(self._call("adjust", -amount))
+
+    async def wait(self, amount: float, *, start: float, deadline: float, reject: bool) -> bool:
+        try:
+            return await super().wait(amount, start=start, deadline=deadline, reject=reject)
+        except BaseException:
+            self._release_claim()
+            raise
+
+    def _release_claim(self) -> None:
+        if not self.queue:  # nobody here is still after the claim
+            self._spawn(self._call("unclaim", 0, self._owner))
+
+    def _spawn(self, coro: Coroutine[Any, Any, float], *, kick: bool = False) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:  # no running loop: nothing can be waiting either
+            coro.close()
+            return
+        self._background.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._background.discard(t)
+            if not t.cancelled() and t.exception() is None and kick:
+                self.kick()
+
+        task.add_done_callback(done)
+
+    def adjust(self, delta: float) -> None:
+        """Settle a reservation in the shared bucket (in the background)."""
+        if delta:
+            self._spawn(self._call("adjust", delta), kick=delta < 0)
+            self.meter.add(delta, self.clock())
+
+    def clamp(self, remaining: float) -> None:
+        self._spawn(self._call("clamp", remaining), kick=True)
+
+    def pause(self, seconds: float) -> None:
+        self._spawn(self._call("pause", seconds), kick=True)
+
+    def available(self) -> float:
+        return self.level
+
+    async def refresh(self) -> float:
+        """Read the shared bucket's level now (takes nothing)."""
+        await self._call("peek", 0)
+        return self.level
+
+    async def aclose(self) -> None:
+        """Finish the background updates and drop this process's claim."""
+        if self.queue:
+            return
+        self._spawn(self._call("unclaim", 0, self._owner))
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    def stats(self) -> dict[str, float | int]:
+        now = self.clock()
+        used = self.meter.last_minute(now)
+        return {
+            "limit": self.per_minute,
+            "burst": self.capacity,
+            "available": self.level,
+            "used_last_minute": used,
+            "utilisation": used / self.per_minute,
+            "admitted": self.meter.total,
+            "redis_errors": self.errors,
+            **super().stats(),
+        }

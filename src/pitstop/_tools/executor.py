@@ -1,0 +1,248 @@
+"""The tool executor: runs tool calls concurrently, bounded, through cache and limits.
+
+One call travels: validate arguments -> cache (hit: done) -> single-flight -> the
+Governor's tool-call limits -> the tool, with its timeout -> cache store. Each call
+records one Monitor span and produces one result dict. Calls of one batch run at most
+`bound` at a time; a finished call starts the next waiting one, so a batch of a
+thousand calls never holds more than `bound` tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pitstop.errors import ToolNotFoundError
+from pitstop._metrics.monitor import Monitor
+from pitstop._tools.base import Tool
+
+if TYPE_CHECKING:
+    from pitstop._cache.cache import ToolCache
+    from pitstop._limits.governor import Governor, Wait
+
+__all__ = ["PlannedCall", "ToolExecutor", "result_text"]
+
+Emit = Callable[[dict[str, Any]], None]
+
+
+class PlannedCall(NamedTuple):
+    """One tool call to run: its id, the tool's name and the raw arguments.
+
+    A named tuple: built for every call on the hot path, and cheaper than a dataclass.
+    """
+
+    call_id: str
+    tool_name: str
+    arguments: Any
+    turn: int = 0
+
+
+def result_text(result: dict[str, Any]) -> str:
+    """A tool result as the text the model reads."""
+    if not result["success"]:
+        return f"Error: {result['error']}"
+    value = result["result"]
+    kind = value.__class__
+    if kind is str:
+        return value  # type: ignore[no-any-return]
+    if kind is int or kind is float:
+        return repr(value)
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _describe_error(tool_name: str, exc: Exception) -> str:
+    from pitstop.errors import PitstopError
+
+    if isinstance(exc, PitstopError):
+        return str(exc)
+    return f"Tool {tool_name!r} raised {type(exc).__name__}: {exc}"
+
+
+class ToolExecutor:
+    """Runs tool calls for an agent.
+
+    Args:
+        tools: the agent's tools by name.
+        monitor: where each call's span goes.
+        cache: the agent's tool cache, or None.
+        governor: the agent's resource governor, or None.
+        tool_timeout: the timeout for tools that have none of their own.
+    """
+
+    def __init__(
+        self,
+        tools: Mapping[str, Tool],
+        *,
+        monitor: Monitor,
+        cache: ToolCache | None = None,
+        governor: Governor | None = None,
+        tool_timeout: float | None = None,
+    ) -> None:
+        self.tools = tools
+        self.monitor = monitor
+        self.cache = cache
+        self.governor = governor
+        self.tool_timeout = tool_timeout
+
+    async def run_one(
+        self, call: PlannedCall, task_id: str | None, emit: Emit | None
+    ) -> dict[str, Any]:
+        """Run one call and return its ``tool_result`` dict (never raises but for cancellation)."""
+        monitor = self.monitor
+        start = monitor.clock()
+        name = call.tool_name
+        if emit is not None:
+            emit({
+                "type": "tool_call", "timestamp": time.time(), "task_id": task_id,
+                "call_id": call.call_id, "tool_name": name, "parameters": call.arguments,
+            })
+        cached = False
+        status = "ok"
+        try:
+            t = self.tools.get(name)
+            if t is None:
+                raise ToolNotFoundError(name, self.tools)
+            args = t.validate(call.arguments)
+            if self.cache is not None:
+                value, cached = await self.cache.call(
+                    t, args, lambda: self._invoke(t, args, task_id, emit)
+                )
+            else:
+                value = await self._invoke(t, args, task_id, emit)
+            success, payload_key, payload = True, "result", value
+        except asyncio.CancelledError:
+            monitor.record("tool", name, start, monitor.clock(), status="cancelled",
+                           task_id=task_id, attrs={"call_id": call.call_id, "turn": call.turn})
+            raise
+        except Exception as exc:
+            status = "error"
+            success, payload_key, payload = False, "error", _describe_error(name, exc)
+        end = monitor.clock()
+        monitor.record("tool", name, start, end, status=status, task_id=task_id,
+                       attrs={"call_id": call.call_id, "turn": call.turn, "cached": cached})
+        result = {"type": "tool_result", "timestamp": time.time(), "task_id": task_id,
+                  "call_id": call.call_id, "tool_name": name, "success": success,
+                  payload_key: payload, "cached": cached, "duration": end - start}
+        if emit is not None:
+            emit(result)
+        return result
+
+    async def _invoke(
+        self, t: Tool, args: dict[str, Any], task_id: str | None, emit: Emit | None
+    ) -> Any:
+        governor = self.governor
+        if governor is None:
+            return await t.invoke(args, default_timeout=self.tool_timeout)
+        waits = await governor.acquire_tool_call()
+        if waits:
+            report_waits(self.monitor, waits, task_id, emit)
+        try:
+            return await t.invoke(args, default_timeout=self.tool_timeout)
+        finally:
+            governor.release_tool_call()
+
+    async def stream(
+        self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Run calls at most `bound` at a time; yield every event the moment it happens.
+
+        Yields ``tool_call``, ``rate_limit_wait`` and ``tool_result`` events, results in
+        completion order. Closing or cancelling the iterator cancels the calls still running.
+        """
+        loop = asyncio.get_running_loop()
+        events: deque[dict[str, Any]] = deque()
+        waiter: list[asyncio.Future[None] | None] = [None]
+        remaining = len(calls)
+        running: set[asyncio.Task[dict[str, Any]]] = set()
+        pending = iter(calls)
+
+        def emit(event: dict[str, Any]) -> None:
+            events.append(event)
+            w = waiter[0]
+            if w is not None and not w.done():
+                w.set_result(None)
+
+        def launch_next() -> None:
+            for call in pending:
+                task = loop.create_task(self.run_one(call, task_id, emit))
+                running.add(task)
+                task.add_done_callback(on_done)
+                return
+
+        def on_done(task: asyncio.Task[dict[str, Any]]) -> None:
+            nonlocal remaining
+            running.discard(task)
+            remaining -= 1
+            if not task.cancelled():
+                launch_next()
+            w = waiter[0]
+            if w is not None and not w.done():
+                w.set_result(None)
+
+        for _ in range(min(bound, len(calls))):
+            launch_next()
+        try:
+            while True:
+                while events:
+                    yield events.popleft()
+                if remaining == 0:
+                    break
+                wake = waiter[0] = loop.create_future()
+                await wake
+                waiter[0] = None
+            while events:
+                yield events.popleft()
+        finally:
+            if running:
+                for task in list(running):
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def run_all(
+        self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Run calls at most `bound` at a time; results in the order of `calls`."""
+        if len(calls) == 1:  # no task, no gather: one call runs in the caller's task
+            return [await self.run_one(calls[0], task_id, None)]
+        results: list[dict[str, Any] | None] = [None] * len(calls)
+        index = {id(c): i for i, c in enumerate(calls)}
+        if bound >= len(calls):
+            done = await asyncio.gather(*(self.run_one(c, task_id, None) for c in calls))
+            return list(done)
+        sem = asyncio.Semaphore(bound)
+
+        async def guarded(c: PlannedCall) -> None:
+            async with sem:
+                results[index[id(c)]] = await self.run_one(c, task_id, None)
+
+        tasks = [asyncio.ensure_future(guarded(c)) for c in calls]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        return [r for r in results if r is not None]
+
+
+def report_waits(
+    monitor: Monitor, waits: Sequence[Wait], task_id: str | None, emit: Emit | None
+) -> None:
+    """Record each limiter wait as a span and, when streaming, a ``rate_limit_wait`` event."""
+    end = monitor.clock()
+    for w in waits:
+        if w.waited <= 0:
+            continue
+        monitor.record("wait", w.limit, end - w.waited, end, task_id=task_id,
+                       attrs={"requested": w.requested})
+        if emit is not None:
+            emit({"type": "rate_limit_wait", "timestamp": time.time(), "task_id": task_id,
+                  "limit": w.limit, "waited": w.waited})

@@ -1,0 +1,107 @@
+"""`FunctionLLM`: a model whose answers come from a function you write (the test double)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+from pitstop.errors import ConfigError, LLMError
+from pitstop.llm._base import LLMResponse, Message, StreamItem, ToolSpec, Usage
+from pitstop.llm._tokens import count_message_tokens, count_tokens
+
+__all__ = ["FunctionLLM", "split_tokens"]
+
+_TOKEN_RE = re.compile(r"\s*\S+|\s+")
+
+Responder = Callable[
+    [list[Message], list[ToolSpec]], "LLMResponse | str | Awaitable[LLMResponse | str]"
+]
+
+
+def split_tokens(text: str) -> list[str]:
+    """Split text into word-sized stream deltas that join back to the same text."""
+    return _TOKEN_RE.findall(text)
+
+
+class FunctionLLM:
+    """A model that answers with ``fn(messages, tools)``, streamed like a real one.
+
+    ``fn`` (sync or async) returns an `LLMResponse` or a plain string. Its text is
+    streamed word by word, then its tool calls, then the usage (estimated when the
+    response gives none). Like pydantic-ai's ``FunctionModel``: the way to script a
+    model in tests.
+
+    Args:
+        fn: the function that answers.
+        time_to_first_token: seconds before the first delta.
+        tokens_per_second: pace of the text deltas (None: all at once).
+        model: the name reported in spans and used for token counting.
+    """
+
+    def __init__(
+        self,
+        fn: Responder,
+        *,
+        time_to_first_token: float = 0.0,
+        tokens_per_second: float | None = None,
+        model: str = "function-llm",
+    ) -> None:
+        if not callable(fn):
+            raise ConfigError(f"FunctionLLM needs a function fn(messages, tools), got {fn!r}.")
+        if time_to_first_token < 0:
+            raise ConfigError(
+                f"time_to_first_token must be >= 0 seconds, got {time_to_first_token!r}."
+            )
+        if tokens_per_second is not None and tokens_per_second <= 0:
+            raise ConfigError(
+                f"tokens_per_second must be > 0 (or None for no pacing), got {tokens_per_second!r}."
+            )
+        self.fn = fn
+        self.time_to_first_token = time_to_first_token
+        self.tokens_per_second = tokens_per_second
+        self.model = model
+        self.calls = 0
+        """How many times the model was called."""
+
+    def __repr__(self) -> str:
+        return f"FunctionLLM({getattr(self.fn, '__name__', self.fn)!r})"
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        max_tokens: int | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        self.calls += 1
+        answer = self.fn(list(messages), list(tools))
+        if inspect.isawaitable(answer):
+            answer = await answer
+        if isinstance(answer, str):
+            answer = LLMResponse(text=answer)
+        if not isinstance(answer, LLMResponse):
+            raise LLMError(
+                f"FunctionLLM's function must return an LLMResponse or a str, got {answer!r}."
+            )
+        if self.time_to_first_token:
+            await asyncio.sleep(self.time_to_first_token)
+        pieces = split_tokens(answer.text) if answer.text else []
+        if max_tokens is not None:
+            pieces = pieces[:max_tokens]
+        delay = 1.0 / self.tokens_per_second if self.tokens_per_second else 0.0
+        for piece in pieces:
+            if delay:
+                await asyncio.sleep(delay)
+            yield piece
+        for call in answer.tool_calls:
+            yield call
+        if answer.usage is not None:
+            yield answer.usage
+        else:
+            yield Usage(
+                count_message_tokens(messages, self.model),
+                count_tokens(answer.text, self.model)
+                + sum(count_tokens(str(dict(c.arguments))) for c in answer.tool_calls),
+            )

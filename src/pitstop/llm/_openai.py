@@ -1,0 +1,453 @@
+"""`OpenAIClient`: any OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp).
+
+The client streams chat completions through the `openai` package's ``AsyncOpenAI``
+with the SDK's own retries switched off, because pitstop retries itself, visibly:
+
+- **What is retried**: HTTP 408, 409, 429 and 5xx answers, and connection errors, but
+  only while nothing has been yielded yet. Once text has reached the caller a retry
+  would repeat it, so a dropped connection then raises `LLMConnectionError`.
+- **How long it waits**: the server's ``retry-after-ms`` or ``Retry-After`` (seconds or
+  an HTTP date) when it sends one, else exponential backoff with jitter
+  (``initial_backoff * 2**attempt``, randomised between half and all of it). Waits are
+  capped at ``max_backoff``. The sleep function is injectable, so tests never sleep.
+- **What is not retried**: other 4xx answers (400, 401, 404, ...) raise `LLMError` at
+  once with the server's own message.
+
+Rate-limit headers (``x-ratelimit-remaining-tokens``, ``x-ratelimit-reset-tokens`` and,
+on a 429, ``Retry-After``) are turned into a `RateLimitInfo` and passed to every
+callable in `OpenAIClient.rate_limit_observers`; the agent wires its Governor in there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import ipaddress
+import json
+import os
+import random
+import re
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from pitstop.errors import ConfigError, LLMConnectionError, LLMError, MissingExtraError
+from pitstop.llm._base import Message, RateLimitInfo, StreamItem, ToolCall, ToolSpec, Usage
+from pitstop.llm._tokens import count_message_tokens, count_tokens
+
+if TYPE_CHECKING:
+    from openai import AsyncOpenAI
+
+__all__ = ["LOCAL_API_KEY", "OpenAIClient", "parse_duration", "parse_retry_after"]
+
+LOCAL_API_KEY = "not-needed"
+"""The API key sent to a loopback server when none is configured (local servers ignore it)."""
+
+RETRYABLE_STATUS = frozenset({408, 409, 429})
+"""HTTP statuses retried besides every 5xx."""
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in a rate-limit duration such as ``"6m0s"``, ``"1.5s"``, ``"20ms"`` or ``"2"``.
+
+    Returns None for text that is not a duration.
+    """
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait according to ``retry-after-ms`` or ``Retry-After``, or None.
+
+    ``Retry-After`` may be a number of seconds or an HTTP date (RFC 9110); a date in
+    the past gives 0. `now` (a Unix time) is injectable for tests.
+    """
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def rate_limit_info(headers: Mapping[str, str], *, retry_after: bool) -> RateLimitInfo | None:
+    """The rate-limit facts in a response's headers, or None when there are none."""
+    remaining: int | None = None
+    raw_remaining = headers.get("x-ratelimit-remaining-tokens")
+    if raw_remaining is not None:
+        try:
+            remaining = int(float(raw_remaining))
+        except ValueError:
+            remaining = None
+    raw_reset = headers.get("x-ratelimit-reset-tokens")
+    reset = parse_duration(raw_reset) if raw_reset is not None else None
+    wait = parse_retry_after(headers) if retry_after else None
+    if remaining is None and reset is None and wait is None:
+        return None
+    return RateLimitInfo(remaining_tokens=remaining, reset_tokens_s=reset, retry_after_s=wait)
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def to_openai_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """pitstop messages as OpenAI chat messages (tool calls carry ids and JSON arguments)."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        item: dict[str, Any] = {"role": m.role, "content": m.content}
+        if m.role == "assistant" and m.tool_calls:
+            item["content"] = m.content or None
+            item["tool_calls"] = [
+                {
+                    "id": call.id or f"call_{i}",
+                    "type": "function",
+                    "function": {
+                        "name": call.name,
+                        "arguments": call.arguments
+                        if isinstance(call.arguments, str)
+                        else json.dumps(dict(call.arguments)),
+                    },
+                }
+                for i, call in enumerate(m.tool_calls)
+            ]
+        if m.role == "tool":
+            if m.tool_call_id is not None:
+                item["tool_call_id"] = m.tool_call_id
+            if m.name is not None:
+                item["name"] = m.name
+        out.append(item)
+    return out
+
+
+@dataclass
+class _PendingCall:
+    """A tool call whose deltas are still arriving."""
+
+    id: str | None = None
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+    def finish(self) -> ToolCall:
+        raw = "".join(self.arguments)
+        if not raw.strip():
+            return ToolCall(self.name, {}, self.id)
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+        # Not a JSON object: hand over the raw text, so the tool's validation tells the
+        # model exactly what it wrote ("expected an object of named arguments, got str").
+        return ToolCall(self.name, parsed if isinstance(parsed, dict) else raw, self.id)  # type: ignore[arg-type]
+
+
+class OpenAIClient:
+    """A streaming client for any OpenAI-compatible chat completions endpoint.
+
+    Works with OpenAI, vLLM, Ollama and the llama.cpp server. Example::
+
+        llm = OpenAIClient("gpt-4o-mini")                       # OPENAI_API_KEY from the env
+        llm = OpenAIClient("qwen2.5", base_url="http://127.0.0.1:11434/v1")  # Ollama
+
+    Args:
+        model: the model name sent with each request.
+        base_url: the endpoint, e.g. ``"http://127.0.0.1:8000/v1"``; defaults to
+            ``OPENAI_BASE_URL``, then to OpenAI's own API.
+        api_key: defaults to ``OPENAI_API_KEY``. A loopback `base_url` needs none: local
+            servers accept any key, so `LOCAL_API_KEY` (``"not-needed"``) is sent.
+        max_retries: retries after the first attempt (0 = never retry).
+        timeout: seconds for connecting and for each read of the stream.
+        tool_choice: sent as ``tool_choice`` when tools are offered, e.g. ``"required"``
+            or ``{"type": "function", "function": {"name": "search"}}``.
+        temperature: sent as ``temperature`` when given.
+        extra_body: more JSON fields for each request (server-specific options).
+        client: an ``AsyncOpenAI`` to use instead of building one (its retries are
+            switched off with ``with_options(max_retries=0)``).
+        sleep: the coroutine used to wait between retries (inject a recorder in tests).
+        initial_backoff: seconds of the first backoff when the server names no wait.
+        max_backoff: the cap on any single wait, ``Retry-After`` included.
+
+    Raises:
+        ConfigError: the ``openai`` package is missing, an argument is out of range, or
+            no API key is set for a non-local endpoint.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        max_retries: int = 3,
+        timeout: float = 60.0,
+        tool_choice: str | Mapping[str, Any] | None = None,
+        temperature: float | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        client: AsyncOpenAI | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 60.0,
+    ) -> None:
+        try:
+            import openai
+        except ImportError as e:
+            raise MissingExtraError(
+                "OpenAIClient needs the 'openai' package: pip install 'pitstop[openai]'"
+            ) from e
+        if not model:
+            raise ConfigError("OpenAIClient needs a model name, e.g. OpenAIClient('gpt-4o-mini').")
+        if max_retries < 0:
+            raise ConfigError(f"max_retries must be 0 or more, got {max_retries}.")
+        if timeout <= 0:
+            raise ConfigError(f"timeout must be positive (seconds), got {timeout}.")
+        if initial_backoff < 0 or max_backoff < 0:
+            raise ConfigError(
+                f"initial_backoff and max_backoff must be 0 or more, got "
+                f"{initial_backoff} and {max_backoff}."
+            )
+        self.model = model
+        self.max_retries = max_retries
+        self.tool_choice = tool_choice
+        self.temperature = temperature
+        self.extra_body = dict(extra_body) if extra_body else None
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self.rate_limit_observers: list[Callable[[RateLimitInfo], None]] = []
+        """Called with a `RateLimitInfo` for every response that carries rate-limit headers."""
+        self._sleep = sleep
+        self._openai = openai
+        if client is None:
+            base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+            api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+            if api_key is None:
+                if base_url is None or not _is_loopback_url(base_url):
+                    raise ConfigError(
+                        f"OpenAIClient has no API key for {base_url or 'the OpenAI API'}: pass "
+                        "api_key=... or set OPENAI_API_KEY (a loopback base_url needs none)."
+                    )
+                api_key = LOCAL_API_KEY
+            client = openai.AsyncOpenAI(
+                base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout
+            )
+        else:
+            client = client.with_options(max_retries=0)
+        self._client = client
+        self.base_url = str(client.base_url).rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"OpenAIClient(model={self.model!r}, base_url={self.base_url!r})"
+
+    def _request(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], max_tokens: int | None
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "model": self.model,
+            "messages": to_openai_messages(messages),
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if tools:
+            request["tools"] = [t.to_openai() for t in tools]
+            if self.tool_choice is not None:
+                request["tool_choice"] = self.tool_choice
+        if max_tokens is not None:
+            request["max_tokens"] = max_tokens
+        if self.temperature is not None:
+            request["temperature"] = self.temperature
+        if self.extra_body:
+            request["extra_body"] = self.extra_body
+        return request
+
+    def _observe(self, headers: Mapping[str, str], *, retry_after: bool) -> None:
+        if not self.rate_limit_observers:
+            return
+        info = rate_limit_info(headers, retry_after=retry_after)
+        if info is not None:
+            for observer in self.rate_limit_observers:
+                observer(info)
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_backoff)
+        delay = min(self.initial_backoff * 2**attempt, self.max_backoff)
+        return delay / 2 + random.uniform(0, delay / 2)  # jitter spreads synchronized clients
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec] = (),
+        *,
+        max_tokens: int | None = None,
+    ) -> AsyncIterator[StreamItem]:
+        """Stream one chat completion: text deltas as they arrive, then tool calls and usage.
+
+        Tool calls are assembled from their deltas and yielded, complete, when the
+        stream ends. Arguments that are not a JSON object are passed on as the raw
+        string, so the tool's validation reports the model's mistake back to it.
+        `Usage` comes last: the server's figures or, when it sent none (the llama.cpp
+        server does not), an estimate: the prompt counted by `pitstop.llm._tokens`, and
+        for the output the number of streamed deltas (llama.cpp, vLLM and Ollama send
+        one token per delta), or the counted text when there were none.
+
+        Raises:
+            LLMError: a non-retryable answer (400, 401, 404, ...), or retries ran out.
+            LLMConnectionError: the endpoint could not be reached, or the connection
+                dropped after part of the answer had been yielded.
+        """
+        openai = self._openai
+        request = self._request(messages, tools, max_tokens)
+        attempt = 0
+        while True:
+            shown = 0  # characters of text already handed to the caller
+            try:
+                async with contextlib.aclosing(self._attempt(request, messages)) as items:
+                    async for item in items:
+                        if isinstance(item, str):
+                            shown += len(item)
+                        yield item
+                return
+            except openai.APIStatusError as e:
+                self._observe(e.response.headers, retry_after=e.status_code == 429)
+                status = e.status_code
+                detail = _server_message(e)
+                if not (status in RETRYABLE_STATUS or status >= 500):
+                    raise LLMError(
+                        f"{self.base_url} answered {status} for model {self.model!r}: "
+                        f"{detail}{_hint(status)}"
+                    ) from e
+                if attempt >= self.max_retries:
+                    raise LLMError(
+                        f"{self.base_url} answered {status} for model {self.model!r} "
+                        f"after {attempt + 1} attempt(s): {detail}. Raise max_retries "
+                        f"(now {self.max_retries}) or lower the request rate."
+                    ) from e
+                delay = self._backoff(attempt, parse_retry_after(e.response.headers))
+            except (openai.APIConnectionError, _StreamCutError) as e:
+                if shown:
+                    raise LLMConnectionError(
+                        f"The connection to {self.base_url} dropped after {shown} characters "
+                        f"of the answer from {self.model!r}; a half-streamed answer is not "
+                        "retried (it would repeat text already shown). Run the task again."
+                    ) from e
+                if attempt >= self.max_retries:
+                    raise LLMConnectionError(
+                        f"Could not get an answer from {self.base_url} (model {self.model!r}) "
+                        f"after {attempt + 1} attempt(s): {e}. Check that the server is "
+                        "running and base_url is right."
+                    ) from e
+                delay = self._backoff(attempt, None)
+            except openai.APIError as e:  # an error event inside the stream
+                raise LLMError(
+                    f"{self.base_url} reported an error for model {self.model!r}: {e.message}"
+                ) from e
+            attempt += 1
+            await self._sleep(delay)
+
+    async def _attempt(
+        self, request: dict[str, Any], messages: Sequence[Message]
+    ) -> AsyncGenerator[StreamItem, None]:
+        raw = await self._client.chat.completions.with_raw_response.create(**request)
+        self._observe(raw.headers, retry_after=False)
+        chunks = raw.parse()
+        pending: dict[int, _PendingCall] = {}
+        order: list[_PendingCall] = []
+        text: list[str] = []
+        usage: Usage | None = None
+        finished = False
+        try:
+            async for chunk in chunks:
+                if chunk.usage is not None:
+                    usage = Usage(
+                        chunk.usage.prompt_tokens or 0, chunk.usage.completion_tokens or 0
+                    )
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        text.append(delta.content)
+                        yield delta.content
+                    for tc in delta.tool_calls or ():
+                        index = tc.index if tc.index is not None else len(order)
+                        call = pending.get(index)
+                        # A new id at a used index is a new call (some servers send every
+                        # complete call at index 0).
+                        if call is None or (tc.id and call.id and tc.id != call.id and call.name):
+                            call = pending[index] = _PendingCall(id=tc.id)
+                            order.append(call)
+                        if tc.id and not call.id:
+                            call.id = tc.id
+                        if tc.function is not None:
+                            # OpenAI sends the name once, llama.cpp repeats it in
+                            # every delta; a different one is a fragment to append.
+                            if tc.function.name and tc.function.name != call.name:
+                                call.name += tc.function.name
+                            if tc.function.arguments:
+                                call.arguments.append(tc.function.arguments)
+                    if choice.finish_reason is not None:
+                        finished = True
+        finally:
+            await chunks.close()
+        if not finished:
+            raise _StreamCutError("the stream ended before the model finished its answer")
+        calls = [pending_call.finish() for pending_call in order]
+        for tool_call in calls:
+            yield tool_call
+        if usage is None:  # e.g. llama.cpp: no usage in streams
+            out = "".join(text) + "".join(c.name + json.dumps(c.arguments) for c in calls)
+            deltas = len(text) + sum(len(c.arguments) for c in order)
+            estimate = deltas or count_tokens(out, self.model)
+            usage = Usage(count_message_tokens(messages, self.model), estimate)
+        yield usage
+
+
+class _StreamCutError(Exception):
+    """The body ended cleanly but without a finish reason: the server went away."""
+
+
+def _server_message(e: Any) -> str:
+    body = e.body
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+        if isinstance(body.get("message"), str):
+            return str(body["message"])
+    return str(e.message)
+
+
+def _hint(status: int) -> str:
+    return {
+        401: " (check api_key or OPENAI_API_KEY)",
+        403: " (the key lacks access to this model or endpoint)",
+        404: " (check the model name and base_url)",
+    }.get(status, "")

@@ -1,0 +1,126 @@
+"""`hints`: a few plain sentences about where an agent loses time, drawn from its numbers.
+
+Each hint comes from a measured fact, never from a guess about the code:
+
+* a tool whose cache hit rate is low, or that is not cached although its arguments repeat;
+* a resource limit that made calls wait (or refused them);
+* a model turn whose tool calls ran one after another although they could overlap;
+* a turn that asked for more tool calls than may run at once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from pitstop._metrics.monitor import Span
+from pitstop.notebook._gantt import peak_overlap
+
+__all__ = ["hints"]
+
+
+def _s(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _cache_hints(agent: Any, min_calls: int, low_hit_rate: float) -> list[str]:
+    out = []
+    stats = agent.get_cache_stats().get("tool_stats", {})
+    for tool, s in stats.items():
+        lookups = s["hits"] + s["misses"]
+        if lookups >= min_calls and s["hit_rate"] < low_hit_rate:
+            out.append(
+                f"Tool {tool!r} hits the cache {s['hit_rate']:.0%} of the time "
+                f"({s['hits']} of {lookups} lookups): its arguments rarely repeat within its "
+                f"TTL ({s['ttl']:g} s). TTLTuner(agent) shows what other TTLs would save."
+            )
+    cache = getattr(agent, "cache", None)
+    if cache is not None:
+        seen: dict[str, Counter[str]] = defaultdict(Counter)
+        for r in cache.trace():
+            if r.outcome == "bypass" and r.ttl == 0 and r.key is not None and r.storable:
+                seen[r.tool][r.key] += 1
+        for tool, keys in seen.items():
+            repeats = sum(n - 1 for n in keys.values())
+            if repeats >= 2:
+                calls = sum(keys.values())
+                out.append(
+                    f"Tool {tool!r} is not cached (TTL 0), yet {repeats} of its {calls} calls "
+                    "repeated earlier arguments; a TTL above 0 would serve those from the cache."
+                )
+    return out
+
+
+def _limit_hints(agent: Any) -> list[str]:
+    out = []
+    limits = (agent.get_resource_usage() or {}).get("limits") or {}
+    for name, s in limits.items():
+        waits, rejected = int(s.get("waits", 0)), int(s.get("rejections", 0))
+        if waits:
+            out.append(
+                f"The limit {name}={s.get('limit')} made calls wait {_s(waits, 'time')}, "
+                f"{s.get('wait_time_s', 0.0):.2f} s in all (longest {s.get('max_wait_s', 0.0):.2f} "
+                "s); raise it if your provider allows, or send fewer or smaller requests."
+            )
+        if rejected:
+            out.append(f"The limit {name}={s.get('limit')} refused {_s(rejected, 'request')} "
+                       "(reject_on_limit=True).")
+    return out
+
+
+def _parallel_hints(agent: Any) -> list[str]:
+    turns: dict[tuple[str | None, int], list[Span]] = defaultdict(list)
+    for s in agent.monitor.spans(kind="tool"):
+        turn = s.attrs.get("turn")
+        if turn:  # execute_tools_parallel calls have no model turn
+            turns[(s.task_id, int(turn))].append(s)
+    if not turns:
+        return []
+    out = []
+    config = getattr(agent, "config", None)
+    bound = getattr(config, "max_concurrency", None)
+    limits = getattr(agent, "resource_limits", None)
+    tool_slots = getattr(limits, "max_concurrent_tool_calls", None)
+    serial = [(ran, peak_overlap(ran)) for spans in turns.values()
+              if len(ran := [s for s in spans if not s.attrs.get("cached")]) >= 2]
+    serial = [(ran, peak) for ran, peak in serial if peak == 1]
+    if serial:
+        spent = sum(s.end - s.start for ran, _ in serial for s in ran)
+        ideal = sum(max(s.end - s.start for s in ran) for ran, _ in serial)
+        if not getattr(agent, "enable_parallel_execution", True):
+            cause = "enable_parallel_execution is False; set it to True"
+        elif bound == 1:
+            cause = "AgentConfig.max_concurrency is 1; raise it"
+        elif tool_slots == 1:
+            cause = "ResourceLimits.max_concurrent_tool_calls is 1; raise it"
+        else:
+            cause = ("the tools may block the event loop (a plain function doing I/O): make "
+                     "them async, or let them run in a thread")
+        out.append(
+            f"{_s(len(serial), 'model turn')} ran {'its' if len(serial) == 1 else 'their'} "
+            f"tool calls one after another ({spent:.2f} s of tool time); run together they "
+            f"would take about {ideal:.2f} s: {cause}."
+        )
+    widest = max(len(spans) for spans in turns.values())
+    caps = [(v, f"AgentConfig.max_concurrency is {v}") for v in [bound] if v] + \
+        [(v, f"ResourceLimits.max_concurrent_tool_calls is {v}") for v in [tool_slots] if v]
+    for cap, what in caps:
+        if widest > cap and getattr(agent, "enable_parallel_execution", True):
+            out.append(f"A model turn asked for {widest} tool calls but {what}, so they ran in "
+                       f"{-(-widest // cap)} waves; raise it to run them all at once.")
+    return out
+
+
+def hints(agent: Any, *, min_calls: int = 5, low_hit_rate: float = 0.2) -> list[str]:
+    """Plain sentences about what slows `agent` down, from its recorded numbers.
+
+    Args:
+        agent: a `HybridAgent`.
+        min_calls: cache lookups a tool needs before its hit rate is judged.
+        low_hit_rate: below this a tool's hit rate is called low.
+
+    Returns:
+        One sentence per finding; empty when nothing stands out.
+    """
+    return [*_cache_hints(agent, min_calls, low_hit_rate), *_limit_hints(agent),
+            *_parallel_hints(agent)]

@@ -1,0 +1,119 @@
+"""The agent's numbers as pandas DataFrames, ready to sort, plot or export.
+
+* `metrics_frame`: latency per operation (task, model calls, each tool, waits...).
+* `cache_frame`: the tool cache per tool (hits, misses, hit rate, time and cost saved).
+* `waits_frame`: each resource limit (waits, time waited, rejections).
+* `spans_frame`: every recorded span, one row each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from pitstop._metrics.monitor import Span
+
+__all__ = ["cache_frame", "metrics_frame", "spans_frame", "waits_frame"]
+
+_LATENCY = ["count", "errors", "avg_ms", "p50_ms", "p95_ms", "p99_ms", "min_ms", "max_ms"]
+_CACHE = ["hits", "misses", "hit_rate", "shared_hits", "bypassed", "errors", "time_saved_s",
+          "cost_saved", "avg_latency_s", "ttl_s"]
+_WAITS = ["limit", "waits", "wait_time_s", "max_wait_s", "rejections", "timeouts",
+          "utilisation"]
+
+
+def _order(name: str) -> tuple[int, str]:
+    rank = {"task": 0, "llm_call": 1}.get(name)
+    if rank is None:
+        rank = 2 if name.startswith("tool:") else 3 if name.startswith("wait:") else 4
+    return rank, name
+
+
+def metrics_frame(agent: Any) -> pd.DataFrame:
+    """Latency per operation, in milliseconds.
+
+    Rows: ``task``, ``llm_call``, ``tool:<name>``, ``wait:<limit>``,
+    ``compression:<strategy>`` and your own `track_operation_time` names. Columns:
+    ``count``, ``errors``, ``avg_ms``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``min_ms``,
+    ``max_ms``.
+
+    Args:
+        agent: a `HybridAgent` (or a `Monitor`).
+    """
+    monitor = getattr(agent, "monitor", agent)
+    rows = {}
+    for name in sorted(monitor.operation_names(), key=_order):
+        m = monitor.operation_metrics(name)
+        rows[name] = [m["count"], m["error_count"]] + [
+            m[k] * 1000.0 for k in ("avg_time", "p50_time", "p95_time", "p99_time",
+                                    "min_time", "max_time")
+        ]
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=_LATENCY)
+    frame.index.name = "operation"
+    return frame.astype({"count": "int64", "errors": "int64"})
+
+
+def cache_frame(agent: Any) -> pd.DataFrame:
+    """The tool cache per tool: ``hits``, ``misses``, ``hit_rate`` (of hits and misses;
+    calls that bypass the cache are counted in ``bypassed``), ``shared_hits``,
+    ``errors``, ``time_saved_s``, ``cost_saved``, ``avg_latency_s`` and ``ttl_s``.
+
+    Empty (with these columns) when the agent has no cache or no call went through it.
+    """
+    stats = agent.get_cache_stats()
+    rows = {
+        tool: [s.get("hits", 0), s.get("misses", 0), s.get("hit_rate", 0.0),
+               s.get("shared_hits", 0), s.get("bypassed", 0), s.get("errors", 0),
+               s.get("time_saved_s", 0.0), s.get("cost_saved", 0.0),
+               s.get("avg_latency_s", 0.0), s.get("ttl", float("nan"))]
+        for tool, s in stats.get("tool_stats", {}).items()
+    }
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=_CACHE)
+    frame.index.name = "tool"
+    ints = {c: "int64" for c in ("hits", "misses", "shared_hits", "bypassed", "errors")}
+    return frame.astype(ints)
+
+
+def waits_frame(agent: Any) -> pd.DataFrame:
+    """Each configured resource limit: its ``limit``, ``waits``, ``wait_time_s``,
+    ``max_wait_s``, ``rejections``, ``timeouts`` and current ``utilisation``.
+
+    Empty when the agent has no limits.
+    """
+    usage = agent.get_resource_usage()
+    limits = usage.get("limits") or {}
+    rows = {name: [s.get(k, 0) for k in _WAITS] for name, s in limits.items()}
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=_WAITS)
+    frame.index.name = "limit_name"
+    return frame
+
+
+def spans_frame(agent_or_spans: Any, task_id: str | None = None) -> pd.DataFrame:
+    """Every recorded span (optionally of one task), one row each, oldest first.
+
+    Columns: ``kind``, ``name``, ``task_id``, ``status``, ``start_s`` and ``end_s``
+    (seconds since the first span shown), ``duration_ms``, then one column per
+    attribute seen (``turn``, ``call_id``, ``cached``, ``input_tokens``...).
+
+    Args:
+        agent_or_spans: a `HybridAgent`, a `Monitor` or an iterable of `Span`.
+        task_id: keep only this task's spans.
+    """
+    monitor = getattr(agent_or_spans, "monitor", agent_or_spans)
+    spans: Iterable[Span] = (monitor.spans(task_id=task_id) if hasattr(monitor, "spans")
+                             else [s for s in agent_or_spans
+                                   if task_id is None or s.task_id == task_id])
+    spans = list(spans)
+    t0 = min((s.start for s in spans), default=0.0)
+    records = []
+    for s in spans:
+        row: dict[str, Any] = {"kind": s.kind, "name": s.name, "task_id": s.task_id,
+                               "status": s.status, "start_s": s.start - t0,
+                               "end_s": s.end - t0, "duration_ms": (s.end - s.start) * 1000.0}
+        for key, value in s.attrs.items():
+            row.setdefault(key, value)
+        records.append(row)
+    base = ["kind", "name", "task_id", "status", "start_s", "end_s", "duration_ms"]
+    return pd.DataFrame.from_records(records, columns=base if not records else None)

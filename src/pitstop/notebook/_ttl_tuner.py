@@ -1,0 +1,251 @@
+"""`TTLTuner`: choose each tool's cache TTL by replaying the calls the agent made.
+
+One slider per tool. Moving one replays the recorded trace (`pitstop._cache.replay`; no
+tool is called) and shows at once the hit rate, the time and cost saved and how
+old the served results would be, next to what the current TTLs give; a plot shows
+each tool's hit rate against its TTL. *Apply* writes the chosen TTLs into the agent's
+`CacheConfig.tool_specific_ttl`, which the cache reads at every call.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+from traitlets import Dict, TraitError, observe, validate
+
+from pitstop._cache.replay import ReplayFigures, hit_rate_curve, replay
+from pitstop.errors import ConfigError
+
+__all__ = ["DEFAULT_CHOICES", "TTLTuner", "ttl_label"]
+
+DEFAULT_CHOICES = (0, 10, 30, 60, 300, 900, 1800, 3600, 6 * 3600, 24 * 3600)
+"""TTLs offered by the sliders, in seconds (the current TTLs are added)."""
+
+
+def ttl_label(seconds: float) -> str:
+    """``off``, ``45 s``, ``5 min``, ``6 h``, ``1 day``."""
+    if seconds <= 0:
+        return "off"
+    for size, unit in ((86400, "day"), (3600, "h"), (60, "min")):
+        if seconds >= size and seconds % size == 0:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if unit == 'day' and n > 1 else ''}"
+    return f"{seconds:g} s"
+
+
+class TTLTuner(widgets.VBox):
+    """Sliders per tool that replay the recorded tool calls under candidate TTLs.
+
+    Args:
+        agent: a `HybridAgent` with a cache (``cache_config=CacheConfig(...)``).
+        choices: the TTLs offered, in seconds.
+    """
+
+    ttls = Dict(help="The candidate TTL per tool, in seconds; the sliders show it, and "
+                     "setting it moves them.")
+
+    def __init__(self, agent: Any, *, choices: tuple[float, ...] = DEFAULT_CHOICES) -> None:
+        self.agent = agent
+        self._choices = tuple(choices)
+        self._summary = widgets.HTML()
+        self._plot = widgets.Image(format="png")
+        self._status = widgets.HTML()
+        self._sliders_box = widgets.VBox()
+        apply = widgets.Button(description="Apply to agent", button_style="primary",
+                               icon="check", tooltip="Write these TTLs into the agent's "
+                                                     "CacheConfig.tool_specific_ttl")
+        reload_ = widgets.Button(description="Reload trace", icon="refresh",
+                                 tooltip="Replay the calls made since this panel opened too")
+        apply.on_click(lambda _: self._apply_clicked())
+        reload_.on_click(lambda _: self.refresh())
+        self._sliders: dict[str, widgets.SelectionSlider] = {}
+        self.trace: list[Any] = []
+        self.result: ReplayFigures | None = None
+        self.baseline: ReplayFigures | None = None
+        self._grid: list[float] = []
+        self._curves: dict[str, list[float]] = {}
+        self._current: dict[str, float] = {}
+        super().__init__(children=[
+            self._sliders_box, widgets.HBox([apply, reload_, self._status]),
+            widgets.HBox([self._summary, self._plot]),
+        ])
+        self.refresh()
+
+    # -- state -------------------------------------------------------------------------
+
+    def _current_ttl(self, tool: str, recorded: float) -> float:
+        cfg = getattr(self.agent, "cache_config", None)
+        if cfg is None:
+            return recorded
+        return float(cfg.tool_specific_ttl.get(tool, cfg.default_ttl))
+
+    def refresh(self) -> None:
+        """Read the agent's trace again and rebuild the sliders."""
+        cache = getattr(self.agent, "cache", None)
+        self.trace = cache.trace() if cache is not None else []
+        recorded = {r.tool: r.ttl for r in self.trace}
+        self._current = {t: self._current_ttl(t, ttl) for t, ttl in sorted(recorded.items())}
+        self._grid = sorted({float(c) for c in self._choices} | set(self._current.values()))
+        self._curves = {t: hit_rate_curve(self.trace, t, self._grid) for t in self._current}
+        self.baseline = replay(self.trace, self._current)
+        sliders = {}
+        for tool, ttl in self._current.items():
+            slider = widgets.SelectionSlider(
+                options=[(ttl_label(v), v) for v in self._grid], value=ttl, description=tool,
+                continuous_update=True, style={"description_width": "8em"},
+                layout=widgets.Layout(width="28em"),
+            )
+            slider.observe(lambda change, tool=tool: self._slid(tool, change["new"]), "value")
+            sliders[tool] = slider
+        self._sliders = sliders
+        self._sliders_box.children = list(sliders.values())
+        self._status.value = "" if self.trace else (
+            "<i>No tool calls recorded yet: run some tasks, then press Reload trace.</i>"
+            if cache is not None else
+            "<i>This agent has no cache: build it with cache_config=CacheConfig().</i>")
+        if self.ttls == self._current:
+            self._update()
+        else:
+            self.ttls = dict(self._current)
+
+    def _slid(self, tool: str, value: float) -> None:
+        if self.ttls.get(tool) != value:
+            self.ttls = {**self.ttls, tool: float(value)}
+
+    @validate("ttls")
+    def _check_ttls(self, proposal: Any) -> dict[str, float]:
+        checked = {}
+        for tool, value in proposal["value"].items():
+            if tool not in self._current:
+                known = ", ".join(map(repr, self._current)) or "none"
+                raise TraitError(f"No calls of tool {tool!r} are recorded to replay; tools in "
+                                 f"the trace: {known}.")
+            if not isinstance(value, (int, float)) or not value >= 0:
+                raise TraitError(f"The TTL of {tool!r} must be a number >= 0 seconds, "
+                                 f"got {value!r}.")
+            checked[tool] = float(value)
+        return checked
+
+    @observe("ttls")
+    def _ttls_changed(self, change: Any) -> None:
+        for tool, value in change["new"].items():
+            slider = self._sliders[tool]
+            if value not in self._grid:
+                self._grid = sorted({*self._grid, float(value)})
+                self._curves = {t: hit_rate_curve(self.trace, t, self._grid)
+                                for t in self._current}
+                for s in self._sliders.values():
+                    keep = s.value
+                    s.options = [(ttl_label(v), v) for v in self._grid]
+                    s.value = keep
+            if slider.value != value:
+                slider.value = float(value)
+        self._update()
+
+    def _update(self) -> None:
+        self.result = replay(self.trace, self.ttls)
+        self._summary.value = self._summary_html()
+        self._plot.value = self._render_plot() if self.trace else b""
+
+    # -- output ------------------------------------------------------------------------
+
+    def summary_frame(self) -> pd.DataFrame:
+        """Per tool and in total: the chosen TTL, hits, hit rate (now and candidate), time
+        and cost saved, and the mean and oldest age of the results served."""
+        cols = ["ttl_s", "calls", "hits", "hit_rate", "hit_rate_now", "time_saved_s",
+                "cost_saved", "mean_age_s", "max_age_s"]
+        rows = {}
+        result, base = self.result, self.baseline
+        if result is None or base is None or not result.calls:
+            return pd.DataFrame(columns=cols)
+        for tool, f in result.tools.items():
+            rows[tool] = [f.ttl, f.calls, f.hits, f.hit_rate, base.tools[tool].hit_rate,
+                          f.time_saved_s, f.cost_saved, f.mean_age_s, f.max_age_s]
+        rows["total"] = [float("nan"), result.calls, result.hits, result.hit_rate,
+                         base.hit_rate, result.time_saved_s, result.cost_saved,
+                         result.mean_age_s, result.max_age_s]
+        frame = pd.DataFrame.from_dict(rows, orient="index", columns=cols)
+        frame.index.name = "tool"
+        return frame
+
+    def _summary_html(self) -> str:
+        frame = self.summary_frame()
+        if frame.empty:
+            return ""
+        head = ("<tr><th>tool</th><th>TTL</th><th>hit rate</th><th>now</th><th>time saved</th>"
+                "<th>cost saved</th><th>age of hits (mean / max)</th></tr>")
+        body = []
+        for tool, r in frame.iterrows():
+            ttl = "" if tool == "total" else ttl_label(r["ttl_s"])
+            body.append(
+                f"<tr><td>{html.escape(str(tool))}</td><td>{ttl}</td>"
+                f"<td><b>{r['hit_rate']:.0%}</b> ({int(r['hits'])}/{int(r['calls'])})</td>"
+                f"<td>{r['hit_rate_now']:.0%}</td><td>{r['time_saved_s']:.2f} s</td>"
+                f"<td>${r['cost_saved']:.4f}</td>"
+                f"<td>{r['mean_age_s']:.0f} s / {r['max_age_s']:.0f} s</td></tr>")
+        return ("<table style='font-size:12px;border-collapse:collapse'>"
+                f"{head}{''.join(body)}</table>")
+
+    def _render_plot(self) -> bytes:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(5, 3))
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        xs = range(len(self._grid))
+        for tool, curve in self._curves.items():
+            (line,) = ax.plot(xs, [100 * v for v in curve], marker=".", label=tool)
+            chosen = self._grid.index(float(self.ttls.get(tool, self._current[tool])))
+            ax.plot([chosen], [100 * curve[chosen]], marker="o", markersize=9,
+                    color=line.get_color(), markeredgecolor="black")
+        ax.set_xticks(list(xs), [ttl_label(v) for v in self._grid], rotation=45, fontsize=7)
+        ax.set_ylabel("hit rate (%)")
+        ax.set_ylim(-2, 102)
+        ax.set_title("hit rate against TTL (replayed)", fontsize=9)
+        ax.grid(color="#e6e6e6")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+        return buf.getvalue()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None:  # where no widget renders, show the table
+            frame = self.summary_frame()
+            bundle["text/plain"] = ("TTLTuner: no tool calls recorded yet" if frame.empty
+                                    else f"TTLTuner (replayed)\n{frame.round(3).to_string()}")
+        return bundle
+
+    # -- applying --------------------------------------------------------------------------
+
+    def apply(self) -> dict[str, float]:
+        """Write the chosen TTLs into ``agent.cache_config.tool_specific_ttl``; return them.
+
+        Raises:
+            ConfigError: the agent has no cache config, or the config refuses a value.
+        """
+        cfg = getattr(self.agent, "cache_config", None)
+        if cfg is None:
+            raise ConfigError("This agent has no cache to tune; build it with "
+                              "cache_config=CacheConfig().")
+        chosen = {tool: float(v) for tool, v in self.ttls.items()}
+        cfg.tool_specific_ttl = {**cfg.tool_specific_ttl, **chosen}
+        self._current = dict(chosen)
+        self.baseline = replay(self.trace, self._current)
+        self._update()
+        return chosen
+
+    def _apply_clicked(self) -> None:
+        try:
+            chosen = self.apply()
+        except ConfigError as exc:
+            self._status.value = f"<span style='color:#b3261e'>{html.escape(str(exc))}</span>"
+            return
+        listed = ", ".join(f"{t} {ttl_label(v)}" for t, v in chosen.items())
+        self._status.value = f"<span style='color:#1b7a33'>Applied: {html.escape(listed)}</span>"

@@ -1,4 +1,5 @@
-"""``python -m pitstop demo``: the guide's combined configuration on the simulated model."""
+"""``python -m pitstop demo``: the guide's combined configuration on the simulated model;
+``python -m pitstop emulate``: a provider emulator with rate limits (`pitstop.emulator`)."""
 
 from __future__ import annotations
 
@@ -78,6 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     p_demo = sub.add_parser("demo", help="run the guide's combined configuration on the "
                             "simulated model and print the stream, timings and metrics")
     p_demo.add_argument("--fast", action="store_true", help="a quicker simulated model")
+    sub.add_parser("emulate", add_help=False,
+                   help="serve an OpenAI-compatible provider emulator with rate limits "
+                   "(python -m pitstop emulate --help)")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "emulate":
+        from pitstop.emulator import main as emulate
+
+        return emulate(argv[1:])
     args = parser.parse_args(argv)
     if args.command == "demo":
         asyncio.run(demo(fast=args.fast))

@@ -16,12 +16,16 @@ English prose on GPT-style tokenizers. Every message adds 4 tokens of framing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from pitstop.llm._base import Message
 
 __all__ = [
     "MESSAGE_OVERHEAD_TOKENS",
+    "count_chat_message_tokens",
+    "count_chat_tokens",
+    "count_chat_tools_tokens",
     "count_message_tokens",
     "count_tokens",
     "encoder_for",
@@ -133,4 +137,93 @@ def count_message_tokens(messages: Sequence[Message], model: str | None = None) 
         total += MESSAGE_OVERHEAD_TOKENS + count_tokens(m.content, model)
         for call in m.tool_calls:
             total += count_tokens(call.name, model) + count_tokens(str(dict(call.arguments)), model)
+    return total
+
+
+# -- the provider's count of a chat request ----------------------------------------------
+
+CHAT_TOKENS_PER_MESSAGE = 3
+"""Tokens OpenAI documents for the framing of each chat message (``<|start|>role...``)."""
+CHAT_TOKENS_PER_NAME = 1
+"""Extra tokens for a message that carries a ``name``."""
+CHAT_REPLY_PRIMING = 3
+"""Tokens that prime every reply (``<|start|>assistant<|message|>``)."""
+# Tool definitions, as OpenAI's cookbook counts them for gpt-4o and gpt-4o-mini.
+_FUNC_INIT, _PROP_INIT, _PROP_KEY, _ENUM_INIT, _ENUM_ITEM, _FUNC_END = 7, 3, 3, -3, 3, 12
+
+
+def _text_of(value: object) -> str:
+    """The text of a message field: a string, or the text parts of a content list."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "".join(
+            str(p.get("text", "")) for p in value if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return ""
+
+
+def count_chat_message_tokens(message: Mapping[str, Any], model: str | None = None) -> int:
+    """Tokens of one OpenAI-format chat message, framing included (see `count_chat_tokens`)."""
+    total = CHAT_TOKENS_PER_MESSAGE
+    for key, value in message.items():
+        if key == "tool_calls":
+            for call in value or ():
+                fn = call.get("function", {}) if isinstance(call, dict) else {}
+                total += count_tokens(str(fn.get("name", "")), model)
+                total += count_tokens(str(fn.get("arguments", "")), model)
+            continue
+        text = _text_of(value)
+        if text:
+            total += count_tokens(text, model)
+        if key == "name":
+            total += CHAT_TOKENS_PER_NAME
+    return total
+
+
+def count_chat_tools_tokens(tools: Sequence[Mapping[str, Any]], model: str | None = None) -> int:
+    """Tokens of the tool definitions of a request, as OpenAI's cookbook counts them."""
+    if not tools:
+        return 0
+    total = 0
+    for tool in tools:
+        fn = tool.get("function", tool)
+        desc = str(fn.get("description") or "").removesuffix(".")
+        total += _FUNC_INIT + count_tokens(f"{fn.get('name', '')}:{desc}", model)
+        props = (fn.get("parameters") or {}).get("properties") or {}
+        if props:
+            total += _PROP_INIT
+            for key, prop in props.items():
+                total += _PROP_KEY
+                enum = prop.get("enum") if isinstance(prop, dict) else None
+                if enum:
+                    total += _ENUM_INIT
+                    for item in enum:
+                        total += _ENUM_ITEM + count_tokens(str(item), model)
+                kind = prop.get("type", "") if isinstance(prop, dict) else ""
+                pdesc = str(prop.get("description") or "").removesuffix(".") if isinstance(
+                    prop, dict) else ""
+                total += count_tokens(f"{key}:{kind}:{pdesc}", model)
+    return total + _FUNC_END
+
+
+def count_chat_tokens(
+    messages: Sequence[Mapping[str, Any]],
+    tools: Sequence[Mapping[str, Any]] = (),
+    model: str | None = None,
+) -> int:
+    """Prompt tokens of a chat-completions request, counted the way OpenAI documents it.
+
+    This is the count `pitstop.emulator.ProviderEmulator` charges and reports as
+    ``prompt_tokens``, and what the limiter reserves for an `OpenAIClient` call. It
+    follows OpenAI's cookbook ("How to count tokens with tiktoken"): 3 tokens of framing
+    per message plus the tokens of each field's text (1 more for a ``name``), 3 tokens
+    priming the reply, and the tool definitions counted as the cookbook does for gpt-4o.
+    An assistant message's tool calls count their name and JSON arguments. Real
+    providers differ by a few tokens; the limiter corrects itself from their
+    ``x-ratelimit-remaining-tokens`` header.
+    """
+    total = CHAT_REPLY_PRIMING + count_chat_tools_tokens(tools, model)
+    for message in messages:
+        total += count_chat_message_tokens(message, model)
     return total

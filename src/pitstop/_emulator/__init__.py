@@ -1,0 +1,1 @@
+"""The provider emulator's parts (private); the public surface is `pitstop.emulator`."""

@@ -134,13 +134,20 @@ class HybridAgent:
             self.cache = ToolCache(cache_config, tools=self.tools, namespace=agent_id)
         self.resource_limits = resource_limits
         self.governor: Governor | None = None
-        if resource_limits is not None:
+        # A model that reports its provider's rate-limit headers gets a Governor even
+        # without limits: it learns the provider's quota from them (see Governor).
+        observers = getattr(llm_client, "rate_limit_observers", None)
+        reports = isinstance(observers, list)
+        if resource_limits is not None or reports:
+            from pitstop._limits.config import ResourceLimits
             from pitstop._limits.governor import Governor
 
-            self.governor = Governor(resource_limits)
-            observers = getattr(llm_client, "rate_limit_observers", None)
-            if isinstance(observers, list):
-                observers.append(self.governor.observe)
+            limits = resource_limits or ResourceLimits(
+                max_concurrent_tasks=None, resource_wait_timeout_seconds=None
+            )
+            self.governor = Governor(limits, provider=reports)
+            if reports:
+                observers.append(self.governor.observe)  # type: ignore[union-attr]
         self.context_engine = context_engine
         self._executor = ToolExecutor(
             self.tools,
@@ -242,10 +249,11 @@ class HybridAgent:
                     messages = [system, *history]
 
                 reservation = None
-                if governor is not None and governor.limits.max_tokens_per_minute:
+                if governor is not None and governor.limits_model_calls:
                     estimate = governor.estimate_tokens(
                         messages, model=getattr(self.llm, "model", None),
-                        max_output_tokens=cfg.max_output_tokens,
+                        max_output_tokens=cfg.max_output_tokens, tools=self._specs,
+                        llm=self.llm,
                     )
                     reservation = await governor.reserve_tokens(estimate)
                     for event in self._wait_events(reservation.waits, task_id):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -30,9 +31,17 @@ class ResourceLimits(StrictModel):
     minute gives back 1,000 tokens every second, up to the burst size); they are not
     fixed windows, so no request can fit two windows' worth into one boundary.
 
-    A model call reserves its estimated tokens (the prompt, counted with
-    `pitstop.llm._tokens`, plus its maximum output) before it starts, and the real usage
-    is settled afterwards. A tool call takes one tool-call token and one concurrent slot.
+    A model call reserves its tokens before it starts: its prompt plus its maximum
+    output. With a provider's model (`OpenAIClient`) the count is the provider's (the
+    prompt as OpenAI documents counting it, plus ``max_tokens``), nothing of it is handed
+    back afterwards (the provider keeps it too), and every response's
+    ``x-ratelimit-remaining-tokens`` caps what the bucket holds. With a local model
+    (`SimulatedLLM`, `FunctionLLM`) the real usage is settled afterwards, refunding the
+    rest (`token_accounting` chooses). A tool call takes one tool-call token and one
+    concurrent slot.
+
+    Limits left at None are learned from the provider when it reports them
+    (``x-ratelimit-limit-tokens`` / ``-requests``), unless ``learn_from_provider=False``.
 
     When a limit is reached the request waits, first come first served, up to
     `resource_wait_timeout_seconds`, then raises `RateLimitExceeded`; with
@@ -52,6 +61,18 @@ class ResourceLimits(StrictModel):
     token_burst_size: int | None = Field(None, ge=1)
     """Tokens: the most the token bucket holds, i.e. the largest burst and the largest
     single model call (None: the per-minute figure). Needs `max_tokens_per_minute`."""
+    max_requests_per_minute: int | None = Field(None, ge=1)
+    """Model calls per minute, refilled continuously (None: no limit, or the provider's
+    once learned). Match your provider's RPM quota."""
+    token_accounting: Literal["auto", "provider", "usage"] = "auto"
+    """How a model call is charged to `max_tokens_per_minute`. ``"provider"``: as a
+    provider charges it (prompt plus ``max_tokens`` at admission, never refunded);
+    ``"usage"``: reserved the same way, then settled to the real usage; ``"auto"``:
+    ``"provider"`` for a model that reports rate-limit headers (`OpenAIClient`),
+    ``"usage"`` otherwise."""
+    learn_from_provider: bool = True
+    """Enforce the provider's own quota, learned from its ``x-ratelimit-limit-*``
+    headers, for each per-minute model limit left at None."""
     max_tool_calls_per_minute: int | None = Field(None, ge=1)
     """Tool calls per minute, refilled continuously (None: no limit)."""
     tool_call_burst_size: int | None = Field(None, ge=1)

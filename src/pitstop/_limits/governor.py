@@ -4,8 +4,9 @@ The agent asks before it acts and says when it is done::
 
     waits = await governor.acquire_task()               # a max_concurrent_tasks slot
     try:
-        estimate = governor.estimate_tokens(messages, model=m, max_output_tokens=1024)
-        reservation = await governor.reserve_tokens(estimate)   # max_tokens_per_minute
+        estimate = governor.estimate_tokens(messages, model=m, max_output_tokens=1024,
+                                            tools=specs, llm=llm)
+        reservation = await governor.reserve_tokens(estimate)   # tokens and requests
         ... call the model ...
         governor.settle_tokens(reservation, usage.total_tokens)  # refund or debit
         waits = await governor.acquire_tool_call()      # per-minute token + a slot
@@ -18,6 +19,21 @@ Every acquire returns the `Wait` records of the limits it waited for (empty when
 through at once), so the agent can show a ``rate_limit_wait`` event and a Monitor span
 for each; `Governor.usage` sums them per limit. An acquire that does not wait is a few
 attribute reads and a bucket check: no task, no lock, no await that suspends.
+
+**Counting like the provider.** A provider (OpenAI and those that copy it) charges a
+request at admission: its prompt tokens plus its ``max_tokens``, and keeps them even
+when the answer is shorter. With ``provider=True`` (the agent sets it for a model that
+reports rate-limit headers, such as `OpenAIClient`) and ``token_accounting="auto"``,
+the Governor does the same: `estimate_tokens` asks the model what the provider will
+charge (`OpenAIClient.request_tokens`), `settle_tokens` never refunds, and `observe`
+caps the bucket by every response's ``x-ratelimit-remaining-tokens``, so what this
+process believes it may spend never exceeds what the provider says is left.
+
+**Learning the quota.** A per-minute model limit left at None (``max_tokens_per_minute``,
+``max_requests_per_minute``) is learned from the provider's ``x-ratelimit-limit-*``
+headers the first time they arrive (with ``learn_from_provider=True``, the default):
+a bucket of that rate, its size read off ``remaining + reset × rate``, filled to
+``remaining``. From then on requests wait for it instead of drawing 429s.
 """
 
 from __future__ import annotations
@@ -33,7 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop._limits.config import ResourceLimits
 from pitstop._limits.gate import BucketGate, Gate, Refusal, SlotGate
-from pitstop.llm._base import Message, RateLimitInfo
+from pitstop.llm._base import Message, RateLimitInfo, ToolSpec
 from pitstop.llm._tokens import count_message_tokens
 
 __all__ = ["REPLY_PRIMING_TOKENS", "Governor", "Reservation", "Wait"]
@@ -88,6 +104,7 @@ class Governor:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        provider: bool = False,
     ) -> None:
         if not isinstance(limits, ResourceLimits):
             raise ConfigError(
@@ -98,7 +115,13 @@ class Governor:
         self._clock = clock
         self._timeout = limits.resource_wait_timeout_seconds or math.inf
         self._reject = limits.reject_on_limit
+        self._sleep = sleep
         self._client: Any = None
+        accounting = limits.token_accounting
+        self.provider_accounting = accounting == "provider" or (accounting == "auto" and provider)
+        """True: tokens are charged as the provider charges them, and never refunded."""
+        self.learned: dict[str, int] = {}
+        """Limits learned from the provider's headers: field name -> per-minute figure."""
         self._tasks = self._slots("max_concurrent_tasks", limits.max_concurrent_tasks, sleep)
         self._tool_slots = self._slots(
             "max_concurrent_tool_calls", limits.max_concurrent_tool_calls, sleep
@@ -110,6 +133,13 @@ class Governor:
             sleep,
             custom_clock=clock is not time.monotonic,
         )
+        self._requests = self._bucket(
+            "max_requests_per_minute",
+            limits.max_requests_per_minute,
+            limits.max_requests_per_minute,
+            sleep,
+            custom_clock=clock is not time.monotonic,
+        )
         self._tool_rate = self._bucket(
             "max_tool_calls_per_minute",
             limits.max_tool_calls_per_minute,
@@ -117,9 +147,8 @@ class Governor:
             sleep,
             custom_clock=clock is not time.monotonic,
         )
-        self._gates: tuple[Gate, ...] = tuple(
-            g for g in (self._tasks, self._tokens, self._tool_rate, self._tool_slots) if g
-        )
+        self._gates: tuple[Gate, ...] = ()
+        self._collect_gates()
         self._provider: dict[str, Any] = {
             "remaining_tokens": None,
             "reset_tokens_s": None,
@@ -129,6 +158,19 @@ class Governor:
         }
 
     # -- building ------------------------------------------------------------------------
+
+    def _collect_gates(self) -> None:
+        self._gates = tuple(
+            g
+            for g in (self._tasks, self._tokens, self._requests, self._tool_rate,
+                      self._tool_slots)
+            if g
+        )
+
+    @property
+    def limits_model_calls(self) -> bool:
+        """True when model calls must reserve (a token or request limit, set or learned)."""
+        return self._tokens is not None or self._requests is not None
 
     def _slots(self, name: str, limit: int | None, sleep: Any) -> SlotGate | None:
         return None if limit is None else SlotGate(name, limit, clock=self._clock, sleep=sleep)
@@ -194,15 +236,20 @@ class Governor:
             self._tasks.release()
 
     async def reserve_tokens(self, amount: int) -> Reservation:
-        """Reserve `amount` tokens of `max_tokens_per_minute` before a model call.
+        """Reserve `amount` tokens of `max_tokens_per_minute`, and one request of
+        `max_requests_per_minute`, before a model call.
 
         Raises:
             RateLimitExceeded: `amount` exceeds the burst size, the request was rejected
                 (``reject_on_limit``), or the wait timed out.
         """
+        waits: tuple[Wait, ...] = ()
+        requests = self._requests
+        if requests is not None and not requests.take_now(1):
+            waits = await self._wait(requests, 1, self._clock())
         gate = self._tokens
         if gate is None or amount == 0:
-            return Reservation(amount)
+            return Reservation(amount, waits)
         if amount < 0:
             raise ValueError(f"reserve_tokens needs a token count >= 0, got {amount}.")
         if amount > gate.capacity:
@@ -216,17 +263,20 @@ class Governor:
                 waited=0.0,
             )
         if gate.take_now(amount):
-            return Reservation(amount)
-        return Reservation(amount, await self._wait(gate, amount, self._clock()))
+            return Reservation(amount, waits)
+        return Reservation(amount, waits + await self._wait(gate, amount, self._clock()))
 
     def settle_tokens(self, reservation: Reservation, actual: int) -> None:
         """Replace a reservation by the real usage: refund the rest, or debit the excess.
 
         A debit may leave the bucket below zero, delaying the calls after it. Settling
-        again corrects the previous settlement.
+        again corrects the previous settlement. With provider accounting nothing is
+        refunded: the provider keeps what it charged at admission.
         """
         if actual < 0:
             raise ValueError(f"settle_tokens needs the real token usage >= 0, got {actual}.")
+        if self.provider_accounting and actual < reservation.amount:
+            return
         delta = actual - reservation.amount
         reservation.amount = actual
         gate = self._tokens
@@ -281,12 +331,12 @@ class Governor:
     def observe(self, info: RateLimitInfo) -> None:
         """Adapt to what the provider reported about its rate limit.
 
-        The token bucket never holds more than the provider's ``remaining_tokens``, and
-        a 429's ``retry_after_s`` pauses it for that long (dropping what it held), so
-        waiting tasks hold back instead of hammering the endpoint. ``reset_tokens_s``
-        is only recorded: it says when the provider's bucket is full again, which bounds
-        nothing the local bucket does not already enforce. Without
-        `max_tokens_per_minute` there is no bucket to adapt; the info is only recorded.
+        A per-minute limit left at None is learned from ``limit_tokens`` /
+        ``limit_requests`` (see the module docstring). The buckets never hold more than
+        the provider's ``remaining_tokens`` / ``remaining_requests``, and a 429's
+        ``retry_after_s`` pauses them for that long (dropping what they held), so
+        waiting tasks hold back instead of hammering the endpoint. Without a bucket to
+        adapt, the info is only recorded.
         """
         provider = self._provider
         provider["observed"] += 1
@@ -297,20 +347,63 @@ class Governor:
         if info.retry_after_s is not None:
             provider["retry_after_s"] = info.retry_after_s
             provider["throttles"] += 1
-        gate = self._tokens
-        if gate is None:
-            return
-        if info.remaining_tokens is not None:
-            gate.clamp(max(0, info.remaining_tokens))
-        if info.retry_after_s is not None and info.retry_after_s > 0:
-            gate.pause(info.retry_after_s)
+        if self.limits.learn_from_provider:
+            if self._tokens is None and info.limit_tokens:
+                self._tokens = self._learn("max_tokens_per_minute", info.limit_tokens,
+                                           info.remaining_tokens, info.reset_tokens_s)
+                self._collect_gates()
+            if self._requests is None and info.limit_requests:
+                self._requests = self._learn("max_requests_per_minute", info.limit_requests,
+                                             info.remaining_requests, info.reset_requests_s)
+                self._collect_gates()
+        tokens, requests = self._tokens, self._requests
+        if tokens is not None and info.remaining_tokens is not None:
+            tokens.clamp(max(0, info.remaining_tokens))
+        if requests is not None and info.remaining_requests is not None:
+            requests.clamp(max(0, info.remaining_requests))
+        wait = info.retry_after_s
+        if wait is not None and wait > 0:
+            # Pause the limit the 429 was about: requests when none are left, else tokens.
+            out_of_requests = info.remaining_requests is not None and info.remaining_requests < 1
+            paused = requests if out_of_requests or tokens is None else tokens
+            if paused is not None:
+                paused.pause(wait)
+
+    def _learn(
+        self, name: str, per_minute: int, remaining: int | None, reset_s: float | None
+    ) -> BucketGate:
+        """A bucket for the provider's quota `per_minute`, sized and filled from its headers."""
+        capacity = per_minute
+        if remaining is not None and reset_s is not None:
+            # The provider's bucket is full again after reset_s at per_minute/60 a second.
+            size = round(remaining + reset_s * per_minute / 60.0)
+            if size < 0.98 * per_minute:
+                capacity = max(1, size)
+        gate = BucketGate(name, per_minute=per_minute, capacity=capacity, clock=self._clock,
+                          sleep=self._sleep)
+        self.learned[name] = per_minute
+        self._provider["learned"] = dict(self.learned)
+        return gate
 
     # -- reporting -----------------------------------------------------------------------
 
     def estimate_tokens(
-        self, messages: Sequence[Message], *, model: str | None, max_output_tokens: int
+        self,
+        messages: Sequence[Message],
+        *,
+        model: str | None,
+        max_output_tokens: int,
+        tools: Sequence[ToolSpec] = (),
+        llm: object = None,
     ) -> int:
-        """Tokens a model call may use: its prompt (counted) plus its maximum output."""
+        """Tokens a model call is charged: its prompt plus its maximum output.
+
+        A model that knows its provider's count (`OpenAIClient.request_tokens`) is asked;
+        otherwise the prompt is counted with `pitstop.llm._tokens`.
+        """
+        count = getattr(llm, "request_tokens", None)
+        if count is not None:
+            return int(count(messages, tools, max_tokens=max_output_tokens))
         return count_message_tokens(messages, model) + REPLY_PRIMING_TOKENS + max_output_tokens
 
     def usage(self) -> dict[str, Any]:

@@ -113,6 +113,14 @@ class RateLimitInfo:
     """``x-ratelimit-reset-tokens``, in seconds."""
     retry_after_s: float | None = None
     """``Retry-After`` of a 429 answer, in seconds."""
+    limit_tokens: int | None = None
+    """``x-ratelimit-limit-tokens``: the tokens-per-minute quota."""
+    limit_requests: int | None = None
+    """``x-ratelimit-limit-requests``: the requests-per-minute quota."""
+    remaining_requests: int | None = None
+    """``x-ratelimit-remaining-requests``."""
+    reset_requests_s: float | None = None
+    """``x-ratelimit-reset-requests``, in seconds."""
 
 
 StreamItem = str | ToolCall | Usage

@@ -10,12 +10,15 @@ with the SDK's own retries switched off, because pitstop retries itself, visibly
   an HTTP date) when it sends one, else exponential backoff with jitter
   (``initial_backoff * 2**attempt``, randomised between half and all of it). Waits are
   capped at ``max_backoff``. The sleep function is injectable, so tests never sleep.
+- **429 answers** are waited out, each for its ``Retry-After``, for up to
+  ``max_rate_limit_wait`` seconds in all; they do not use up ``max_retries``.
 - **What is not retried**: other 4xx answers (400, 401, 404, ...) raise `LLMError` at
   once with the server's own message.
 
-Rate-limit headers (``x-ratelimit-remaining-tokens``, ``x-ratelimit-reset-tokens`` and,
-on a 429, ``Retry-After``) are turned into a `RateLimitInfo` and passed to every
-callable in `OpenAIClient.rate_limit_observers`; the agent wires its Governor in there.
+Rate-limit headers (``x-ratelimit-limit/remaining/reset-requests/tokens`` and, on a 429,
+``Retry-After``) are turned into a `RateLimitInfo` and passed to every callable in
+`OpenAIClient.rate_limit_observers`; the agent wires its Governor in there, and asks
+`OpenAIClient.request_tokens` what the provider will charge a call.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from urllib.parse import urlsplit
 
 from pitstop.errors import ConfigError, LLMConnectionError, LLMError, MissingExtraError
 from pitstop.llm._base import Message, RateLimitInfo, StreamItem, ToolCall, ToolSpec, Usage
-from pitstop.llm._tokens import count_message_tokens, count_tokens
+from pitstop.llm._tokens import count_chat_tokens, count_message_tokens, count_tokens
 
 if TYPE_CHECKING:
     from openai import AsyncOpenAI
@@ -95,21 +98,36 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _header_int(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    if raw is None:
+        return None
+    try:
+        return int(float(raw))
+    except ValueError:
+        return None
+
+
+def _header_duration(headers: Mapping[str, str], name: str) -> float | None:
+    raw = headers.get(name)
+    return parse_duration(raw) if raw is not None else None
+
+
 def rate_limit_info(headers: Mapping[str, str], *, retry_after: bool) -> RateLimitInfo | None:
     """The rate-limit facts in a response's headers, or None when there are none."""
-    remaining: int | None = None
-    raw_remaining = headers.get("x-ratelimit-remaining-tokens")
-    if raw_remaining is not None:
-        try:
-            remaining = int(float(raw_remaining))
-        except ValueError:
-            remaining = None
-    raw_reset = headers.get("x-ratelimit-reset-tokens")
-    reset = parse_duration(raw_reset) if raw_reset is not None else None
-    wait = parse_retry_after(headers) if retry_after else None
-    if remaining is None and reset is None and wait is None:
-        return None
-    return RateLimitInfo(remaining_tokens=remaining, reset_tokens_s=reset, retry_after_s=wait)
+    info = RateLimitInfo(
+        remaining_tokens=_header_int(headers, "x-ratelimit-remaining-tokens"),
+        reset_tokens_s=_header_duration(headers, "x-ratelimit-reset-tokens"),
+        retry_after_s=parse_retry_after(headers) if retry_after else None,
+        limit_tokens=_header_int(headers, "x-ratelimit-limit-tokens"),
+        limit_requests=_header_int(headers, "x-ratelimit-limit-requests"),
+        remaining_requests=_header_int(headers, "x-ratelimit-remaining-requests"),
+        reset_requests_s=_header_duration(headers, "x-ratelimit-reset-requests"),
+    )
+    return None if info == _NO_INFO else info
+
+
+_NO_INFO = RateLimitInfo()
 
 
 def _is_loopback_url(url: str) -> bool:
@@ -197,6 +215,9 @@ class OpenAIClient:
         sleep: the coroutine used to wait between retries (inject a recorder in tests).
         initial_backoff: seconds of the first backoff when the server names no wait.
         max_backoff: the cap on any single wait, ``Retry-After`` included.
+        max_rate_limit_wait: seconds one call may spend waiting out 429 answers (each
+            for its ``Retry-After``) before it fails; 429s do not count against
+            `max_retries`, since they mean "not yet". 0 counts them as retries.
 
     Raises:
         ConfigError: the ``openai`` package is missing, an argument is out of range, or
@@ -218,6 +239,7 @@ class OpenAIClient:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         initial_backoff: float = 0.5,
         max_backoff: float = 60.0,
+        max_rate_limit_wait: float = 600.0,
     ) -> None:
         try:
             import openai
@@ -231,6 +253,10 @@ class OpenAIClient:
             raise ConfigError(f"max_retries must be 0 or more, got {max_retries}.")
         if timeout <= 0:
             raise ConfigError(f"timeout must be positive (seconds), got {timeout}.")
+        if max_rate_limit_wait < 0:
+            raise ConfigError(
+                f"max_rate_limit_wait must be 0 or more seconds, got {max_rate_limit_wait}."
+            )
         if initial_backoff < 0 or max_backoff < 0:
             raise ConfigError(
                 f"initial_backoff and max_backoff must be 0 or more, got "
@@ -243,6 +269,7 @@ class OpenAIClient:
         self.extra_body = dict(extra_body) if extra_body else None
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
+        self.max_rate_limit_wait = max_rate_limit_wait
         self.rate_limit_observers: list[Callable[[RateLimitInfo], None]] = []
         """Called with a `RateLimitInfo` for every response that carries rate-limit headers."""
         self._sleep = sleep
@@ -289,6 +316,17 @@ class OpenAIClient:
             request["extra_body"] = self.extra_body
         return request
 
+    def request_tokens(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec] = (), *,
+        max_tokens: int | None = None,
+    ) -> int:
+        """Tokens the provider charges this call at admission: its prompt, counted as
+        OpenAI documents (`count_chat_tokens` on the exact JSON sent), plus `max_tokens`."""
+        prompt = count_chat_tokens(
+            to_openai_messages(messages), [t.to_openai() for t in tools], self.model
+        )
+        return prompt + (max_tokens or 0)
+
     def _observe(self, headers: Mapping[str, str], *, retry_after: bool) -> None:
         if not self.rate_limit_observers:
             return
@@ -328,6 +366,7 @@ class OpenAIClient:
         openai = self._openai
         request = self._request(messages, tools, max_tokens)
         attempt = 0
+        throttles, throttled_s = 0, 0.0  # 429s so far and the seconds waited for them
         while True:
             shown = 0  # characters of text already handed to the caller
             try:
@@ -346,6 +385,21 @@ class OpenAIClient:
                         f"{self.base_url} answered {status} for model {self.model!r}: "
                         f"{detail}{_hint(status)}"
                     ) from e
+                if status == 429 and self.max_rate_limit_wait:
+                    # A 429 says "not yet", not "broken": wait as told, within a budget.
+                    delay = self._backoff(throttles, parse_retry_after(e.response.headers))
+                    if throttled_s + delay > self.max_rate_limit_wait:
+                        raise LLMError(
+                            f"{self.base_url} kept answering 429 for model {self.model!r}: "
+                            f"{detail}. Waited {throttled_s:.1f} s over {throttles + 1} "
+                            "429s and the next wait would pass max_rate_limit_wait="
+                            f"{self.max_rate_limit_wait:g} s; raise it, set ResourceLimits("
+                            "max_tokens_per_minute=...) to your quota, or lower the demand."
+                        ) from e
+                    throttles += 1
+                    throttled_s += delay
+                    await self._sleep(delay)
+                    continue
                 if attempt >= self.max_retries:
                     raise LLMError(
                         f"{self.base_url} answered {status} for model {self.model!r} "

@@ -249,14 +249,45 @@ async def test_retryable_statuses_are_retried(status: int, sleeps: SleepRecorder
 
 async def test_gives_up_after_max_retries_naming_status_and_endpoint(sleeps: SleepRecorder) -> None:
     """After the last retry, LLMError names the status, the endpoint and the fix."""
-    with fake_openai_server(Reply(429, {"Retry-After": "1"}, error="slow down")) as server:
+    with fake_openai_server(Reply(503, {"Retry-After": "1"}, error="overloaded")) as server:
         client = make_client(server, sleeps, max_retries=2)
         with pytest.raises(LLMError) as info:
             await collect(client.stream([Message("user", "x")]))
     message = str(info.value)
-    assert "429" in message and server.base_url in message and "slow down" in message
+    assert "503" in message and server.base_url in message and "overloaded" in message
     assert "after 3 attempt(s)" in message and "max_retries" in message
     assert len(server.requests) == 3
+    assert sleeps.delays == [1.0, 1.0]
+
+
+async def test_429s_are_waited_out_beyond_max_retries(sleeps: SleepRecorder) -> None:
+    """A 429 means "not yet": five of them are waited out even with max_retries=1."""
+    busy = Reply(429, {"retry-after-ms": "1500"}, error="slow down")
+    with fake_openai_server(*[busy] * 5, Reply(chunks=text_chunks(["ok"]))) as server:
+        client = make_client(server, sleeps, max_retries=1)
+        items = await collect(client.stream([Message("user", "x")]))
+    assert items[0] == "ok"
+    assert sleeps.delays == [1.5] * 5
+
+
+async def test_429s_fail_once_the_wait_budget_is_spent(sleeps: SleepRecorder) -> None:
+    """429s stop being waited out when the next wait would pass max_rate_limit_wait."""
+    with fake_openai_server(Reply(429, {"Retry-After": "4"}, error="slow down")) as server:
+        client = make_client(server, sleeps, max_rate_limit_wait=10)
+        with pytest.raises(LLMError) as info:
+            await collect(client.stream([Message("user", "x")]))
+    message = str(info.value)
+    assert "429" in message and "slow down" in message and "max_rate_limit_wait=10" in message
+    assert sleeps.delays == [4.0, 4.0]
+    assert len(server.requests) == 3
+
+
+async def test_429s_count_as_retries_when_the_wait_budget_is_zero(sleeps: SleepRecorder) -> None:
+    """max_rate_limit_wait=0 treats a 429 like any retryable status, bounded by max_retries."""
+    with fake_openai_server(Reply(429, {"Retry-After": "1"}, error="slow down")) as server:
+        client = make_client(server, sleeps, max_retries=2, max_rate_limit_wait=0)
+        with pytest.raises(LLMError, match="after 3 attempt"):
+            await collect(client.stream([Message("user", "x")]))
     assert sleeps.delays == [1.0, 1.0]
 
 
@@ -431,3 +462,42 @@ def test_is_an_llm_client() -> None:
 
     client = pitstop.OpenAIClient("m", base_url="http://127.0.0.1:9/v1")
     assert isinstance(client, LLMClient)
+
+
+async def test_observers_receive_every_x_ratelimit_header(sleeps: SleepRecorder) -> None:
+    """Limits, remaining and reset times of both requests and tokens reach the observers."""
+    headers = {
+        "x-ratelimit-limit-requests": "500", "x-ratelimit-limit-tokens": "60000",
+        "x-ratelimit-remaining-requests": "499", "x-ratelimit-remaining-tokens": "58800",
+        "x-ratelimit-reset-requests": "120ms", "x-ratelimit-reset-tokens": "1.2s",
+    }
+    seen: list[RateLimitInfo] = []
+    with fake_openai_server(Reply(chunks=text_chunks(["ok"]), headers=headers)) as server:
+        client = make_client(server, sleeps)
+        client.rate_limit_observers.append(seen.append)
+        await collect(client.stream([Message("user", "x")]))
+    assert seen == [RateLimitInfo(remaining_tokens=58800, reset_tokens_s=1.2, limit_tokens=60000,
+                                  limit_requests=500, remaining_requests=499,
+                                  reset_requests_s=0.12)]
+
+
+async def test_request_tokens_count_the_json_sent_as_the_provider_does(
+    sleeps: SleepRecorder,
+) -> None:
+    """request_tokens is the documented count of the exact request body plus max_tokens."""
+    from pitstop.llm._tokens import count_chat_tokens
+
+    spec = ToolSpec("search", "Search the web.", {
+        "type": "object", "properties": {"query": {"type": "string", "description": "words"}}})
+    messages = [
+        Message("system", "Be brief."), Message("user", "Find pitstop news"),
+        Message("assistant", "", tool_calls=(ToolCall("search", {"query": "pitstop"}, "c1"),)),
+        Message("tool", "3 results", tool_call_id="c1", name="search"),
+    ]
+    with fake_openai_server(Reply(chunks=text_chunks(["ok"]))) as server:
+        client = make_client(server, sleeps)
+        await collect(client.stream(messages, [spec], max_tokens=100))
+    body = server.requests[0].body
+    sent = count_chat_tokens(body["messages"], body["tools"], client.model)
+    assert client.request_tokens(messages, [spec], max_tokens=100) == sent + 100
+    assert sent > count_chat_tokens(body["messages"], (), client.model) > 20

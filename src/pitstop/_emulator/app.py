@@ -33,7 +33,7 @@ class _DropCuts(logging.Filter):
         while exc is not None:
             if isinstance(exc, StreamCut):
                 return False
-            exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+            exc = exc.__cause__ or exc.__context__
         return True
 
 

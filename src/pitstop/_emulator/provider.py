@@ -8,12 +8,10 @@ sleep, so tests drive it on fake time.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import inspect
 import json
 import random
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +25,9 @@ from pitstop.llm._tokens import count_chat_message_tokens, count_chat_tools_toke
 
 __all__ = ["Answer", "Brain", "Provider", "RequestError"]
 
-Brain = Callable[[list[Message], list[ToolSpec]], "LLMResponse | str | Awaitable[LLMResponse | str]"]
+Brain = Callable[
+    [list[Message], list[ToolSpec]], "LLMResponse | str | Awaitable[LLMResponse | str]"
+]
 """A function answering a conversation, like `FunctionLLM`'s: returns text or tool calls."""
 
 PROMPT_CACHE_MIN = 1024

@@ -1,0 +1,150 @@
+"""The Governor counting like the provider, and learning its quota, on a fake clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from pitstop import Message, RateLimitExceeded, ResourceLimits
+from pitstop._limits import Governor
+from pitstop.llm._base import RateLimitInfo, ToolSpec
+
+from .fakes import FakeClock
+
+
+def gov(clock: FakeClock, *, provider: bool = True, **limits: object) -> Governor:
+    return Governor(ResourceLimits(**limits), clock=clock, sleep=clock.sleep, provider=provider)
+
+
+def available(g: Governor, name: str = "max_tokens_per_minute") -> float:
+    return float(g.usage()["limits"][name]["available"])
+
+
+async def test_provider_accounting_keeps_what_the_provider_keeps() -> None:
+    """A shorter answer gives nothing back: the provider charged prompt + max_tokens."""
+    clock = FakeClock()
+    g = gov(clock, max_tokens_per_minute=600)
+    r = await g.reserve_tokens(60)
+    g.settle_tokens(r, 10)
+    assert available(g) == pytest.approx(540)
+    assert r.amount == 60
+
+
+async def test_provider_accounting_still_debits_an_undercount() -> None:
+    """Usage above the reservation (a prompt counted short) is still taken."""
+    clock = FakeClock()
+    g = gov(clock, max_tokens_per_minute=600)
+    r = await g.reserve_tokens(60)
+    g.settle_tokens(r, 75)
+    assert available(g) == pytest.approx(525)
+
+
+@pytest.mark.parametrize(("provider", "accounting", "left"), [
+    (False, "auto", 590), (True, "usage", 590), (False, "provider", 540), (True, "auto", 540),
+])
+async def test_token_accounting_chooses_refunds(provider: bool, accounting: str,
+                                                left: float) -> None:
+    """"auto" refunds for a local model only; "usage" and "provider" force either way."""
+    clock = FakeClock()
+    g = gov(clock, provider=provider, max_tokens_per_minute=600, token_accounting=accounting)
+    g.settle_tokens(await g.reserve_tokens(60), 10)
+    assert available(g) == pytest.approx(left)
+
+
+async def test_the_quota_is_learned_from_the_first_headers() -> None:
+    """With no limit set, x-ratelimit-limit-tokens makes a bucket filled to `remaining`."""
+    clock = FakeClock()
+    g = gov(clock, max_concurrent_tasks=None)
+    assert not g.limits_model_calls
+    g.observe(RateLimitInfo(limit_tokens=600, remaining_tokens=100, reset_tokens_s=50.0))
+    assert g.limits_model_calls and g.learned == {"max_tokens_per_minute": 600}
+    assert available(g) == pytest.approx(100)
+    done: list[float] = []
+
+    async def ask() -> None:
+        await g.reserve_tokens(150)
+        done.append(clock.now)
+
+    await clock.run(ask())
+    assert done == [pytest.approx(5.0)]  # 50 more tokens at 10/s
+
+
+async def test_a_learned_bucket_takes_the_providers_size() -> None:
+    """remaining + reset x rate below the minute's figure is a smaller provider bucket."""
+    clock = FakeClock()
+    g = gov(clock, max_concurrent_tasks=None, reject_on_limit=True)
+    g.observe(RateLimitInfo(limit_tokens=600, remaining_tokens=100, reset_tokens_s=10.0))
+    assert g.usage()["limits"]["max_tokens_per_minute"]["burst"] == 200
+    with pytest.raises(RateLimitExceeded, match="burst of at most 200"):
+        await g.reserve_tokens(300)
+
+
+async def test_learning_can_be_switched_off() -> None:
+    """learn_from_provider=False leaves an unset limit unenforced."""
+    g = gov(FakeClock(), max_concurrent_tasks=None, learn_from_provider=False)
+    g.observe(RateLimitInfo(limit_tokens=600, remaining_tokens=0, limit_requests=5))
+    assert not g.limits_model_calls and g.learned == {}
+
+
+async def test_a_set_limit_is_not_replaced_by_the_learned_one() -> None:
+    """The user's max_tokens_per_minute stays; only the unset request limit is learned."""
+    g = gov(FakeClock(), max_tokens_per_minute=300)
+    g.observe(RateLimitInfo(limit_tokens=600, remaining_tokens=600, limit_requests=60,
+                            remaining_requests=60))
+    usage = g.usage()["limits"]
+    assert usage["max_tokens_per_minute"]["limit"] == 300
+    assert usage["max_requests_per_minute"]["limit"] == 60
+    assert g.learned == {"max_requests_per_minute": 60}
+
+
+async def test_requests_per_minute_admit_one_request_per_model_call() -> None:
+    """max_requests_per_minute=60: 60 calls at once, the 61st a second later."""
+    clock = FakeClock()
+    g = gov(clock, max_requests_per_minute=60, max_concurrent_tasks=None)
+    for _ in range(60):
+        await g.reserve_tokens(0)
+    await clock.run(g.reserve_tokens(0))
+    assert clock.now == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(("remaining_requests", "paused"), [
+    (0, "max_requests_per_minute"), (40, "max_tokens_per_minute"),
+])
+async def test_a_429_pauses_the_limit_it_was_about(remaining_requests: int, paused: str) -> None:
+    """No requests left: the request bucket pauses; otherwise the token bucket does."""
+    g = gov(FakeClock(), max_tokens_per_minute=600, max_requests_per_minute=60)
+    g.observe(RateLimitInfo(retry_after_s=5.0, remaining_requests=remaining_requests))
+    limits = g.usage()["limits"]
+    assert limits[paused]["paused_for_s"] == pytest.approx(5.0)
+    other = ({"max_requests_per_minute", "max_tokens_per_minute"} - {paused}).pop()
+    assert limits[other]["paused_for_s"] == 0
+
+
+async def test_the_estimate_is_what_the_model_says_its_provider_charges() -> None:
+    """A model with request_tokens() is asked, with the tools and max_tokens."""
+    seen: list[tuple[int, int, int | None]] = []
+
+    class Priced:
+        def request_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec], *,
+                           max_tokens: int | None = None) -> int:
+            seen.append((len(messages), len(tools), max_tokens))
+            return 777
+
+    g = gov(FakeClock(), max_tokens_per_minute=1000)
+    spec = ToolSpec("t", "d", {"type": "object", "properties": {}})
+    estimate = g.estimate_tokens([Message("user", "hi")], model="gpt-4o", max_output_tokens=64,
+                                 tools=[spec], llm=Priced())
+    assert estimate == 777 and seen == [(1, 1, 64)]
+
+
+async def test_waiters_queued_before_learning_are_not_stranded() -> None:
+    """Reservations made before any header go straight through; later ones wait."""
+    clock = FakeClock()
+    g = gov(clock, max_concurrent_tasks=None)
+    assert (await g.reserve_tokens(500)).waits == ()  # nothing known yet
+    g.observe(RateLimitInfo(limit_tokens=600, remaining_tokens=0, reset_tokens_s=60.0))
+    waiter = asyncio.ensure_future(g.reserve_tokens(20))
+    await clock.run(waiter)
+    assert clock.now == pytest.approx(2.0)

@@ -108,7 +108,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from pitstop._limits.governor import Governor, ResourceUsage
     from pitstop._metrics.monitor import Monitor, OperationMetrics, Span
     from pitstop._tools.base import Tool, ToolRegistry, default_registry, tool
-    from pitstop.events import Event, TaskResult, ToolOutcome
     from pitstop.errors import (
         CompressionError,
         ConfigError,
@@ -122,6 +121,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ToolNotFoundError,
         ToolTimeoutError,
     )
+    from pitstop.events import Event, TaskResult, ToolOutcome
     from pitstop.llm._base import LLMClient, LLMResponse, Message, ToolCall, ToolSpec, Usage
     from pitstop.llm._function import FunctionLLM
     from pitstop.llm._local import LocalModel

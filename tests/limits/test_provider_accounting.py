@@ -148,3 +148,29 @@ async def test_waiters_queued_before_learning_are_not_stranded() -> None:
     waiter = asyncio.ensure_future(g.reserve_tokens(20))
     await clock.run(waiter)
     assert clock.now == pytest.approx(2.0)
+
+
+async def test_tokens_in_flight_keep_the_bucket_below_the_providers() -> None:
+    """Until the provider answers, reserved tokens cap the bucket below its size."""
+    clock = FakeClock()
+    g = gov(clock, max_tokens_per_minute=600)  # 10 tokens/s, bucket 600
+    r = await g.reserve_tokens(500)
+    await clock.advance(30)  # 300 tokens of refill, but 500 are still in flight
+    assert available(g) == pytest.approx(100)  # ours: 100 + 300 capped at 600 - 500
+    g.observe(RateLimitInfo(remaining_tokens=100))  # the answer: the provider charged it
+    assert not r.in_flight
+    await clock.advance(1)
+    assert available(g) == pytest.approx(110)
+
+
+async def test_settling_lands_a_call_that_got_no_headers() -> None:
+    """A call whose answer carried no rate-limit headers stops counting as in flight."""
+    clock = FakeClock()
+    g = gov(clock, max_tokens_per_minute=600)
+    a, b = await g.reserve_tokens(100), await g.reserve_tokens(100)
+    g.settle_tokens(b, 50)
+    assert a.in_flight and not b.in_flight
+    g.settle_tokens(a, 50)
+    assert not a.in_flight
+    await clock.advance(60)
+    assert available(g) == pytest.approx(600)

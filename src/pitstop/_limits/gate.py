@@ -303,11 +303,20 @@ class BucketGate(Gate):
         self.per_minute = per_minute
         self.capacity = capacity
         self.bucket = TokenBucket(per_minute / 60.0, capacity, now=clock())
+        self.in_flight = 0.0
+        """Taken here but not yet charged by the provider: the bucket holds at most
+        ``capacity - in_flight`` (the provider's own bucket cannot hold more)."""
+
+    def _cap_in_flight(self, now: float) -> None:
+        bucket = self.bucket
+        bucket.clamp(bucket.capacity - self.in_flight, now)
 
     def take_now(self, amount: float) -> bool:
         if self.queue:
             return False
         now = self.clock()
+        if self.in_flight:
+            self._cap_in_flight(now)
         if self.bucket.try_take(amount, now):
             return False
         meter = self.meter  # Meter.add, inlined: this is the hot path
@@ -318,6 +327,8 @@ class BucketGate(Gate):
 
     async def attempt(self, amount: float) -> float:
         now = self.clock()
+        if self.in_flight:
+            self._cap_in_flight(now)
         delay = self.bucket.try_take(amount, now)
         if not delay:
             self.meter.add(amount, now)
@@ -342,7 +353,10 @@ class BucketGate(Gate):
         self.kick()
 
     def available(self) -> float:
-        return self.bucket.available(self.clock())
+        now = self.clock()
+        if self.in_flight:
+            self._cap_in_flight(now)
+        return self.bucket.available(now)
 
     def paused_for(self) -> float:
         return max(0.0, self.bucket.paused_until - self.clock())
@@ -353,7 +367,8 @@ class BucketGate(Gate):
         return {
             "limit": self.per_minute,
             "burst": self.capacity,
-            "available": self.bucket.available(now),
+            "available": self.available(),
+            "in_flight": self.in_flight,
             "used_last_minute": used,
             "utilisation": used / self.per_minute,
             "paused_for_s": self.paused_for(),

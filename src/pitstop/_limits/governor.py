@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
@@ -99,6 +100,8 @@ class Reservation:
     """Tokens currently held against the limit (the actual usage once settled)."""
     waits: tuple[Wait, ...] = ()
     """What reserving them waited for."""
+    in_flight: bool = False
+    """Reserved but not yet charged by the provider (provider accounting only)."""
 
 
 class Governor:
@@ -168,6 +171,7 @@ class Governor:
             sleep,
             custom_clock=clock is not time.monotonic,
         )
+        self._unacked: deque[Reservation] = deque()
         self._gates: tuple[Gate, ...] = ()
         self._collect_gates()
         self._provider: dict[str, Any] = {
@@ -273,19 +277,38 @@ class Governor:
             return Reservation(amount, waits)
         if amount < 0:
             raise ValueError(f"reserve_tokens needs a token count >= 0, got {amount}.")
-        if amount > gate.capacity:
+        capacity = gate.capacity
+        if amount > capacity:
             burst = "token_burst_size" if self.limits.token_burst_size else "the per-minute figure"
             raise RateLimitExceeded(
                 f"Asked for {amount} tokens but max_tokens_per_minute allows a burst of at most "
-                f"{gate.capacity} ({burst}); raise token_burst_size or lower max_tokens "
+                f"{capacity} ({burst}); raise token_burst_size or lower max_tokens "
                 "(AgentConfig.max_output_tokens) or the prompt.",
                 limit="max_tokens_per_minute",
                 requested=amount,
                 waited=0.0,
             )
         if gate.take_now(amount):
-            return Reservation(amount, waits)
-        return Reservation(amount, waits + await self._wait(gate, amount, self._clock()))
+            reservation = Reservation(amount, waits)
+        else:
+            reservation = Reservation(
+                amount, waits + await self._wait(gate, amount, self._clock())
+            )
+        if self.provider_accounting and isinstance(gate, BucketGate):
+            # Until the provider's answer shows it charged them, these tokens may still be
+            # in its full bucket, whose refill is lost meanwhile; ours must not outrun it.
+            reservation.in_flight = True
+            gate.in_flight += amount
+            self._unacked.append(reservation)
+        return reservation
+
+    def _landed(self, reservation: Reservation) -> None:
+        """The provider has answered the call of `reservation`: it is no longer in flight."""
+        if reservation.in_flight:
+            reservation.in_flight = False
+            gate = self._tokens
+            if isinstance(gate, BucketGate):
+                gate.in_flight = max(0.0, gate.in_flight - reservation.amount)
 
     def settle_tokens(self, reservation: Reservation, actual: int) -> None:
         """Replace a reservation by the real usage: refund the rest, or debit the excess.
@@ -296,6 +319,12 @@ class Governor:
         """
         if actual < 0:
             raise ValueError(f"settle_tokens needs the real token usage >= 0, got {actual}.")
+        if reservation.in_flight:
+            self._landed(reservation)
+            for i, pending in enumerate(self._unacked):
+                if pending is reservation:  # by identity: equal reservations are distinct
+                    del self._unacked[i]
+                    break
         if self.provider_accounting and actual < reservation.amount:
             return
         delta = actual - reservation.amount
@@ -378,6 +407,10 @@ class Governor:
                                              info.remaining_requests, info.reset_requests_s)
                 self._collect_gates()
         tokens, requests = self._tokens, self._requests
+        if info.remaining_tokens is not None and self._unacked:
+            # Each answer (a 429 too) lands the oldest call still in flight; answers come
+            # back nearly in order, and what matters is the amount in flight.
+            self._landed(self._unacked.popleft())
         if tokens is not None and info.remaining_tokens is not None:
             tokens.clamp(max(0, info.remaining_tokens))
         if requests is not None and info.remaining_requests is not None:

@@ -8,7 +8,7 @@ Usage (``make bench-quick`` and ``make bench`` call this)::
    ``bench/requirements-peers.txt`` or ``pyproject.toml`` changed: pitstop installed
    editable plus the peers (LangGraph, pydantic-ai, openai-agents, aiolimiter). The
    library's own ``.venv`` never gets the peers.
-2. Runs ``bench/bench_peers.py`` with ``.bench-venv``'s Python.
+2. Runs ``bench/bench_peers.py`` and ``bench/bench_e2e.py`` with ``.bench-venv``'s Python.
 3. Runs every other ``bench/bench_*.py`` (``bench_local.py`` only with ``--local``) with
    the library venv's Python, each with ``--quick`` or in full.
 4. Prints one report and writes it, with the machine, the date, the command and the
@@ -43,8 +43,10 @@ STAMP = BENCH_VENV / ".installed-peers"
 sys.path.insert(0, str(BENCH))
 from _harness import machine  # noqa: E402
 
-ORDER = ("peers", "core", "cache", "limits", "context", "notebook", "local")
+ORDER = ("peers", "e2e", "core", "cache", "limits", "context", "notebook", "local")
 """Report order; scripts not listed here come after, alphabetically."""
+PEER_SCRIPTS = ("peers", "e2e")
+"""Scripts that run with .bench-venv's Python (they import the peers)."""
 
 
 @dataclass
@@ -97,7 +99,8 @@ def ensure_bench_venv() -> str | None:
         if not py.exists():
             venv.EnvBuilder(with_pip=True).create(BENCH_VENV)
         pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        for args in (["--upgrade", "pip"], ["-e", str(ROOT), "-r", str(REQUIREMENTS)]):
+        for args in (["--upgrade", "pip"],
+                     ["-e", f"{ROOT}[emulator]", "-r", str(REQUIREMENTS)]):
             done = subprocess.run(pip + args, capture_output=True, text=True, timeout=1200)
             if done.returncode != 0:
                 tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
@@ -230,7 +233,7 @@ def main() -> int:
     venv_problem: str | None = None
     versions: dict[str, str] = {}
     for name, path in todo:
-        if name == "peers":
+        if name in PEER_SCRIPTS:
             if not args.no_install:
                 venv_problem = ensure_bench_venv()
             py = bench_python() if bench_python().exists() else Path(library_python())
@@ -238,7 +241,7 @@ def main() -> int:
                 log(f"[run] peers unavailable: {venv_problem.splitlines()[0]}")
             versions = peer_versions(py)
             cmd = [str(py), str(path.relative_to(ROOT)), *mode,
-                   "--json", str((RESULTS / "peers.json").relative_to(ROOT))]
+                   "--json", str((RESULTS / f"{name}.json").relative_to(ROOT))]
         else:
             cmd = [library_python(), str(path.relative_to(ROOT)), *mode]
         outcomes.append(run_script(name, cmd, timeout))

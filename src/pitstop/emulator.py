@@ -303,12 +303,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default="gpt-4o-mini")
     parser.add_argument("--default-max-tokens", type=int, default=4096)
+    parser.add_argument("--brain", default=None, metavar="MODULE:FUNCTION",
+                        help="answer with FUNCTION(messages, tools) from MODULE "
+                             "(default: SimulatedLLM's rules)")
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--stats-on-exit", action="store_true",
                         help="print the counters as JSON when stopped")
     args = parser.parse_args(argv)
+    brain = None
+    if args.brain is not None:
+        import importlib
+
+        module, _, name = args.brain.partition(":")
+        try:
+            brain = getattr(importlib.import_module(module), name or "brain")
+        except (ImportError, AttributeError) as e:
+            parser.error(f"--brain {args.brain!r} could not be loaded ({e}); pass "
+                         "MODULE:FUNCTION importable from the current directory or PYTHONPATH.")
     try:
         emu = ProviderEmulator(
+            brain=brain,
             rpm=args.rpm or None, tpm=args.tpm or None, burst_requests=args.burst_requests,
             burst_tokens=args.burst_tokens, ttft=args.ttft,
             tokens_per_second=args.tokens_per_second or None, jitter=args.jitter,

@@ -167,6 +167,9 @@ class HybridAgent:
             self.governor = Governor(limits, provider=reports)
             if reports:
                 observers.append(self.governor.observe)  # type: ignore[union-attr]
+                waiters = getattr(llm_client, "retry_waiters", None)
+                if isinstance(waiters, list):
+                    waiters.append(self.governor.wait_to_retry)
         self.context_engine = context_engine
         self._executor = ToolExecutor(
             self.tools,

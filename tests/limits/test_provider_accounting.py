@@ -174,3 +174,31 @@ async def test_settling_lands_a_call_that_got_no_headers() -> None:
     assert not a.in_flight
     await clock.advance(60)
     assert available(g) == pytest.approx(600)
+
+
+async def test_a_refused_call_retries_in_turn_after_the_pause() -> None:
+    """wait_to_retry: the 429's pause, then the retry queues for its tokens like any call."""
+    clock = FakeClock()
+    g = gov(clock, max_tokens_per_minute=600)  # 10 tokens/s
+    await g.reserve_tokens(600)
+    g.observe(RateLimitInfo(retry_after_s=3.0, remaining_tokens=0))
+    done: list[tuple[str, float]] = []
+
+    async def retry() -> None:
+        await g.wait_to_retry(3.0, 50)
+        done.append(("retry", clock.now))
+
+    async def newcomer() -> None:
+        await g.reserve_tokens(50)
+        done.append(("new", clock.now))
+
+    await clock.run(retry(), newcomer())
+    assert done == [("retry", pytest.approx(5.0)), ("new", pytest.approx(10.0))]
+
+
+async def test_waiting_to_retry_without_a_limit_just_sleeps() -> None:
+    """Nothing learned yet: the provider's delay is slept, nothing is reserved."""
+    clock = FakeClock()
+    g = gov(clock, max_concurrent_tasks=None)
+    await clock.run(g.wait_to_retry(2.5, 10_000))
+    assert clock.now == pytest.approx(2.5)

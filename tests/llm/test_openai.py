@@ -501,3 +501,20 @@ async def test_request_tokens_count_the_json_sent_as_the_provider_does(
     sent = count_chat_tokens(body["messages"], body["tools"], client.model)
     assert client.request_tokens(messages, [spec], max_tokens=100) == sent + 100
     assert sent > count_chat_tokens(body["messages"], (), client.model) > 20
+
+
+async def test_a_429_retry_waits_in_the_retry_waiters_queue(sleeps: SleepRecorder) -> None:
+    """With retry waiters, a 429 awaits them (delay, charge) instead of sleeping."""
+    waited: list[tuple[float, int]] = []
+
+    async def waiter(delay: float, charge: int) -> None:
+        waited.append((delay, charge))
+
+    busy = Reply(429, {"retry-after-ms": "700"})
+    messages = [Message("user", "x")]
+    with fake_openai_server(busy, Reply(chunks=text_chunks(["ok"]))) as server:
+        client = make_client(server, sleeps)
+        client.retry_waiters.append(waiter)
+        await collect(client.stream(messages, max_tokens=40))
+    assert waited == [(0.7, client.request_tokens(messages, max_tokens=40))]
+    assert sleeps.delays == []

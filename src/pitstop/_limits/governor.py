@@ -302,6 +302,19 @@ class Governor:
             self._unacked.append(reservation)
         return reservation
 
+    async def wait_to_retry(self, delay: float, amount: int) -> None:
+        """Before retrying a call the provider refused (429): wait in the queue.
+
+        `observe` has already paused the bucket for the provider's ``Retry-After``
+        (`delay`); the retry then reserves its `amount` like any new call, first come
+        first served, so refused calls do not all return at the same moment. Without a
+        token limit (nothing set, nothing learned yet) it just sleeps `delay`.
+        """
+        if self._tokens is None:
+            await self._sleep(delay)
+            return
+        await self.reserve_tokens(amount)
+
     def _landed(self, reservation: Reservation) -> None:
         """The provider has answered the call of `reservation`: it is no longer in flight."""
         if reservation.in_flight:

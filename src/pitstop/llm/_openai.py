@@ -11,7 +11,8 @@ with the SDK's own retries switched off, because pitstop retries itself, visibly
   (``initial_backoff * 2**attempt``, randomised between half and all of it). Waits are
   capped at ``max_backoff``. The sleep function is injectable, so tests never sleep.
 - **429 answers** are waited out, each for its ``Retry-After``, for up to
-  ``max_rate_limit_wait`` seconds in all; they do not use up ``max_retries``.
+  ``max_rate_limit_wait`` seconds in all; they do not use up ``max_retries``. With a
+  Governor in `OpenAIClient.retry_waiters` the wait is its queue for the quota.
 - **What is not retried**: other 4xx answers (400, 401, 404, ...) raise `LLMError` at
   once with the server's own message.
 
@@ -272,6 +273,11 @@ class OpenAIClient:
         self.max_rate_limit_wait = max_rate_limit_wait
         self.rate_limit_observers: list[Callable[[RateLimitInfo], None]] = []
         """Called with a `RateLimitInfo` for every response that carries rate-limit headers."""
+        self.retry_waiters: list[Callable[[float, int], Awaitable[object]]] = []
+        """Awaited instead of sleeping before a retry after a 429, with the seconds the
+        provider asked for and the tokens the retry will be charged: the agent puts its
+        Governor here, so a retry queues behind the calls already waiting for the quota
+        instead of returning with every other refused call at the same moment."""
         self._sleep = sleep
         self._openai = openai
         if client is None:
@@ -398,7 +404,12 @@ class OpenAIClient:
                         ) from e
                     throttles += 1
                     throttled_s += delay
-                    await self._sleep(delay)
+                    if self.retry_waiters:  # queue the retry with the limiter's other calls
+                        charge = self.request_tokens(messages, tools, max_tokens=max_tokens)
+                        for wait in self.retry_waiters:
+                            await wait(delay, charge)
+                    else:
+                        await self._sleep(delay)
                     continue
                 if attempt >= self.max_retries:
                     raise LLMError(

@@ -7,6 +7,7 @@ import functools
 import inspect
 import re
 import threading
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, overload
@@ -262,14 +263,44 @@ class Tool:
 
 
 class ToolRegistry:
-    """Tools by name, so that ``HybridAgent(tools=["search"])`` can find them."""
+    """Tools by name, so that ``HybridAgent(tools=["search"])`` can find them.
+
+    Agents resolve names when they are built, so replacing a registered tool changes
+    only the agents built afterwards.
+    """
 
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
+        self._warned: set[tuple[str, str, str]] = set()
 
     def register(self, t: Tool, *, replace: bool = True) -> Tool:
-        if not replace and t.name in self._tools:
-            raise ConfigError(f"A tool named {t.name!r} is already registered.")
+        """Add `t` under its name.
+
+        A different function already registered under that name is replaced with a
+        warning (once per pair of definitions) that names both; the same function
+        defined again (a re-run notebook cell) replaces it silently.
+
+        Raises:
+            ConfigError: ``replace=False`` and the name is taken.
+        """
+        if self is default_registry:
+            _load_demo_tools()  # so a user's tool named like a demo tool always wins
+        old = self._tools.get(t.name)
+        if old is not None and old is not t:
+            if not replace:
+                raise ConfigError(f"A tool named {t.name!r} is already registered.")
+            old_where, new_where = _definition(old.fn), _definition(t.fn)
+            pair = (t.name, old_where, new_where)
+            if old_where != new_where and pair not in self._warned:
+                self._warned.add(pair)
+                warnings.warn(
+                    f"Tool {t.name!r} defined at {new_where} replaces the tool of the same "
+                    f"name defined at {old_where}; agents built before keep the one they "
+                    "had, agents built from now on get the new one. Pass name=... to keep "
+                    "both.",
+                    UserWarning,
+                    stacklevel=3,
+                )
         self._tools[t.name] = t
         return t
 
@@ -280,7 +311,7 @@ class ToolRegistry:
         try:
             return self._tools[name]
         except KeyError:
-            if self is default_registry:
+            if self is default_registry and not _demo_loaded:
                 _load_demo_tools()
                 if name in self._tools:
                     return self._tools[name]
@@ -301,9 +332,29 @@ class ToolRegistry:
 default_registry = ToolRegistry()
 """The registry `@tool` adds to and the agent looks names up in."""
 
+_demo_loaded = False
+
 
 def _load_demo_tools() -> None:
-    import pitstop._tools.demo  # noqa: F401  (registers the demo tools on import)
+    """Register the demo tools once, under names not taken yet."""
+    global _demo_loaded
+    if _demo_loaded:
+        return
+    _demo_loaded = True
+    from pitstop._tools.demo import DEMO_TOOLS
+
+    for t in DEMO_TOOLS:
+        default_registry._tools.setdefault(t.name, t)
+
+
+def _definition(fn: Callable[..., Any]) -> str:
+    """Where a function is defined: ``module.qualname (file:line)``."""
+    fn = inspect.unwrap(fn)
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return name
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})"
 
 
 @overload

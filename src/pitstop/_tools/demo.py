@@ -18,9 +18,9 @@ import zlib
 from typing import Any
 
 from pitstop.errors import ToolArgumentError
-from pitstop._tools.base import Tool, default_registry, tool
+from pitstop._tools.base import Tool, tool
 
-__all__ = ["calculator", "evaluate", "search", "translate", "weather"]
+__all__ = ["DEMO_TOOLS", "calculator", "evaluate", "search", "translate", "weather"]
 
 
 def _scale() -> float:
@@ -103,7 +103,7 @@ _OPS = {"add": operator.add, "subtract": operator.sub, "multiply": operator.mul,
         "divide": operator.truediv, "power": operator.pow, "mod": operator.mod}
 
 
-@tool(inline=True, cost=0.0)
+@tool(inline=True, cost=0.0, register=False)
 def calculator(
     operation: str | None = None,
     a: float | None = None,
@@ -140,7 +140,7 @@ def calculator(
 _TOPICS = ["overview", "tutorial", "news", "benchmarks", "best practices", "pitfalls"]
 
 
-@tool(cost=0.005)
+@tool(cost=0.005, register=False)
 async def search(query: str, max_results: int = 3) -> list[dict[str, str]]:
     """Simulated web search (no network): deterministic results after a simulated API
     latency of 0.3-0.6 s; declared cost $0.005 per call.
@@ -166,7 +166,7 @@ async def search(query: str, max_results: int = 3) -> list[dict[str, str]]:
 _CONDITIONS = ["sunny", "cloudy", "light rain", "windy", "clear", "overcast"]
 
 
-@tool(cost=0.001)
+@tool(cost=0.001, register=False)
 async def weather(location: str, units: str = "metric") -> dict[str, Any]:
     """Simulated weather API (no network): deterministic conditions after a simulated
     latency of 0.2-0.4 s; declared cost $0.001 per call.
@@ -198,7 +198,7 @@ _PHRASES = {
 }
 
 
-@tool(cost=0.002)
+@tool(cost=0.002, register=False)
 async def translate(text: str, target: str = "es") -> dict[str, str]:
     """Simulated translation API (no network): a small phrase book, a tagged echo
     otherwise, after a simulated latency of 0.2-0.3 s; declared cost $0.002 per call.
@@ -216,5 +216,8 @@ async def translate(text: str, target: str = "es") -> dict[str, str]:
     return {"text": text, "target": target, "translation": translated}
 
 
-translation: Tool = default_registry.register(translate.with_options(name="translation"))
-translator: Tool = default_registry.register(translate.with_options(name="translator"))
+translation: Tool = translate.with_options(name="translation")
+translator: Tool = translate.with_options(name="translator")
+
+DEMO_TOOLS: tuple[Tool, ...] = (calculator, search, weather, translate, translation, translator)
+"""Registered in the default registry on its first lookup, under names not taken yet."""

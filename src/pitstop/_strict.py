@@ -11,6 +11,7 @@ from typing import Any
 
 import pydantic
 
+from pitstop._redact import redact_url
 from pitstop.errors import ConfigError
 
 __all__ = ["StrictModel", "config_error"]
@@ -56,6 +57,13 @@ class StrictModel(pydantic.BaseModel):
 
     def _check(self) -> None:
         """Raise `ConfigError` when fields disagree (none to check here)."""
+
+    def __repr_args__(self) -> Any:
+        """The fields as repr and str show them: credentials in URL fields hidden."""
+        for name, value in super().__repr_args__():
+            if isinstance(name, str) and name.endswith("url") and isinstance(value, str):
+                value = redact_url(value)
+            yield name, value
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in type(self).model_fields and not name.startswith("_"):

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from pitstop._redact import redact_url
 from pitstop._strict import StrictModel
 from pitstop.errors import ConfigError
 
@@ -103,14 +104,14 @@ class CacheConfig(StrictModel):
         if self.redis_url is not None:
             if self.backend != "redis":
                 raise ConfigError(
-                    f"CacheConfig.redis_url is set ({self.redis_url!r}) but backend is "
+                    f"CacheConfig.redis_url is set ({redact_url(self.redis_url)!r}) but backend is "
                     f"{self.backend!r}; set backend='redis' or remove redis_url."
                 )
             scheme = urlsplit(self.redis_url).scheme
             if scheme not in _REDIS_SCHEMES:
                 raise ConfigError(
                     f"CacheConfig.redis_url must start with redis://, rediss:// or unix://, "
-                    f"got {self.redis_url!r}."
+                    f"got {redact_url(self.redis_url)!r}."
                 )
 
 

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from pitstop._redact import redact_url
 from pitstop._strict import StrictModel
 from pitstop.errors import ConfigError
 
@@ -98,6 +99,6 @@ class ResourceLimits(StrictModel):
             scheme = urlsplit(self.redis_url).scheme
             if scheme not in _REDIS_SCHEMES:
                 raise ConfigError(
-                    f"{name}: redis_url {self.redis_url!r} is not a Redis URL (scheme "
+                    f"{name}: redis_url {redact_url(self.redis_url)!r} is not a Redis URL (scheme "
                     f"{scheme!r}); use redis://host:6379/0, rediss://... or unix:///path."
                 )

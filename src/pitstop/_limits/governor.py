@@ -28,11 +28,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop._limits.config import ResourceLimits
 from pitstop._limits.gate import BucketGate, Gate, Refusal, SlotGate
+from pitstop._redact import redact_text, redact_url
+from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop.llm._base import Message, RateLimitInfo
 from pitstop.llm._tokens import count_message_tokens
 
@@ -155,7 +155,7 @@ class Governor:
             name,
             client=self._redis(url),
             key=f"{self.limits.namespace}:limits:{name}",
-            url=_safe_url(url),
+            url=redact_url(url),
             per_minute=per_minute,
             capacity=capacity,
             clock=self._clock,
@@ -340,7 +340,7 @@ class Governor:
             "shared": None
             if self.limits.redis_url is None
             else {
-                "redis_url": _safe_url(self.limits.redis_url),
+                "redis_url": redact_url(self.limits.redis_url),
                 "namespace": self.limits.namespace,
             },
         }
@@ -368,9 +368,10 @@ class Governor:
         limit = getattr(gate, "limit", None) or getattr(gate, "per_minute", None)
         if refusal.reason == "unavailable":
             url = getattr(gate, "url", "Redis")
+            error = redact_text(str(getattr(gate, "last_error", None)))
             text = (
                 f"The shared limit {name} lives in Redis at {url}, which failed "
-                f"({getattr(gate, 'last_error', None)}); start Redis there, or set "
+                f"({error}); start Redis there, or set "
                 "redis_url=None to keep the limits in this process."
             )
         elif isinstance(gate, SlotGate):
@@ -410,12 +411,3 @@ class Governor:
                     "demand."
                 )
         return RateLimitExceeded(text, limit=name, requested=amount, waited=waited)
-
-
-def _safe_url(url: str) -> str:
-    """`url` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))

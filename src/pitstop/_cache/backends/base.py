@@ -13,6 +13,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
+from pitstop._redact import redact_text, redact_url
+
 __all__ = ["Backend", "BackendGuard", "Entry", "Hit", "Matcher"]
 
 logger = logging.getLogger("pitstop._cache")
@@ -108,7 +110,7 @@ class BackendGuard:
 
     def __init__(self, backend_name: str, where: str) -> None:
         self.backend_name = backend_name
-        self.where = where
+        self.where = redact_url(where) if "://" in where else where
         self.errors = 0
         self.degraded = False
         self._retry_at = 0.0
@@ -125,8 +127,8 @@ class BackendGuard:
             self.degraded = True
             message = (
                 f"The {self.backend_name} tool cache at {self.where} is unreachable "
-                f"({type(exc).__name__}: {exc}); tools now run uncached. The cache "
-                f"retries every {RETRY_INTERVAL_S:g} s and resumes when it answers."
+                f"({type(exc).__name__}: {redact_text(str(exc))}); tools now run uncached. "
+                f"The cache retries every {RETRY_INTERVAL_S:g} s and resumes when it answers."
             )
             logger.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=2)

@@ -395,9 +395,10 @@ class ToolCache:
         an identical call in flight); ``misses`` the calls that ran it through the cache;
         ``hit_rate`` is hits / (hits + misses). Calls that skip the cache (TTL 0,
         ``cacheable=False``, cache disabled, unkeyable arguments) are ``bypassed``, and
-        ``uncacheable`` counts why results were not stored. ``time_saved_s`` adds, for
-        every hit, the measured run time of the result it reused; ``cost_saved`` the
-        tool's declared cost.
+        ``uncacheable`` counts why results were not stored; ``corrupt`` the damaged
+        entries found (unreadable rows or values), each dropped and run as a miss.
+        ``time_saved_s`` adds, for every hit, the measured run time of the result it
+        reused; ``cost_saved`` the tool's declared cost.
         """
         cfg = self.config
         backend = self._backend
@@ -441,6 +442,7 @@ class ToolCache:
             "cost_saved": sum(s.cost_saved for s in self._stats.values()),
             "uncacheable": dict(self._reasons),
             "backend_errors": backend.errors,
+            "corrupt": backend.corrupt,
             "degraded": backend.degraded,
             "in_flight": len(self._inflight),
             "tool_stats": tool_stats,

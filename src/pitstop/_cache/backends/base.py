@@ -13,9 +13,10 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
+from pitstop._cache.keys import decode
 from pitstop._redact import redact_text, redact_url
 
-__all__ = ["Backend", "BackendGuard", "Entry", "Hit", "Matcher"]
+__all__ = ["Backend", "BackendGuard", "DamagedEntry", "Entry", "Hit", "Matcher", "read_hit"]
 
 logger = logging.getLogger("pitstop._cache")
 
@@ -35,6 +36,33 @@ class Hit(NamedTuple):
     """Seconds the run that produced it took."""
     labels: tuple[str, ...]
     """The entry's labels."""
+
+
+class DamagedEntry(Exception):
+    """A stored entry that cannot be read back (internal: the backend drops it)."""
+
+
+def read_hit(value_text: str | bytes | None, latency: Any, labels: Any, *,
+             value: Any = None) -> Hit:
+    """A `Hit` from stored parts, checked: JSON text (or an already decoded `value`),
+    a finite latency >= 0 and a list of label strings.
+
+    Raises:
+        DamagedEntry: any part is not what pitstop writes.
+    """
+    try:
+        if value_text is not None:
+            value = decode(value_text)  # JSON only: nothing is ever unpickled
+        if isinstance(labels, (str, bytes)):
+            labels = decode(labels)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise DamagedEntry(f"not JSON ({type(exc).__name__})") from None
+    if (isinstance(latency, bool) or not isinstance(latency, (int, float))
+            or not 0 <= latency < float("inf")):
+        raise DamagedEntry(f"latency {latency!r:.40} is not a duration")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise DamagedEntry(f"labels {labels!r:.40} are not a list of strings")
+    return Hit(value, float(latency), tuple(labels))
 
 
 class Entry(NamedTuple):
@@ -78,6 +106,11 @@ class Backend(Protocol):
         """True while the backend is unreachable and the cache is bypassed."""
         ...
 
+    @property
+    def corrupt(self) -> int:
+        """Damaged entries found (unreadable), dropped and counted as misses."""
+        ...
+
     async def get(self, key: str, now: float) -> Hit | None: ...
 
     async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
@@ -112,6 +145,7 @@ class BackendGuard:
         self.backend_name = backend_name
         self.where = redact_url(where) if "://" in where else where
         self.errors = 0
+        self.corrupt = 0
         self.degraded = False
         self._retry_at = 0.0
 
@@ -132,6 +166,19 @@ class BackendGuard:
             )
             logger.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def damaged(self, key: str, why: str) -> None:
+        """Count an unreadable entry (a miss, not an outage); warn about the first one."""
+        self.corrupt += 1
+        if self.corrupt == 1:
+            message = (
+                f"A damaged entry in the {self.backend_name} tool cache at {self.where} was "
+                f"dropped ({key[:80]!r}: {why}); its call ran the tool. Further damaged "
+                "entries are dropped without a warning and counted in "
+                "get_cache_stats()['corrupt']."
+            )
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def succeeded(self) -> None:
         """Record a success; end an outage."""

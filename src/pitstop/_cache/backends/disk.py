@@ -16,8 +16,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from pitstop._cache.backends.base import BackendGuard, Entry, Hit, Matcher
-from pitstop._cache.keys import decode
+from pitstop._cache.backends.base import BackendGuard, DamagedEntry, Entry, Hit, Matcher, read_hit
 
 __all__ = ["DiskBackend"]
 
@@ -89,6 +88,10 @@ class DiskBackend:
     def degraded(self) -> bool:
         return self._guard.degraded
 
+    @property
+    def corrupt(self) -> int:
+        return self._guard.corrupt
+
     async def get(self, key: str, now: float) -> Hit | None:
         if not self._guard.available(now):
             return None
@@ -116,7 +119,12 @@ class DiskBackend:
             self._guard.failed(exc, now)
             return None
         self._guard.succeeded()
-        return Hit(decode(row[0]), row[1], tuple(json.loads(row[2])))
+        try:
+            return read_hit(row[0], row[1], row[2])
+        except DamagedEntry as exc:
+            self._guard.damaged(key, str(exc))
+            await self.delete(key, now)
+            return None
 
     async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
         if not self._guard.available(now) or entry.size > max_bytes:
@@ -179,7 +187,7 @@ class DiskBackend:
                 rows = self._db.execute(
                     "SELECT key, tool, labels FROM entries WHERE ns = ?", (self.ns,)
                 ).fetchall()
-                doomed = [(self.ns, k) for k, t, lab in rows if matcher(t, tuple(json.loads(lab)))]
+                doomed = [(self.ns, k) for k, t, lab in rows if self._matches(matcher, k, t, lab)]
                 self._db.execute("BEGIN IMMEDIATE")
                 cur = self._db.executemany(
                     "DELETE FROM entries WHERE ns = ? AND key = ?", doomed
@@ -189,6 +197,14 @@ class DiskBackend:
         except sqlite3.Error as exc:
             self._guard.failed(exc, now)
             return 0
+
+    def _matches(self, matcher: Matcher, key: str, tool: str, labels: str) -> bool:
+        """True when `matcher` picks the row, or its labels cannot be read (it goes too)."""
+        try:
+            return matcher(tool, read_hit(None, 0.0, labels).labels)
+        except DamagedEntry as exc:
+            self._guard.damaged(key, str(exc))
+            return True
 
     def clear(self, now: float) -> int:
         try:

@@ -20,7 +20,14 @@ import json
 import math
 from typing import Any
 
-from pitstop._cache.backends.base import BackendGuard, Entry, Hit, Matcher
+from pitstop._cache.backends.base import (
+    BackendGuard,
+    DamagedEntry,
+    Entry,
+    Hit,
+    Matcher,
+    read_hit,
+)
 from pitstop._cache.keys import decode
 from pitstop.errors import ConfigError
 
@@ -28,7 +35,7 @@ try:
     import redis
     import redis.asyncio as aioredis
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
+    from redis.exceptions import RedisError, ResponseError
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise ConfigError(
         "CacheConfig(backend='redis') needs the redis package; "
@@ -160,6 +167,10 @@ class RedisBackend:
     def degraded(self) -> bool:
         return self._guard.degraded
 
+    @property
+    def corrupt(self) -> int:
+        return self._guard.corrupt
+
     # -- clients ---------------------------------------------------------------------
 
     def _async(self) -> dict[str, Any]:
@@ -216,6 +227,10 @@ class RedisBackend:
             return None
         try:
             raw = await self._async()["get"](args=[self.prefix, key, repr(now)])
+        except ResponseError as exc:  # Redis answered: the data is wrong, not the server
+            self._guard.succeeded()
+            await self._drop(key, f"{type(exc).__name__}: {exc}", now)
+            return None
         except _FAILURES as exc:
             self._guard.failed(exc, now)
             return None
@@ -225,8 +240,24 @@ class RedisBackend:
         if raw == 0:
             self.expirations += 1
             return None
-        stored = decode(raw)
-        return Hit(stored["v"], stored["l"], tuple(stored["b"]))
+        try:
+            stored = decode(raw)  # JSON only: nothing is ever unpickled
+            if not isinstance(stored, dict) or not {"v", "l", "b"} <= stored.keys():
+                raise DamagedEntry("not an entry pitstop wrote")
+            return read_hit(None, stored["l"], stored["b"], value=stored["v"])
+        except (DamagedEntry, ValueError, TypeError) as exc:
+            await self._drop(key, str(exc) or type(exc).__name__, now)
+            return None
+
+    async def _drop(self, key: str, why: str, now: float) -> None:
+        """Count and remove a damaged entry; a failure to remove it is no outage."""
+        self._guard.damaged(key, why)
+        try:
+            await self._async()["delete"](args=[self.prefix, key])
+        except ResponseError:
+            pass
+        except _FAILURES as exc:
+            self._guard.failed(exc, now)
 
     async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
         if entry.size > max_bytes or not self._ready(now):
@@ -275,8 +306,16 @@ class RedisBackend:
         meta = self._client.hgetall(f"{self.prefix}:meta")
         doomed = []
         for k, raw in meta.items():
-            tool, labels = json.loads(raw)
-            if matcher(tool, tuple(labels)):
+            try:
+                tool, labels = decode(raw)
+                if not isinstance(tool, str):
+                    raise DamagedEntry(f"tool {tool!r:.40} is not a name")
+                labels = read_hit(None, 0.0, labels).labels
+            except (DamagedEntry, ValueError, TypeError) as exc:
+                self._guard.damaged(k.decode(errors="replace"), str(exc) or "unreadable")
+                doomed.append(k)  # what cannot be read is removed
+                continue
+            if matcher(tool, labels):
                 doomed.append(k)
         removed = 0
         for i in range(0, len(doomed), 500):

@@ -106,10 +106,10 @@ class ToolCache:
                 )
         self.config = config
         self.namespace = config.namespace or namespace
-        self._backend = self._make_backend(config, self.namespace)
         if clock is None:
             clock = time.monotonic if config.backend == "memory" else time.time
         self._clock = clock
+        self._backend = self._make_backend(config, self.namespace, clock)
         self._timer = timer
         self._inflight: dict[str, _Flight] = {}
         self._stats: dict[str, _ToolStats] = {}
@@ -118,7 +118,9 @@ class ToolCache:
         self._trace: deque[tuple[Any, ...]] = deque(maxlen=config.trace_size)
 
     @staticmethod
-    def _make_backend(config: CacheConfig, namespace: str) -> Backend:
+    def _make_backend(
+        config: CacheConfig, namespace: str, clock: Callable[[], float]
+    ) -> Backend:
         if config.backend == "memory":
             from pitstop._cache.backends.memory import MemoryBackend
 
@@ -126,11 +128,11 @@ class ToolCache:
         if config.backend == "disk":
             from pitstop._cache.backends.disk import DiskBackend
 
-            return DiskBackend(config.path or default_disk_path(), namespace)
+            return DiskBackend(config.path or default_disk_path(), namespace, clock=clock)
         from pitstop._cache.backends.redis import RedisBackend
 
         url = config.redis_url or "redis://localhost:6379/0"
-        return RedisBackend(url, namespace, timeout=config.redis_timeout)
+        return RedisBackend(url, namespace, timeout=config.redis_timeout, clock=clock)
 
     @property
     def backend(self) -> Backend:

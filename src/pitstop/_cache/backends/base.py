@@ -135,28 +135,45 @@ class Backend(Protocol):
 class BackendGuard:
     """Turns backend failures into a degraded mode instead of failed tool calls.
 
-    After a failure the backend is skipped (every call runs its tool) until
-    `RETRY_INTERVAL_S` has passed on the cache's clock; then the next operation tries
-    again, and a success ends the outage. Each outage warns once, with
-    `warnings.warn` and a logging warning; the recovery is logged.
+    A failure (an error or one operation that ran out of its timeout) opens the breaker:
+    the backend is skipped (every call runs its tool) until `RETRY_INTERVAL_S` has
+    passed on the cache's clock, counted from when the failure was seen. Then one
+    operation probes it while the others keep skipping it (no retry storm); a success
+    ends the outage. Each outage warns once, with `warnings.warn` and a logging
+    warning; the recovery is logged.
+
+    Args:
+        backend_name: ``disk`` or ``redis``.
+        where: the path or URL (credentials are hidden before it is shown).
+        clock: the cache's clock, read when a failure is seen (None: the ``now`` given).
     """
 
-    def __init__(self, backend_name: str, where: str) -> None:
+    def __init__(
+        self, backend_name: str, where: str, clock: Callable[[], float] | None = None
+    ) -> None:
         self.backend_name = backend_name
         self.where = redact_url(where) if "://" in where else where
         self.errors = 0
         self.corrupt = 0
         self.degraded = False
+        self._clock = clock
         self._retry_at = 0.0
 
     def available(self, now: float) -> bool:
-        """True when an operation should be tried now."""
-        return not self.degraded or now >= self._retry_at
+        """True when an operation should be tried now (during an outage: one probe per
+        retry interval; the caller that gets True is that probe)."""
+        if not self.degraded:
+            return True
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + RETRY_INTERVAL_S
+        return True
 
     def failed(self, exc: BaseException, now: float) -> None:
         """Record a failure; warn when it starts an outage."""
         self.errors += 1
-        self._retry_at = now + RETRY_INTERVAL_S
+        seen = self._clock() if self._clock is not None else now
+        self._retry_at = max(now, seen) + RETRY_INTERVAL_S
         if not self.degraded:
             self.degraded = True
             message = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from pitstop._cache.backends.base import BackendGuard, DamagedEntry, Entry, Hit, Matcher, read_hit
@@ -65,7 +66,9 @@ class DiskBackend:
     name = "disk"
     stores_text = True
 
-    def __init__(self, path: str | Path, namespace: str) -> None:
+    def __init__(
+        self, path: str | Path, namespace: str, *, clock: Callable[[], float] | None = None
+    ) -> None:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.ns = namespace
@@ -76,7 +79,7 @@ class DiskBackend:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
-        self._guard = BackendGuard("disk", str(self.path))
+        self._guard = BackendGuard("disk", str(self.path), clock)
         self.evictions = 0
         self.expirations = 0
 

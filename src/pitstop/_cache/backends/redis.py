@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from pitstop._cache.backends.base import (
@@ -35,6 +36,7 @@ try:
     import redis
     import redis.asyncio as aioredis
     from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import RedisError, ResponseError
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise ConfigError(
@@ -135,13 +137,24 @@ class RedisBackend:
     Args:
         url: ``redis://host:port/db``.
         namespace: the key prefix is ``pitstop:{namespace}``.
-        timeout: seconds a command may take before Redis counts as unreachable.
+        timeout: seconds a command may take before Redis counts as unreachable. A
+            command that runs out of it is not retried: one slow answer opens the
+            breaker (`BackendGuard`), so a frozen Redis costs one timeout per retry
+            interval, not one per call.
+        clock: the cache's clock, to time the breaker from when a failure is seen.
     """
 
     name = "redis"
     stores_text = True
 
-    def __init__(self, url: str, namespace: str, *, timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        namespace: str,
+        *,
+        timeout: float = 1.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.url = url
         self.prefix = f"pitstop:{namespace}"
         self._options: dict[str, Any] = {
@@ -153,7 +166,7 @@ class RedisBackend:
         self._ascripts: dict[str, Any] = {}
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
-        self._guard = BackendGuard("redis", url)
+        self._guard = BackendGuard("redis", url, clock)
         self._pending: list[Matcher] = []  # invalidations asked for during an outage
         self._last_usage = (0, 0)
         self.evictions = 0
@@ -180,9 +193,9 @@ class RedisBackend:
             from redis.asyncio.retry import Retry
 
             # one immediate retry replaces a pooled connection that died with a restart;
-            # redis-py's default (10 retries with backoff) would stall every call of an outage
+            # a timeout is not retried (a frozen Redis would cost two timeouts per call)
             self._aclient = aioredis.Redis.from_url(
-                self.url, retry=Retry(NoBackoff(), 1), **self._options
+                self.url, retry=Retry(NoBackoff(), 1, (RedisConnectionError,)), **self._options
             )
             self._aloop = loop
             self._ascripts = {
@@ -196,7 +209,7 @@ class RedisBackend:
             from redis.retry import Retry
 
             self._client = redis.Redis.from_url(
-                self.url, retry=Retry(NoBackoff(), 1), **self._options
+                self.url, retry=Retry(NoBackoff(), 1, (RedisConnectionError,)), **self._options
             )
             self._scripts = {
                 name: self._client.register_script(src)

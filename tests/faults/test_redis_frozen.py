@@ -21,6 +21,16 @@ from pitstop._cache.backends.base import RETRY_INTERVAL_S
 pytestmark = [pytest.mark.redis, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
 
 
+class ShiftedClock:
+    """Real time (the breaker sees how long a timeout took) that a test can jump ahead."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test alone (it gets frozen)."""
@@ -65,8 +75,9 @@ async def test_a_frozen_redis_opens_the_breaker_after_one_timeout(
 ) -> None:
     """SIGSTOP: one timeout opens the breaker; calls, stats and invalidation skip Redis;
     after the retry interval one probe goes, not one per waiting call."""
+    clock = ShiftedClock()
     cache = ToolCache(CacheConfig(backend="redis", redis_url=own_redis.url,
-                                  redis_timeout=0.5))
+                                  redis_timeout=0.5), clock=clock)
     tool, body = make_tool(), Counted()
     args = {"query": "q"}
     assert own_redis.proc is not None
@@ -81,7 +92,7 @@ async def test_a_frozen_redis_opens_the_breaker_after_one_timeout(
         cache.invalidate(tool_name="search")
         assert timeouts == ["async"]
 
-        time.sleep(RETRY_INTERVAL_S)  # the breaker's interval passes: one probe may go
+        clock.offset += RETRY_INTERVAL_S  # the breaker's interval passes: one probe may go
         results = await asyncio.gather(
             *(cache.call(tool, {"query": f"storm{i}"}, body.runner({"query": f"storm{i}"}))
               for i in range(20))
@@ -91,7 +102,7 @@ async def test_a_frozen_redis_opens_the_breaker_after_one_timeout(
         assert body.runs == 1 + 1 + 5 + 20
 
         own_redis.proc.send_signal(signal.SIGCONT)
-        time.sleep(RETRY_INTERVAL_S)
+        clock.offset += RETRY_INTERVAL_S
         await cache.call(tool, args, body.runner(args))
         assert (await cache.call(tool, args, body.runner(args)))[1] is True
         assert cache.stats()["degraded"] is False

@@ -5,6 +5,9 @@ a busy timeout); each namespace has its own bounds. Triggers keep the entry coun
 byte total of each namespace, so bounds cost O(1) to check at every insert; LRU order
 is a per-namespace counter bumped on every hit, with an index for eviction.
 
+A file that is not a database or is damaged is moved aside (``<name>.damaged-<time>``)
+and a fresh cache starts in its place, with a warning.
+
 Operations run on the event loop: with WAL and ``synchronous=NORMAL`` a read or write
 takes tens of microseconds, less than handing it to a thread would cost.
 """
@@ -14,10 +17,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from pitstop._cache.backends.base import BackendGuard, DamagedEntry, Entry, Hit, Matcher, read_hit
+from pitstop._cache.backends.base import (
+    BackendGuard,
+    DamagedEntry,
+    Entry,
+    Hit,
+    Matcher,
+    logger,
+    read_hit,
+)
+from pitstop.errors import ConfigError
 
 __all__ = ["DiskBackend"]
 
@@ -70,18 +84,65 @@ class DiskBackend:
         self, path: str | Path, namespace: str, *, clock: Callable[[], float] | None = None
     ) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.ns = namespace
         self._lock = threading.Lock()  # invalidate() may come from another thread
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=5.0
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = self._open()
         self._guard = BackendGuard("disk", str(self.path), clock)
         self.evictions = 0
         self.expirations = 0
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect and create the schema; a damaged file is moved aside and replaced.
+
+        Raises:
+            ConfigError: the path is a directory or cannot be opened (naming it).
+        """
+        path = self.path
+        if path.is_dir():
+            raise ConfigError(
+                f"CacheConfig.path {str(path)!r} is a directory; give the path of a file "
+                f"in it, e.g. {str(path / 'tool-cache.sqlite3')!r}."
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return self._connect()
+        except sqlite3.OperationalError as exc:  # permissions, a locked or missing place
+            raise ConfigError(
+                f"The disk tool cache cannot open {str(path)!r} ({exc}); check that the "
+                "directory exists and is writable, or give another CacheConfig.path."
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"The disk tool cache cannot create {str(path.parent)!r} ({exc}); give "
+                "another CacheConfig.path."
+            ) from None
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(f"{path}{suffix}")
+                if part.exists():
+                    part.replace(f"{aside}{suffix}")
+            message = (
+                f"The disk tool cache file {str(path)!r} is damaged ({exc}); it was moved to "
+                f"{str(aside)!r} and a new, empty cache started in its place."
+            )
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=5)
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                             timeout=5.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT n, bytes, tick FROM totals LIMIT 1").fetchall()
+            db.execute("SELECT key FROM entries ORDER BY used LIMIT 1").fetchall()
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     @property
     def errors(self) -> int:

@@ -161,6 +161,8 @@ class Governor:
             clock=self._clock,
             sleep=sleep,
             bucket_clock=self._clock if custom_clock else None,
+            timeout=self.limits.redis_timeout,
+            fallback=self.limits.on_redis_outage == "local",
         )
 
     def _redis(self, url: str) -> Any:
@@ -172,7 +174,19 @@ class Governor:
                     "ResourceLimits.redis_url needs the redis package; install it with "
                     "`pip install pitstop[redis]` (or set redis_url=None)."
                 ) from None
-            self._client = aioredis.from_url(url)
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            timeout = self.limits.redis_timeout
+            # explicit timeouts: redis-py before 8.0 has none, and a frozen Redis would
+            # hang every task; one retry replaces a pooled connection a restart killed
+            self._client = aioredis.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
+            )
         return self._client
 
     # -- acquiring -----------------------------------------------------------------------
@@ -371,8 +385,9 @@ class Governor:
             error = redact_text(str(getattr(gate, "last_error", None)))
             text = (
                 f"The shared limit {name} lives in Redis at {url}, which failed "
-                f"({error}); start Redis there, or set "
-                "redis_url=None to keep the limits in this process."
+                f"({error}); start Redis there, set on_redis_outage='local' to fall back "
+                "to per-process limits during an outage, or set redis_url=None to keep "
+                "the limits in this process."
             )
         elif isinstance(gate, SlotGate):
             state = f"all {gate.limit} slots are in use, {len(gate.queue)} waiting"

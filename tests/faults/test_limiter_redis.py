@@ -42,7 +42,8 @@ def test_the_client_has_explicit_timeouts_and_the_policy_is_checked() -> None:
 
 @pytest.mark.timeout(20)  # redis-py 8's default would take 5 s per try, older ones forever
 async def test_a_frozen_redis_is_refused_within_the_timeouts(own_redis: RedisServer) -> None:
-    """SIGSTOP: a tool call's limit is refused after redis_timeout, naming the outage."""
+    """SIGSTOP: a tool call's limit is refused after one redis_timeout, naming the outage;
+    the requests after it are refused without waiting for Redis again."""
     gov = Governor(ResourceLimits(max_tool_calls_per_minute=60, redis_url=own_redis.url,
                                   redis_timeout=0.3, resource_wait_timeout_seconds=1))
     assert own_redis.proc is not None
@@ -51,6 +52,10 @@ async def test_a_frozen_redis_is_refused_within_the_timeouts(own_redis: RedisSer
         own_redis.proc.send_signal(signal.SIGSTOP)
         with pytest.raises(RateLimitExceeded, match="on_redis_outage='local'"):
             await gov.acquire_tool_call()
+        for _ in range(5):  # refused at once: no timeout per request during the outage
+            with pytest.raises(RateLimitExceeded):
+                await gov.acquire_tool_call()
+        assert gov.usage()["limits"]["max_tool_calls_per_minute"]["redis_errors"] == 1
     finally:
         own_redis.proc.send_signal(signal.SIGCONT)
         await gov.aclose()

@@ -29,13 +29,14 @@ from typing import Any
 from pitstop._limits.bucket import TokenBucket
 from pitstop._limits.gate import Clock, Gate, Refusal, Sleep
 
-__all__ = ["BUCKET_SCRIPT", "CLAIM_SLACK_S", "LOCAL_RETRY_S", "RedisBucketGate"]
+__all__ = ["BUCKET_SCRIPT", "CLAIM_SLACK_S", "RETRY_S", "RedisBucketGate"]
 
 CLAIM_SLACK_S = 2.0
 """Seconds a claim outlives the time its holder was told to wait."""
 
-LOCAL_RETRY_S = 5.0
-"""With ``on_redis_outage='local'``: seconds between tries of a Redis that failed."""
+RETRY_S = 5.0
+"""Seconds between tries of a Redis that failed; meanwhile requests are refused at once
+(``on_redis_outage='refuse'``) or served locally (``'local'``), without a round trip."""
 
 logger = logging.getLogger("pitstop._limits")
 
@@ -186,8 +187,10 @@ class RedisBucketGate(Gate):
         return False  # a shared bucket always needs a round trip: see `attempt`
 
     async def attempt(self, amount: float) -> float:
-        if self._local is not None and self.clock() < self._retry_at:
-            return self._take_local(amount)
+        if self.clock() < self._retry_at:  # Redis failed lately: no round trip
+            if self._local is not None:
+                return self._take_local(amount)
+            raise Refusal("unavailable", waited=0.0, delay=math.inf)
         call = asyncio.ensure_future(self._call("take", amount, self._owner))
         try:
             delay = await asyncio.shield(call)
@@ -196,10 +199,12 @@ class RedisBucketGate(Gate):
             call.add_done_callback(lambda c: self._undo_take(c, amount))
             raise
         except Refusal:
+            self._retry_at = self.clock() + RETRY_S
             if not self.fallback:
                 raise
             self._go_local()
             return self._take_local(amount)
+        self._retry_at = 0.0
         if self._local is not None:
             self._local = None
             logger.warning("The shared limit %s at %s answers again; the shared bucket is "
@@ -211,16 +216,14 @@ class RedisBucketGate(Gate):
     def _go_local(self) -> None:
         """Redis failed and ``on_redis_outage='local'``: use (or keep) a bucket of this
         process until the next retry."""
-        now = self.clock()
-        self._retry_at = now + LOCAL_RETRY_S
         if self._local is not None:
             return
-        self._local = TokenBucket(self.rate, self.capacity, now=now)
+        self._local = TokenBucket(self.rate, self.capacity, now=self.clock())
         message = (
             f"The shared limit {self.name} lives in Redis at {self.url}, which failed "
             f"({self.last_error}); on_redis_outage='local': this process now enforces "
             f"{self.per_minute}/minute on its own, so N processes together may use up to N "
-            f"times the quota, until Redis answers again (tried every {LOCAL_RETRY_S:g} s)."
+            f"times the quota, until Redis answers again (tried every {RETRY_S:g} s)."
         )
         logger.warning(message)
         warnings.warn(message, RuntimeWarning, stacklevel=2)

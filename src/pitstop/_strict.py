@@ -7,6 +7,7 @@ the object, the field, the value seen and the fix (with a "did you mean" for typ
 from __future__ import annotations
 
 import difflib
+import typing
 from typing import Any
 
 import pydantic
@@ -47,6 +48,16 @@ class StrictModel(pydantic.BaseModel):
     """
 
     model_config = pydantic.ConfigDict(extra="forbid", validate_assignment=True)
+
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """``True`` is not a count or a duration (pydantic would read it as 1)."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation is not bool and bool not in typing.get_args(annotation):
+                raise ValueError(f"expected a number, not the boolean {value}")
+        return value
 
     def __init__(self, /, **data: Any) -> None:
         try:

@@ -76,7 +76,7 @@ class ResourceLimits(StrictModel):
     ``redis`` package (``pip install pitstop[redis]``)."""
     namespace: str = Field("pitstop", min_length=1)
     """The prefix of the Redis keys; agents that should share a quota use the same one."""
-    redis_timeout: float = Field(1.0, gt=0)
+    redis_timeout: float = Field(1.0, gt=0, le=3600, allow_inf_nan=False)
     """Seconds a Redis command of the shared buckets may take (connecting included)
     before Redis counts as down for that request. Set explicitly on the client, so no
     redis-py default (none before 8.0) can leave a task waiting forever."""

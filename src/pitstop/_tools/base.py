@@ -420,6 +420,11 @@ def resolve_tools(
         raise ConfigError(
             f"tools must be a list, got {tools!r}; write tools=[{tools!r}] for a single tool."
         )
+    if isinstance(tools, Mapping) or not isinstance(tools, Iterable):
+        raise ConfigError(
+            f"tools must be a list of tool names, Tool objects or functions, got "
+            f"{type(tools).__name__} {tools!r:.60}."
+        )
     for item in tools:
         if isinstance(item, str):
             t = registry.get(item)

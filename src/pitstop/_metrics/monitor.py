@@ -15,7 +15,15 @@ from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, NamedTuple, TypedDict
 
-__all__ = ["OTHER", "Monitor", "OperationMetrics", "OperationTimer", "Span", "SpanKind", "percentile"]
+__all__ = [
+    "OTHER",
+    "Monitor",
+    "OperationMetrics",
+    "OperationTimer",
+    "Span",
+    "SpanKind",
+    "percentile",
+]
 
 SpanKind = Literal["task", "llm", "tool", "wait", "compression", "operation"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import re
 import threading
@@ -14,25 +13,77 @@ from typing import Any, overload
 
 import pydantic
 
-from pitstop.errors import ConfigError, ToolArgumentError, ToolNotFoundError, ToolTimeoutError
+from pitstop.errors import (
+    ConfigError,
+    ToolArgumentError,
+    ToolError,
+    ToolNotFoundError,
+    ToolTimeoutError,
+)
 from pitstop.llm._base import ToolSpec
 
-__all__ = ["Tool", "ToolRegistry", "default_registry", "resolve_tools", "tool"]
+__all__ = ["THREADS_PER_TOOL", "Tool", "ToolRegistry", "default_registry", "resolve_tools", "tool"]
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 
-_executor_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
+THREADS_PER_TOOL = 32
+"""Worker threads one sync tool may use at once. Each sync tool has a pool of its own,
+so calls of one tool that hang (timed out, still running) never starve another tool."""
 
 
-def _thread_pool() -> ThreadPoolExecutor:
-    """The pool that runs sync tools (shared, created on first use)."""
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="pitstop-tool")
-    return _executor
+class _ToolThreads:
+    """The worker threads of one sync tool: its own pool, and its stuck calls.
+
+    A call is *stuck* when its caller gave up on it (the timeout fired, or the task
+    was cancelled) while its thread still runs: Python cannot stop a thread.
+    """
+
+    __slots__ = ("_pool", "lock", "name", "stuck")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock = threading.Lock()
+        self.stuck = 0
+        self._pool: ThreadPoolExecutor | None = None
+
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self.lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(
+                        max_workers=THREADS_PER_TOOL, thread_name_prefix=f"pitstop-tool-{self.name}"
+                    )
+        return self._pool
+
+    def run(self, fn: Callable[..., Any], arguments: Mapping[str, Any], call: list[bool]) -> Any:
+        """In the worker thread: call `fn`; an exit or interrupt raised by the tool itself
+        becomes a `ToolError` (it must not end the process or the event loop)."""
+        with self.lock:
+            call[0] = True  # started
+        try:
+            return fn(**arguments)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
+            raise ToolError(_exit_message(self.name, exc, "in its worker thread")) from None
+        finally:
+            with self.lock:
+                call[1] = True  # finished
+                if call[2]:
+                    self.stuck -= 1
+
+    def given_up(self, call: list[bool]) -> None:
+        """On the event loop: the caller stopped waiting for `call`."""
+        with self.lock:
+            if call[0] and not call[1] and not call[2]:
+                call[2] = True
+                self.stuck += 1
+
+
+def _exit_message(name: str, exc: BaseException, where: str) -> str:
+    detail = f": {exc}" if str(exc) else ""
+    return (
+        f"Tool {name!r} raised {type(exc).__name__}{detail} {where}; it is reported as this "
+        "call's error and the run goes on."
+    )
 
 
 def _parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
@@ -105,9 +156,14 @@ class Tool:
         cost: the price of one call (any unit, e.g. dollars), for cost-saved figures.
         inline: run a sync function on the event loop instead of in a thread. Only for
             functions that take microseconds; anything slower blocks every other task.
+
+    A sync tool runs in worker threads of its own (at most `THREADS_PER_TOOL` at once),
+    so one that hangs never starves another; `stuck_threads` counts its calls that were
+    given up (timed out) while their thread still runs.
     """
 
     __slots__ = (
+        "_threads",
         "_validator",
         "_wants_dict",
         "cacheable",
@@ -150,6 +206,7 @@ class Tool:
         self.cost = cost
         self.inline = inline
         self.is_async = inspect.iscoroutinefunction(fn)
+        self._threads = _ToolThreads(self.name)
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn))
         self.description: str = description if description is not None else (summary or self.name)
         model = self._arguments_model(fn, arg_docs)
@@ -255,7 +312,16 @@ class Tool:
                 fut.set_exception(exc)
             return fut
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(_thread_pool(), functools.partial(self.fn, **arguments))
+        threads = self._threads
+        call = [False, False, False]  # started, finished, given up
+        fut = loop.run_in_executor(threads.pool(), threads.run, self.fn, arguments, call)
+        fut.add_done_callback(lambda f: threads.given_up(call) if f.cancelled() else None)
+        return fut
+
+    @property
+    def stuck_threads(self) -> int:
+        """Calls of this (sync) tool whose caller gave up while their thread still runs."""
+        return self._threads.stuck
 
     async def __call__(self, **arguments: Any) -> Any:
         """Validate and call, as the agent does (without cache or limits)."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from pitstop import _events
 from pitstop._cache.cache import Hit
 from pitstop._metrics.monitor import Monitor
-from pitstop._tools.base import Tool
+from pitstop._tools.base import Tool, _exit_message
 from pitstop.errors import ToolNotFoundError
 from pitstop.events import RateLimitWaitEvent, ToolCallEvent, ToolResultEvent
 
@@ -112,6 +112,7 @@ class ToolExecutor:
             emit(_events.tool_call(tid, call.call_id, name, call.arguments))
         cached = False
         status = "ok"
+        result: ToolResultEvent
         try:
             t = self.tools.get(name)
             if t is None:
@@ -132,14 +133,25 @@ class ToolExecutor:
                         cache.fail(miss, exc)
                         raise
                     await cache.fill(miss, value)
-        except asyncio.CancelledError:
-            monitor.record("tool", name, start, monitor.clock(), status="cancelled",
-                           task_id=task_id, attrs={"call_id": call.call_id, "turn": call.turn})
-            raise
+        except asyncio.CancelledError as exc:
+            current = asyncio.current_task()
+            if current is None or current.cancelling():  # this task is being cancelled
+                monitor.record("tool", name, start, monitor.clock(), status="cancelled",
+                               task_id=task_id,
+                               attrs={"call_id": call.call_id, "turn": call.turn})
+                raise
+            # the tool raised CancelledError itself (a library inside it can): its error
+            status = "error"
+            end = monitor.clock()
+            result = self._failed(call, tid, exc, end - start)
+        except (SystemExit, GeneratorExit) as exc:  # a tool's own: never the process's end
+            status = "error"
+            end = monitor.clock()
+            result = self._failed(call, tid, exc, end - start)
         except Exception as exc:
             status = "error"
             end = monitor.clock()
-            result: ToolResultEvent = {
+            result = {
                 "type": "tool_result", "timestamp": time.time(), "task_id": tid,
                 "call_id": call.call_id, "tool_name": name, "success": False,
                 "error": _describe_error(name, exc), "cached": False, "duration": end - start}
@@ -154,6 +166,17 @@ class ToolExecutor:
         if emit is not None:
             emit(result)
         return result
+
+    @staticmethod
+    def _failed(
+        call: PlannedCall, tid: str, exc: BaseException, duration: float
+    ) -> ToolResultEvent:
+        """The error result of a call whose tool raised a BaseException of its own."""
+        error = _exit_message(call.tool_name, exc, "inside the tool")
+        return {
+            "type": "tool_result", "timestamp": time.time(), "task_id": tid,
+            "call_id": call.call_id, "tool_name": call.tool_name, "success": False,
+            "error": error, "cached": False, "duration": duration}
 
     async def _limited(
         self, t: Tool, args: dict[str, Any], task_id: str | None, emit: Emit | None

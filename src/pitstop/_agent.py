@@ -122,6 +122,9 @@ class PerformanceMetrics(TypedDict):
     """Tool calls that failed."""
     cached_tool_calls: int
     """Tool calls answered from the cache."""
+    stuck_tool_threads: dict[str, int]
+    """Per sync tool, calls given up (timed out or cancelled) whose thread still runs;
+    only tools that have some."""
     operations: dict[str, OperationMetrics]
     """Every operation's timings, by name."""
 
@@ -455,6 +458,9 @@ class HybridAgent:
             "total_tool_calls": t["tool_calls"],
             "tool_errors": t["tool_errors"],
             "cached_tool_calls": t["cached_tool_calls"],
+            "stuck_tool_threads": {
+                name: tool.stuck_threads for name, tool in self.tools.items() if tool.stuck_threads
+            },
             "operations": {
                 name: self.monitor.operation_metrics(name)
                 for name in self.monitor.operation_names()

@@ -49,19 +49,41 @@ class PlannedCall(NamedTuple):
 
 
 def result_text(result: ToolResultEvent) -> str:
-    """A tool result as the text the model reads."""
+    """A tool result as the text the model reads.
+
+    A valid result that cannot be written as text (an integer past Python's 4,300-digit
+    limit, an object whose ``repr`` raises) becomes a readable placeholder: the task
+    goes on, and the result itself is still in the ``tool_result`` event.
+    """
     if not result["success"]:
         return f"Error: {result['error']}"
     value = result["result"]
     kind = value.__class__
     if kind is str:
         return value  # type: ignore[no-any-return]
-    if kind is int or kind is float:
-        return repr(value)
     try:
+        if kind is int or kind is float:
+            return repr(value)
         return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
+    except Exception:  # any failure of a user's __str__ ends here
+        pass
+    try:
         return repr(value)
+    except Exception as exc:
+        return _placeholder(value, exc)
+
+
+def _placeholder(value: Any, exc: Exception) -> str:
+    """What the model reads for a result that cannot be shown."""
+    try:
+        why = f"{type(exc).__name__}: {exc}"
+    except Exception:  # even the error's text may fail
+        why = type(exc).__name__
+    if isinstance(value, int):
+        what = f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    else:
+        what = f"a {type(value).__qualname__}"
+    return f"[the tool returned {what}, which cannot be shown as text ({why[:200]})]"
 
 
 def _describe_error(tool_name: str, exc: Exception) -> str:

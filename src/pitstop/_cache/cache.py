@@ -154,6 +154,9 @@ class CacheStats(TypedDict):
     """Why results were not stored, with counts."""
     backend_errors: NotRequired[int]
     """Backend operations that failed (the call then ran uncached)."""
+    corrupt: NotRequired[int]
+    """Damaged entries found (unreadable disk rows or Redis values), each dropped and
+    run as a miss."""
     degraded: NotRequired[bool]
     """True while the backend is unreachable."""
     in_flight: NotRequired[int]

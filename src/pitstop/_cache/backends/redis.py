@@ -316,8 +316,8 @@ class RedisBackend:
     def _invalidate(self, matcher: Matcher) -> int:
         scripts = self._sync()
         assert self._client is not None
-        meta = self._client.hgetall(f"{self.prefix}:meta")
-        doomed = []
+        meta: dict[bytes, bytes] = self._client.hgetall(f"{self.prefix}:meta")  # type: ignore[assignment]
+        doomed: list[bytes] = []
         for k, raw in meta.items():
             try:
                 tool, labels = decode(raw)

@@ -45,7 +45,7 @@ async def test_a_frozen_redis_is_refused_within_the_timeouts(own_redis: RedisSer
     """SIGSTOP: a tool call's limit is refused after one redis_timeout, naming the outage;
     the requests after it are refused without waiting for Redis again."""
     gov = Governor(ResourceLimits(max_tool_calls_per_minute=60, redis_url=own_redis.url,
-                                  redis_timeout=0.3, resource_wait_timeout_seconds=1))
+                                  redis_timeout=1.0, resource_wait_timeout_seconds=2))
     assert own_redis.proc is not None
     try:
         await gov.acquire_tool_call()

@@ -77,7 +77,7 @@ async def test_a_frozen_redis_opens_the_breaker_after_one_timeout(
     after the retry interval one probe goes, not one per waiting call."""
     clock = ShiftedClock()
     cache = ToolCache(CacheConfig(backend="redis", redis_url=own_redis.url,
-                                  redis_timeout=0.5), clock=clock)
+                                  redis_timeout=1.0), clock=clock)
     tool, body = make_tool(), Counted()
     args = {"query": "q"}
     assert own_redis.proc is not None
@@ -117,7 +117,7 @@ async def test_a_frozen_redis_first_seen_by_stats_costs_one_timeout(
     """A stats call that meets the freeze first waits one timeout, not two, and the
     calls after it skip Redis."""
     cache = ToolCache(CacheConfig(backend="redis", redis_url=own_redis.url,
-                                  redis_timeout=0.5))
+                                  redis_timeout=1.0))
     tool, body = make_tool(), Counted()
     assert own_redis.proc is not None
     try:

@@ -19,7 +19,7 @@ async def test_stuck_calls_of_one_tool_leave_the_others_running() -> None:
     release = threading.Event()
     started: list[int] = []
 
-    @tool(register=False, timeout=0.5)  # long enough for every thread to start
+    @tool(register=False, timeout=1.0)  # long enough for every thread to start
     def hangs(i: int) -> int:
         """Blocks until released (a stuck network call)."""
         started.append(i)

@@ -74,7 +74,9 @@ class CacheConfig(StrictModel):
     trace_size: int = Field(10_000, ge=0, le=10**8)
     """How many recent tool calls the trace keeps for the TTL tuner (0: no trace)."""
     redis_timeout: float = Field(1.0, gt=0, le=3600, allow_inf_nan=False)
-    """Seconds a Redis command may take before the cache treats Redis as unreachable."""
+    """Seconds a Redis command may take before the cache treats Redis as unreachable. It
+    is not retried: the cache skips Redis for a second from then, and then one call
+    probes it, so a frozen Redis costs one timeout a second, not one per call."""
 
     def ttl_for(self, tool_name: str) -> float:
         """The TTL in force for a tool, in seconds (0: not cached).

@@ -161,16 +161,18 @@ class SessionStore:
         """
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO sessions (session_id) VALUES (?)", (session_id,))
-            count, top = db.execute(
-                "SELECT COUNT(*), MAX(seq) FROM messages WHERE session_id = ?", (session_id,)
+            # rows are numbered 0, 1, ... without gaps (a replace renumbers them), so the
+            # last row's number and text tell whether the file holds what we know: O(log n)
+            row = db.execute(
+                "SELECT seq, message FROM messages WHERE session_id = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (session_id,),
             ).fetchone()
-            in_step = count == len(known) and (top is None or top == count - 1)
-            if in_step and known:
-                (last,) = db.execute(
-                    "SELECT message FROM messages WHERE session_id = ? AND seq = ?",
-                    (session_id, count - 1),
-                ).fetchone()
-                in_step = last == message_to_json(known[-1])
+            top = None if row is None else row[0]
+            if row is None:
+                in_step = not known
+            else:
+                in_step = row[0] == len(known) - 1 and row[1] == message_to_json(known[-1])
             current = None if in_step else self._rows(db, session_id)
             base = 0 if top is None else top + 1
             db.executemany(

@@ -91,7 +91,9 @@ class Emulator:
         if "http://" not in first:
             err = self.proc.stderr.read() if self.proc.stderr else ""
             raise RuntimeError(f"the emulator did not start: {first}{err}")
-        self.base_url = re.search(r"http://\S+/v1", first).group(0)  # type: ignore[union-attr]
+        found = re.search(r"http://\S+/v1", first)
+        assert found is not None, first
+        self.base_url = found.group(0)
         self.root = self.base_url.removesuffix("/v1")
 
     def _call(self, path: str, method: str = "GET") -> dict[str, Any]:
@@ -339,7 +341,8 @@ async def calibrate(c: Contender, emu: Emulator, s: Settings) -> float:
     """Tokens the provider charges per request of this contender (a 6-task probe)."""
     emu.reset()
     probe = tasks_for(6)
-    await c.run(emu.base_url, probe, s, Tools(s.tool_latency), {"charged_per_request": 1e-3})  # no pacing
+    no_pacing = {"charged_per_request": 1e-3}  # a request rate far above the quota
+    await c.run(emu.base_url, probe, s, Tools(s.tool_latency), no_pacing)
     stats = emu.stats()
     return float(stats["tokens_charged"]) / max(1, int(stats["admitted"]))
 
@@ -459,8 +462,12 @@ async def main_async(args: argparse.Namespace) -> int:
     finally:
         emu.close()
     print(render(rows, s, args.quick))
-    if args.json:
-        Path(args.json).write_text(json.dumps(
+    return rows_json(rows, args.json)
+
+
+def rows_json(rows: list[Row], path: str | None) -> int:
+    if path:
+        Path(path).write_text(json.dumps(
             [{**asdict(r), "utilisation": r.utilisation} for r in rows], indent=1))
     return 0
 

@@ -4,6 +4,7 @@ An OpenAI-compatible chat-completions server on loopback that behaves like a pro
 it enforces requests and tokens per minute the way OpenAI documents them, answers with
 a realistic latency, injects faults, and counts what it admitted and refused::
 
+    import asyncio
     from pitstop import HybridAgent, OpenAIClient, ResourceLimits
     from pitstop.emulator import ProviderEmulator
 
@@ -11,7 +12,7 @@ a realistic latency, injects faults, and counts what it admitted and refused::
         llm = OpenAIClient("gpt-4o-mini", base_url=emu.base_url)
         agent = HybridAgent("rehearsal", llm, tools=["search", "weather"],
                             resource_limits=ResourceLimits(max_tokens_per_minute=60_000))
-        results = agent.run_sync(...)
+        result = asyncio.run(agent.execute_task("Search for news and the weather in Paris"))
         print(emu.stats())          # admitted, throttled (429s), tokens charged, faults
 
 From a terminal: ``python -m pitstop emulate --tpm 60000 --rpm 500`` (then point any

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 from pitstop.errors import ConfigError, LLMConnectionError, LLMError, MissingExtraError
 from pitstop.llm._base import Message, RateLimitInfo, StreamItem, ToolCall, ToolSpec, Usage
 from pitstop.llm._deadline import Deadline
-from pitstop.llm._pricing import Price, PriceLike, lookup_price, resolve_price
+from pitstop.llm._pricing import Price, PriceLike, Pricing
 from pitstop.llm._stream_errors import BadChunk, StreamCutError, StreamErrorEvent
 from pitstop.llm._tokens import count_message_tokens, count_tokens
 
@@ -355,8 +355,7 @@ class OpenAIClient:
         """Called with a `RateLimitInfo` for every response that carries rate-limit headers."""
         self._sleep = sleep
         self._openai = openai
-        self._price = resolve_price(price, model=model)
-        self._price_looked_up = self._price is not None
+        pricing = Pricing(model, price)
         if client is None:
             base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
             api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
@@ -376,6 +375,9 @@ class OpenAIClient:
             client = client.with_options(max_retries=0)
         self._client = client
         self.base_url = str(client.base_url).rstrip("/")
+        pricing.base_url = self.base_url
+        self.pricing = pricing
+        """How this client's calls are priced (`Pricing.price` is the `Price` or None)."""
         self._transport_errors = _transport_errors()
 
     def __repr__(self) -> str:
@@ -386,10 +388,7 @@ class OpenAIClient:
     @property
     def price(self) -> Price | None:
         """What this model costs: ``price=``, `set_price`, or genai-prices (None: unknown)."""
-        if not self._price_looked_up:
-            self._price_looked_up = True
-            self._price = lookup_price(self.model, base_url=self.base_url)
-        return self._price
+        return self.pricing.price
 
     def priced(
         self, input_tokens: int, output_tokens: int, cached: int = 0, reasoning: int = 0

@@ -26,7 +26,9 @@ from typing import Any
 
 from pitstop.errors import ConfigError
 
-__all__ = ["Price", "PriceLike", "clear_prices", "lookup_price", "resolve_price", "set_price"]
+__all__ = [
+    "Price", "PriceLike", "Pricing", "clear_prices", "lookup_price", "resolve_price", "set_price",
+]
 
 _MTOK = 1_000_000
 
@@ -219,3 +221,43 @@ def _exact_cost(model_price: Any, input_tokens: int, output_tokens: int, cached:
         input_tokens=input_tokens, output_tokens=output_tokens, cache_read_tokens=cached
     )
     return float(model_price.calc_price(usage)["total_price"])
+
+
+class Pricing:
+    """The price of one client's calls, looked up once, on the first priced call.
+
+    Args:
+        model: the model name to price as (None: not priced, cost None, no warning).
+        price: an explicit price (wins over the lookup).
+        base_url: the endpoint, to find the provider in genai-prices.
+    """
+
+    __slots__ = ("_looked_up", "_price", "base_url", "model")
+
+    def __init__(
+        self, model: str | None, price: PriceLike | None = None, *, base_url: str | None = None
+    ) -> None:
+        if model is not None and (not isinstance(model, str) or not model):
+            raise ConfigError(f"The model name to price as must be a non-empty string, got "
+                              f"{model!r}.")
+        self.model = model
+        self.base_url = base_url
+        self._price = resolve_price(price, model=model or "this model")
+        self._looked_up = self._price is not None or model is None
+
+    @property
+    def enabled(self) -> bool:
+        """True when calls are priced at all (a model to look up, or an explicit price)."""
+        return self.model is not None or self._price is not None
+
+    @property
+    def price(self) -> Price | None:
+        if not self._looked_up:
+            self._looked_up = True
+            assert self.model is not None
+            self._price = lookup_price(self.model, base_url=self.base_url)
+        return self._price
+
+    def cost(self, input_tokens: int, output_tokens: int, cached: int = 0) -> float | None:
+        price = self.price
+        return None if price is None else price.cost(input_tokens, output_tokens, cached)

@@ -38,9 +38,9 @@ from pitstop._limits.budget import (
     task_budget_refusal,
     to_micro,
 )
-from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop._limits.config import ResourceLimits
 from pitstop._limits.gate import BucketGate, Gate, Refusal, SlotGate
+from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop.llm._base import Message, RateLimitInfo
 from pitstop.llm._tokens import count_message_tokens
 

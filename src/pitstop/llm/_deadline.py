@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import TypeVar
 
 from pitstop.errors import LLMTimeoutError
 
-__all__ = ["Deadline"]
+__all__ = ["Deadline", "with_deadline"]
+
+T = TypeVar("T")
 
 
 class Deadline:
@@ -143,3 +147,29 @@ class Deadline:
             deadline="total",
             seconds=float(self.total or 0.0),
         )
+
+
+async def with_deadline(
+    stream: AsyncIterator[T], *, total: float, what: str
+) -> AsyncGenerator[T, None]:
+    """`stream` under a total deadline counted while the caller waits for it.
+
+    Raises:
+        LLMTimeoutError: the deadline ran out (the inner stream is closed first).
+    """
+    deadline = Deadline(total=total, idle=None, what=what)
+    deadline.start()
+    try:
+        async for item in stream:
+            deadline.pause()
+            yield item
+            deadline.resume()
+    except asyncio.CancelledError:
+        if deadline.expired():
+            raise deadline.error() from None
+        raise
+    finally:
+        deadline.stop()
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()

@@ -94,6 +94,7 @@ class _SpendGate(Gate):
 
     def stats(self) -> dict[str, float | int]:
         out: dict[str, float | int] = {
+            "limit": (self.per_hour if self.per_hour is not None else self.total or 0) / MICRO,
             "spent_total_usd": self.spent_total / MICRO,
             "admitted_usd": self.meter.total / MICRO,
         }

@@ -43,9 +43,9 @@ class ResourceLimits(StrictModel):
     dollars) reserve each model call's estimated cost and settle to the real one; they
     need the model's price (genai-prices, or ``price=`` on the client).
 
-    With `redis_url`, the per-minute buckets and the budgets live in Redis, so every kernel, process or
-    machine that uses the same URL and `namespace` shares one quota. Concurrency limits
-    stay per agent.
+    With `redis_url`, the per-minute buckets and the budgets live in Redis, so every
+    kernel, process or machine that uses the same URL and `namespace` shares one quota.
+    Concurrency limits stay per agent.
     """
 
     max_concurrent_tasks: int | None = Field(10, ge=1)

@@ -12,6 +12,7 @@ Each hint comes from a measured fact, never from a guess about the code:
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -126,7 +127,7 @@ def _cache_bust_hints(agent: Any) -> list[str]:
     busts = 0
     lost = 0
     for spans in by_task.values():
-        for before, after in zip(spans, spans[1:], strict=False):
+        for before, after in itertools.pairwise(spans):
             was, now = before.attrs["cached_share"], after.attrs["cached_share"]
             if after.attrs["input_tokens"] >= CACHEABLE_PROMPT and was >= 0.3 and now < was / 2:
                 busts += 1

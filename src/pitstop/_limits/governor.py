@@ -6,8 +6,10 @@ The agent asks before it acts and says when it is done::
     try:
         estimate = governor.estimate_tokens(messages, model=m, max_output_tokens=1024)
         reservation = await governor.reserve_tokens(estimate)   # max_tokens_per_minute
+        spend = await governor.reserve_cost(dollars, task_spent=s)  # budgets (budget.py)
         ... call the model ...
         governor.settle_tokens(reservation, usage.total_tokens)  # refund or debit
+        governor.settle_cost(spend, usage.cost)
         waits = await governor.acquire_tool_call()      # per-minute token + a slot
         try: ... run the tool ...
         finally: governor.release_tool_call()

@@ -235,3 +235,14 @@ def test_bad_deadlines_and_decoders_name_the_value(kw: str, value: object) -> No
     with pytest.raises(Exception, match=repr(value).replace("(", r"\(")) as info:
         OpenAIClient("m", base_url="http://127.0.0.1:9/v1", **{kw: value})  # type: ignore[arg-type]
     assert type(info.value).__name__ == "ConfigError"
+
+
+async def test_the_wait_for_the_first_chunk_is_not_idle_time() -> None:
+    """A server that thinks before its first chunk (a reasoning model) is not cut off."""
+    release = threading.Event()
+    with fake_openai_server(Reply(chunks=text_chunks(["a"]), gates={0: release})) as server:
+        client = OpenAIClient("gpt-4o-mini", base_url=server.base_url, idle_timeout=0.2)
+        loop = asyncio.get_running_loop()
+        loop.call_later(0.5, release.set)  # longer than idle_timeout before anything comes
+        items = [i async for i in client.stream([Message("user", "x")])]
+    assert items[0] == "a"

@@ -1,10 +1,12 @@
 """`Deadline`: the total and idle deadlines of one model call, kept by one timer.
 
-A model call may not run longer than ``total`` seconds, and the server may not stay
-silent longer than ``idle`` seconds between two chunks. Only time spent *waiting for
-the server* counts against the idle deadline: while the caller holds a delta (the
-generator is suspended at a ``yield``), the server's next bytes wait in the socket and
-no silence is measured. The total deadline runs on wall time from the start.
+A model call may not run longer than ``total`` seconds, and once the answer has begun
+the server may not stay silent longer than ``idle`` seconds between two chunks. The
+wait for the first chunk is bounded by ``total`` only: a reasoning model may think for
+minutes before it sends anything. Only time spent *waiting for the server* counts
+against the idle deadline: while the caller holds a delta (the generator is suspended
+at a ``yield``), the server's next bytes wait in the socket and no silence is measured.
+The total deadline runs on wall time from the start.
 
 The cost per chunk is two attribute writes and one ``loop.time()``: a single timer is
 armed for the earliest deadline and, when it fires early (data came meanwhile), re-arms
@@ -37,8 +39,8 @@ class Deadline:
     """
 
     __slots__ = (
-        "_handle", "_loop", "_task", "fired", "idle", "since", "total", "total_at", "waiting",
-        "what",
+        "_handle", "_loop", "_task", "answering", "fired", "idle", "since", "total", "total_at",
+        "waiting", "what",
     )
 
     def __init__(self, *, total: float | None, idle: float | None, what: str) -> None:
@@ -49,6 +51,8 @@ class Deadline:
         """``"total"`` or ``"idle"`` once a deadline ran out."""
         self.waiting = True
         """True while the call waits for the server (only then can the timer cancel)."""
+        self.answering = False
+        """True once the current attempt's first chunk came (the idle deadline applies)."""
         self.since = 0.0
         self.total_at = math.inf
         self._handle: asyncio.TimerHandle | None = None
@@ -82,7 +86,8 @@ class Deadline:
         now = self._loop.time()
         if now >= self.total_at:
             kind = "total"
-        elif self.waiting and self.idle is not None and now >= self.since + self.idle:
+        elif (self.waiting and self.answering and self.idle is not None
+              and now >= self.since + self.idle):
             kind = "idle"
         else:
             self._arm(now)
@@ -96,8 +101,13 @@ class Deadline:
 
     def touch(self) -> None:
         """A chunk came: the silence starts again."""
+        self.answering = True
         if self._loop is not None:
             self.since = self._loop.time()
+
+    def new_attempt(self) -> None:
+        """A retry begins: its first chunk may take as long as the total deadline allows."""
+        self.answering = False
 
     def pause(self) -> None:
         """The caller is about to get an item: stop measuring silence."""

@@ -260,9 +260,11 @@ class OpenAIClient:
         max_retries: retries after the first attempt (0 = never retry).
         timeout: the total deadline of one model call in seconds, retries and their
             waits included (None: none). Raises `LLMTimeoutError` with ``deadline="total"``.
-        idle_timeout: the longest silence, in seconds, between two chunks while the
-            caller waits (keep-alive comments do not count; None: none). Raises
-            `LLMTimeoutError` with ``deadline="idle"``. Also bounds connecting.
+        idle_timeout: the longest silence, in seconds, between two chunks once the
+            answer has begun, while the caller waits (keep-alive comments do not count;
+            None: none). Raises `LLMTimeoutError` with ``deadline="idle"``. The wait for
+            the first chunk (connecting, queueing, a reasoning model thinking) is bounded
+            by `timeout` alone.
         price: what the model costs (a `Price` or ``{"input": ..., "output": ...,
             "cached_input": ...}`` in dollars per million tokens); None: looked up in
             `set_price`'s table, then in genai-prices by provider and model.
@@ -471,6 +473,7 @@ class OpenAIClient:
             while True:
                 shown = 0  # characters of text already handed to the caller
                 calls = 0  # tool calls already handed to the caller
+                deadline.new_attempt()
                 try:
                     async with contextlib.aclosing(
                         self._attempt(request, messages, deadline, max_tokens)

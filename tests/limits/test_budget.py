@@ -128,3 +128,19 @@ async def test_redis_hour_budget_is_integer_micro_dollars(redis_url: str) -> Non
     await client.aclose()
     assert state[b"spent"] == b"100000"
     assert state[b"level"] == b"1900000"
+
+
+@pytest.mark.redis
+async def test_redis_hour_budget_waits_for_its_refill(redis_url: str) -> None:
+    """$2/hour in Redis: a call $0.05 short waits the 90 s the shared bucket needs."""
+    clock = FakeClock(5000.0)
+    g = Governor(ResourceLimits(max_cost_per_hour=2.0, redis_url=redis_url, namespace="wait",
+                                resource_wait_timeout_seconds=300),
+                 clock=clock, sleep=clock.sleep)
+    try:
+        await g.reserve_cost(1.95)
+        [r] = await clock.run(g.reserve_cost(0.10))
+        assert clock.now - 5000.0 == pytest.approx(90.0, abs=0.01)
+        assert r.waits and r.waits[0].limit == "max_cost_per_hour"
+    finally:
+        await g.aclose()

@@ -70,6 +70,8 @@ class Run:
         "cached_tokens",
         "calls",
         "cost",
+        "deferred",
+        "eager",
         "end",
         "engine",
         "error",
@@ -130,6 +132,8 @@ class Run:
         self.turn_start = self.start
         self.reply = ""  # its whole text
         self.planned: list[PlannedCall] = []  # its tool calls, as run
+        self.deferred: list[PlannedCall] = []  # those that wait for the turn's end
+        self.eager = agent.config.eager_tools
         self.results: dict[str, ToolResultEvent] = {}  # their results by call id
 
     # -- stages ------------------------------------------------------------------------
@@ -209,6 +213,8 @@ class Run:
         self.usage = None
         self.results = {}
         self.batch = None
+        self.planned = []
+        self.deferred = []
         self.turn_start = agent.monitor.clock()
         stream = agent.llm.stream(self.messages, agent._specs,
                                   max_tokens=agent.config.max_output_tokens)
@@ -223,19 +229,22 @@ class Run:
         """Keep a tool call (starting it now when it may start early) or the usage; a
         text delta of a `str` subclass is a token."""
         if isinstance(item, ToolCall):
-            if item.id is None:
-                item = ToolCall(item.name, item.arguments,
-                                f"{self.task_id}-{self.iterations}-{len(self.calls)}")
+            call_id = item.id
+            if call_id is None:
+                call_id = f"{self.task_id}-{self.iterations}-{len(self.calls)}"
+                item = ToolCall(item.name, item.arguments, call_id)
             self.calls.append(item)
-            agent = self.agent
-            if agent.config.eager_tools:
-                tool = agent.tools.get(item.name)
+            planned = PlannedCall(call_id, item.name, item.arguments, self.iterations)
+            self.planned.append(planned)
+            if self.eager:
+                tool = self.agent.tools.get(item.name)
                 if tool is not None and tool.cacheable:
                     batch = self.batch
                     if batch is None:
                         batch = self.batch = self._new_batch()
-                    batch.add(PlannedCall(item.id or "", item.name, item.arguments,
-                                          self.iterations))
+                    batch.add(planned)
+                    return None
+            self.deferred.append(planned)
         elif isinstance(item, Usage):
             self.usage = item
         elif isinstance(item, str):
@@ -294,11 +303,6 @@ class Run:
         self.agent._count_call(usage)
         events.append(_events.usage(task_id, usage.input_tokens, usage.output_tokens,
                                     usage.cached_input_tokens, usage.reasoning_tokens, cost))
-        calls = self.calls
-        if any(c.id is None for c in calls):
-            n = self.iterations
-            self.calls = [c if c.id else ToolCall(c.name, c.arguments, f"{task_id}-{n}-{k}")
-                          for k, c in enumerate(calls)]
         return events
 
     def answer(self) -> None:
@@ -312,14 +316,11 @@ class Run:
         The caller yields each event, hands each ``tool_result`` to ``results``, and ends
         with `end_tool_turn`.
         """
-        self.planned = [PlannedCall(c.id or "", c.name, c.arguments, iteration)
-                        for c in self.calls]
         batch = self.batch
         if batch is None:
             batch = self.batch = self._new_batch()
-        for p in self.planned:
-            if p.call_id not in batch.started:
-                batch.add(p)
+        for p in self.deferred:
+            batch.add(p)
         batch.close()
         return batch.events()
 

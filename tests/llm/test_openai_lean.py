@@ -246,3 +246,16 @@ async def test_the_wait_for_the_first_chunk_is_not_idle_time() -> None:
         loop.call_later(0.5, release.set)  # longer than idle_timeout before anything comes
         items = [i async for i in client.stream([Message("user", "x")])]
     assert items[0] == "a"
+
+
+def test_the_new_errors_survive_pickling() -> None:
+    """LLMTimeoutError and BudgetExceeded come back from pickle with message and fields."""
+    import pickle
+
+    from pitstop.errors import BudgetExceeded
+
+    for exc in (LLMTimeoutError("too slow", deadline="idle", seconds=2.5),
+                BudgetExceeded("over", limit="max_cost_total", budget=1.0, spent=0.9,
+                               estimate=0.2, waited=0.0)):
+        back = pickle.loads(pickle.dumps(exc))
+        assert type(back) is type(exc) and str(back) == str(exc) and vars(back) == vars(exc)

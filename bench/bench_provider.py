@@ -363,7 +363,12 @@ async def prompt_cache(quick: bool) -> None:
         ContextEngine,
         HybridAgent,
         SimulatedLLM,
+        Tool,
     )
+
+    async def search_docs(query: str) -> str:
+        """Search the documentation (instant here: the row is about the prompt)."""
+        return f"Three pages mention {query}: setup, usage and a changelog entry."
 
     tasks = 40 if quick else 120
     print(f"3. Prompt cache and compression: one session of {tasks} tasks (two model calls "
@@ -388,7 +393,7 @@ async def prompt_cache(quick: bool) -> None:
             strategy=strategy, auto_compress_enabled=True, auto_compress_threshold=threshold,
             auto_compress_target=target, keep_recent=min(10, target - 1),
             max_summaries=max_summaries), llm)
-        agent = HybridAgent("cache", llm, tools=["search"], context_engine=engine,
+        agent = HybridAgent("cache", llm, tools=[Tool(search_docs)], context_engine=engine,
                             config=AgentConfig(system_prompt=system))
         for i in range(tasks):
             await agent.execute_task(f"Search for topic {i} news", {"session_id": "s"})

@@ -27,8 +27,9 @@ with the library's ``.venv`` the peers' rows say "not installed").
 3. **Prompt cache.** A long session with summarize auto-compression on the simulated
    model, which bills prompt caching the way OpenAI does (prompts of 1,024+ tokens, the
    previously seen prefix in steps of 128): folding earlier summaries into each new one
-   (``max_summaries=1``) against appending them (the default). Cached share of the
-   input and dollars at gpt-4o-mini's price.
+   (``max_summaries=1``, the default) against appending them, and both against a
+   sliding window that truncates every turn. Cached share of the input and dollars at
+   gpt-4o-mini's price.
 """
 
 from __future__ import annotations
@@ -382,7 +383,8 @@ async def prompt_cache(quick: bool) -> None:
     setups = [
         ("sliding window: truncate every turn past 20 messages", "truncate", 21, 20, 4),
         ("truncate at 40 down to 20 messages (pitstop's hysteresis)", "truncate", 40, 20, 4),
-        ("summarize at 40 down to 20, fold summaries (max_summaries=1)", "summarize", 40, 20, 1),
+        ("summarize at 40 down to 20, fold summaries (max_summaries=1, the default)",
+         "summarize", 40, 20, 1),
         ("summarize at 40 down to 20, append summaries (max_summaries=4)", "summarize", 40, 20,
          4),
     ]

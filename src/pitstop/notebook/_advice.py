@@ -138,9 +138,8 @@ def _cache_bust_hints(agent: Any) -> list[str]:
         f"{_s(busts, 'model call')} lost the provider's prompt cache: the prompt's start "
         f"changed since the turn before (about {lost:,} tokens paid at the full input price). "
         "Keep the system prompt and the start of the history byte-identical between turns: "
-        "don't put times or ids in the system prompt, and compress with a strategy that "
-        "appends summaries (CompressionConfig(strategy='truncate') or 'summarize' with "
-        "keep_recent) rather than rewriting them every turn."
+        "don't put times or ids in the system prompt, and compress rarely and in big steps "
+        "(auto_compress_threshold well above auto_compress_target) rather than every turn."
     ]
 
 

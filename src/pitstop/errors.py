@@ -17,12 +17,14 @@ builtin a user would naturally catch::
      │    └── BudgetExceeded                a spend budget (dollars) refused a model call
      └── CompressionError                   a conversation could not be compressed
 
-Messages say what happened, the value seen and what to do about it.
+Messages say what happened, the value seen and what to do about it. Every error
+survives pickling with its message and fields (results moved between processes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "BudgetExceeded",
@@ -67,6 +69,9 @@ class ToolNotFoundError(PitstopError, LookupError):
 
     def __str__(self) -> str:  # LookupError would otherwise repr() the message
         return str(self.args[0])
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle: rebuild from the fields, not args
+        return (type(self), (self.name, self.known), self.__dict__)
 
 
 class ToolError(PitstopError):
@@ -128,6 +133,9 @@ class RateLimitExceeded(PitstopError):
         self.requested = requested
         self.waited = waited
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle: the keyword fields travel too
+        return (_rebuild_rate_limit, (type(self), self.args, self.__dict__))
+
 
 class BudgetExceeded(RateLimitExceeded):
     """A spend budget (``max_cost_per_task``, ``max_cost_per_hour``, ``max_cost_total``)
@@ -158,3 +166,13 @@ class BudgetExceeded(RateLimitExceeded):
 
 class CompressionError(PitstopError):
     """A conversation could not be compressed."""
+
+
+def _rebuild_rate_limit(
+    cls: type[RateLimitExceeded], args: tuple[Any, ...], state: dict[str, Any]
+) -> RateLimitExceeded:
+    """Unpickle a `RateLimitExceeded` (or a subclass) from its message and fields."""
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc

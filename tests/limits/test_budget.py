@@ -144,3 +144,25 @@ async def test_redis_hour_budget_waits_for_its_refill(redis_url: str) -> None:
         assert r.waits and r.waits[0].limit == "max_cost_per_hour"
     finally:
         await g.aclose()
+
+
+@pytest.mark.redis
+async def test_a_shared_budget_follows_on_redis_outage() -> None:
+    """Redis down: 'refuse' refuses with a sentence naming Redis; 'local' counts locally."""
+    from tests.conftest import free_port
+
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    refuse = Governor(ResourceLimits(max_cost_total=1.0, redis_url=url, redis_timeout=0.5))
+    with pytest.raises(BudgetExceeded, match="Redis") as info:
+        await refuse.reserve_cost(0.1)
+    assert "127.0.0.1" in str(info.value)
+    local = Governor(ResourceLimits(max_cost_total=0.25, redis_url=url, redis_timeout=0.5,
+                                    on_redis_outage="local"))
+    with pytest.warns(RuntimeWarning, match="on_redis_outage='local'"):
+        await local.reserve_cost(0.1)
+    await local.reserve_cost(0.1)
+    with pytest.raises(BudgetExceeded, match="max_cost_total"):
+        await local.reserve_cost(0.1)  # the local count still holds the whole budget
+    assert local.usage()["budgets"]["local_fallback"] is True
+    await refuse.aclose()
+    await local.aclose()

@@ -12,13 +12,19 @@ the token limit. Amounts are integer micro-dollars, so sums never drift.
 
 With ``redis_url`` the hour bucket and the total live in one Redis hash, changed by one
 Lua script (`SPEND_SCRIPT`) in integer micro-dollars, so every process sharing the URL
-and namespace shares the budget. This module is the Governor's only contact with money.
+and namespace shares the budget. Like the shared rate limits, every call has
+``redis_timeout``; while Redis is down a call is refused (``on_redis_outage='refuse'``)
+or counted against a budget of this process that starts from the last spend Redis
+reported (``'local'``, warned once per outage). This module is the Governor's only
+contact with money.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
+import warnings
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +43,11 @@ __all__ = [
     "task_budget_refusal",
     "to_micro",
 ]
+
+logger = logging.getLogger("pitstop.limits")
+
+RETRY_S = 5.0
+"""Seconds between tries of a Redis that failed (as for the shared rate limits)."""
 
 MICRO = 1_000_000
 """Micro-dollars per dollar."""
@@ -226,8 +237,14 @@ class RedisSpendGate(_SpendGate):
         clock: Clock,
         sleep: Sleep,
         bucket_clock: Clock | None = None,
+        timeout: float = 1.0,
+        fallback: bool = False,
     ) -> None:
         super().__init__(per_hour=per_hour, total=total, clock=clock, sleep=sleep)
+        self.timeout = timeout
+        self.fallback = fallback
+        self._local: LocalSpendGate | None = None
+        self._retry_at = 0.0
         self.key = key
         self.url = url
         self._script = client.register_script(SPEND_SCRIPT)
@@ -242,10 +259,13 @@ class RedisSpendGate(_SpendGate):
         from redis.exceptions import RedisError
 
         try:
-            status, delay, level, spent = await self._script(keys=[self.key], args=args)
-        except RedisError as exc:
+            async with asyncio.timeout(self.timeout):
+                status, delay, level, spent = await self._script(keys=[self.key], args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
             self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else (
+                f"{type(exc).__name__} after redis_timeout={self.timeout:g} s"
+            )
             raise Refusal("unavailable", waited=0.0, delay=math.inf) from exc
         self.hour_level = float(level)
         self.spent_total = int(spent)
@@ -255,12 +275,27 @@ class RedisSpendGate(_SpendGate):
         return False  # a shared budget always needs a round trip
 
     async def attempt(self, amount: float) -> float:
+        if self.clock() < self._retry_at:  # Redis failed lately: no round trip
+            if self._local is not None:
+                return self._take_local(amount)
+            raise Refusal("unavailable", waited=0.0, delay=math.inf)
         call = asyncio.ensure_future(self._call("take", int(amount)))
         try:
             status, delay = await asyncio.shield(call)
         except asyncio.CancelledError:
             call.add_done_callback(lambda c: self._undo(c, int(amount)))
             raise
+        except Refusal:
+            self._retry_at = self.clock() + RETRY_S
+            if not self.fallback:
+                raise
+            self._go_local()
+            return self._take_local(amount)
+        self._retry_at = 0.0
+        if self._local is not None:
+            self._local = None
+            logger.warning("The shared spend budget at %s answers again; it is used again.",
+                           self.url)
         if status == 2:
             raise _Exhausted("max_cost_total", self.spent_total)
         if status == 3:
@@ -269,6 +304,37 @@ class RedisSpendGate(_SpendGate):
             return max(delay, 1e-3)
         self.meter.add(amount, self.clock())
         return 0.0
+
+    def _go_local(self) -> None:
+        """Redis failed and ``on_redis_outage='local'``: count against a budget of this
+        process, starting from the last spend Redis reported, until the next retry."""
+        if self._local is not None:
+            return
+        local = LocalSpendGate(per_hour=None, total=None, clock=self.clock, sleep=self.sleep)
+        local.per_hour, local.total = self.per_hour, self.total
+        local.spent_total = self.spent_total
+        if self.per_hour is not None:
+            local.bucket = TokenBucket(self.per_hour / HOUR, self.per_hour, now=self.clock())
+            local.bucket.level = self.hour_level
+        self._local = local
+        message = (
+            f"The shared spend budget lives in Redis at {self.url}, which failed "
+            f"({self.last_error}); on_redis_outage='local': this process now counts its own "
+            "spend against the whole budget, so N processes together may spend up to N times "
+            f"it, until Redis answers again (tried every {RETRY_S:g} s)."
+        )
+        logger.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def _take_local(self, amount: float) -> float:
+        assert self._local is not None
+        delay = self._local._try(amount)
+        self.spent_total = self._local.spent_total
+        if self._local.bucket is not None:
+            self.hour_level = self._local.bucket.available(self.clock())
+        if not delay:
+            self.meter.add(amount, self.clock())
+        return delay
 
     def _undo(self, call: asyncio.Future[tuple[int, float]], amount: int) -> None:
         if not call.cancelled() and call.exception() is None and call.result()[0] == 0:
@@ -284,15 +350,24 @@ class RedisSpendGate(_SpendGate):
 
         def done(t: asyncio.Task[Any]) -> None:
             self._background.discard(t)
-            if kick and not t.cancelled() and t.exception() is None:
-                self.kick()
+            if t.cancelled():
+                return
+            if t.exception() is None:
+                if kick:
+                    self.kick()
+            # a failed background settlement is counted in `errors`; nothing to raise to
 
         task.add_done_callback(done)
 
     def adjust(self, delta: float) -> None:
-        if delta:
+        if not delta:
+            return
+        if self._local is not None:
+            self._local.adjust(delta)
+            self.spent_total = self._local.spent_total
+        else:
             self._spawn(self._call("adjust", int(delta)), kick=delta < 0)
-            self.meter.add(delta, self.clock())
+        self.meter.add(delta, self.clock())
 
     def available(self) -> float:
         if self.per_hour is None:
@@ -308,7 +383,8 @@ class RedisSpendGate(_SpendGate):
             await asyncio.gather(*list(self._background), return_exceptions=True)
 
     def stats(self) -> dict[str, float | int]:
-        return {**super().stats(), "redis_errors": self.errors}
+        return {**super().stats(), "redis_errors": self.errors,
+                "local_fallback": self._local is not None}
 
 
 def task_budget_refusal(
@@ -331,6 +407,17 @@ def budget_refusal(
     """The error of a refused reservation, naming the budget, the spend and the fix."""
     cost = _usd(estimate)
     call = f"the next model call ({model}) is estimated at up to {cost}"
+    if refusal.reason == "unavailable":
+        limit = gate.name
+        budget = (gate.per_hour if gate.per_hour is not None else gate.total or 0) / MICRO
+        return BudgetExceeded(
+            f"The shared spend budget {limit}=${budget:g} lives in Redis at "
+            f"{getattr(gate, 'url', 'Redis')}, which failed ({getattr(gate, 'last_error', '')})"
+            "; start Redis there, set on_redis_outage='local' to count spend per process "
+            "meanwhile, or redis_url=None to keep budgets in this process.",
+            limit=limit, budget=budget, spent=gate.spent_total / MICRO,
+            estimate=estimate / MICRO, waited=waited,
+        )
     if isinstance(refusal, _Exhausted) and refusal.limit == "max_cost_total":
         assert gate.total is not None
         return BudgetExceeded(
@@ -353,10 +440,6 @@ def budget_refusal(
         text = (f"{head}; enough frees up in {refusal.delay:,.0f} s and reject_on_limit=True "
                 "refuses instead of waiting. Set reject_on_limit=False to wait, or raise "
                 "max_cost_per_hour.")
-    elif refusal.reason == "unavailable":
-        text = (f"The shared budget max_cost_per_hour lives in Redis at "
-                f"{getattr(gate, 'url', 'Redis')}, which failed ({getattr(gate, 'last_error', '')}"
-                "); start Redis there, or set redis_url=None to keep budgets in this process.")
     else:
         text = (f"{head}; waited {waited:.1f} s and gave up after "
                 f"resource_wait_timeout_seconds={timeout:g}. Raise max_cost_per_hour or "

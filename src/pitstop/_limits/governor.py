@@ -214,9 +214,10 @@ class Governor:
         from pitstop._limits.budget import RedisSpendGate
 
         return RedisSpendGate(
-            client=self._redis(url), key=f"{limits.namespace}:limits:spend", url=_safe_url(url),
+            client=self._redis(url), key=f"{limits.namespace}:limits:spend", url=redact_url(url),
             per_hour=limits.max_cost_per_hour, total=limits.max_cost_total, clock=self._clock,
             sleep=sleep, bucket_clock=self._clock if custom_clock else None,
+            timeout=limits.redis_timeout, fallback=limits.on_redis_outage == "local",
         )
 
     def _redis(self, url: str) -> Any:

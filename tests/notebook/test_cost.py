@@ -64,3 +64,16 @@ async def test_a_call_that_lost_the_prompt_cache_gets_a_hint() -> None:
     await bust.execute_task("go")
     [hint] = [h for h in hints(bust) if "prompt cache" in h]
     assert "1 model call lost" in hint and "byte-identical" in hint
+
+
+def test_the_stream_summary_line_shows_the_task_cost() -> None:
+    """A priced run's summary ends with its dollars; an unpriced one shows none."""
+    from pitstop.notebook._state import RunState, summary_line
+
+    for cost, shown in ((0.00042, "· $0.0004"), (None, None)):
+        state = RunState()
+        state.result = {"success": True, "execution_time": 1.0, "cost": cost,
+                        "usage": {"total_tokens": 120}}
+        line = summary_line(state)
+        assert "120 tokens" in line
+        assert (shown in line) if shown else "$" not in line

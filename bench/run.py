@@ -44,10 +44,11 @@ STAMP = BENCH_VENV / ".installed-peers"
 sys.path.insert(0, str(BENCH))
 from _harness import machine  # noqa: E402
 
-ORDER = ("peers", "e2e", "core", "cache", "limits", "context", "notebook", "local")
+ORDER = ("peers", "provider", "e2e", "core", "cache", "limits", "context", "notebook",
+         "local")
 """Report order; scripts not listed here come after, alphabetically."""
-PEER_SCRIPTS = ("peers", "e2e")
-"""Scripts that run with .bench-venv's Python (they import the peers)."""
+PEER_SCRIPTS = ("peers", "provider", "e2e")
+"""Scripts that compare against the peers, so run with ``.bench-venv``'s Python."""
 
 
 @dataclass
@@ -101,7 +102,7 @@ def ensure_bench_venv() -> str | None:
             venv.EnvBuilder(with_pip=True).create(BENCH_VENV)
         pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
         for args in (["--upgrade", "pip"],
-                     ["-e", f"{ROOT}[emulator]", "-r", str(REQUIREMENTS)]):
+                     ["-e", f"{ROOT}[openai,emulator]", "-r", str(REQUIREMENTS)]):
             done = subprocess.run(pip + args, capture_output=True, text=True, timeout=1200)
             if done.returncode != 0:
                 tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
@@ -158,8 +159,9 @@ def peer_versions(py: Path) -> dict[str, str]:
     code = (
         "import importlib.metadata as m, json, sys\n"
         "out = {'python': sys.version.split()[0]}\n"
-        "for d in ('pitstop', 'langgraph', 'langchain-core', 'pydantic-ai-slim',"
-        " 'openai-agents', 'aiolimiter', 'cachetools', 'pydantic'):\n"
+        "for d in ('pitstop', 'langgraph', 'langchain-core', 'langchain-openai',"
+        " 'pydantic-ai-slim', 'openai-agents', 'openai', 'httpx', 'msgspec', 'aiolimiter',"
+        " 'cachetools', 'pydantic'):\n"
         "    try: out[d] = m.version(d)\n"
         "    except m.PackageNotFoundError: out[d] = 'not installed'\n"
         "print(json.dumps(out))\n"
@@ -236,14 +238,16 @@ def main() -> int:
     versions: dict[str, str] = {}
     for name, path in todo:
         if name in PEER_SCRIPTS:
-            if not args.no_install:
+            if not args.no_install and not versions:
                 venv_problem = ensure_bench_venv()
             py = bench_python() if bench_python().exists() else Path(library_python())
             if venv_problem:
                 log(f"[run] peers unavailable: {venv_problem.splitlines()[0]}")
-            versions = peer_versions(py)
-            cmd = [str(py), str(path.relative_to(ROOT)), *mode,
-                   "--json", str((RESULTS / f"{name}.json").relative_to(ROOT))]
+            if not versions:
+                versions = peer_versions(py)
+            cmd = [str(py), str(path.relative_to(ROOT)), *mode]
+            if name in ("peers", "e2e"):
+                cmd += ["--json", str((RESULTS / f"{name}.json").relative_to(ROOT))]
         else:
             cmd = [library_python(), str(path.relative_to(ROOT)), *mode]
         outcomes.append(run_script(name, cmd, timeout))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -71,8 +72,8 @@ async def test_without_limits_429s_are_waited_out_and_the_quota_learned() -> Non
             data=json.dumps({"model": "gpt-4o-mini", "max_tokens": 990,
                              "messages": [{"role": "user", "content": "x"}]}).encode(),
             headers={"content-type": "application/json"})
-        with urllib.request.urlopen(drain, timeout=10):
-            pass  # the bucket now holds a few tokens: the agent's first call must get a 429
+        # The bucket then holds a few tokens: the agent's first call must get a 429.
+        await asyncio.to_thread(lambda: urllib.request.urlopen(drain, timeout=10).close())
         llm = OpenAIClient("gpt-4o-mini", base_url=emu.base_url)
         agent = HybridAgent("rehearsal", llm, tools=["search", "weather"],
                             config={"max_output_tokens": 50})

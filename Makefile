@@ -18,7 +18,7 @@ LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON
 help:
 	@echo "make lab          open the tutorials in JupyterLab (simulated model, no API key)"
 	@echo "make test         install everything and run every test"
-	@echo "make bench-quick  the benchmark figures in under 2 minutes"
+	@echo "make bench-quick  the benchmark figures in about 4 minutes"
 	@echo "make demo         the terminal demo"
 
 $(STAMP): pyproject.toml

@@ -212,7 +212,7 @@ def report(outcomes: list[Outcome], *, quick: bool, command: str, started: dt.da
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Run every benchmark; write one report.")
-    parser.add_argument("--quick", action="store_true", help="the short versions (< 2 min)")
+    parser.add_argument("--quick", action="store_true", help="the short versions (about 4 min)")
     parser.add_argument("--local", action="store_true",
                         help="also run bench_local.py (needs the local model)")
     parser.add_argument("--no-install", action="store_true",

@@ -140,7 +140,8 @@ class ToolCache:
     # -- the hot path ------------------------------------------------------------------
 
     async def call(
-        self, tool: Tool, arguments: dict[str, Any], run: Callable[[], Awaitable[Any]]
+        self, tool: Tool, arguments: dict[str, Any], run: Callable[[], Awaitable[Any]],
+        note: list[str] | None = None,
     ) -> tuple[Any, bool]:
         """Return ``(result, cached)`` for one tool call.
 
@@ -153,6 +154,9 @@ class ToolCache:
             tool: the tool (its ``name``, ``cacheable`` and ``cost`` are used).
             arguments: the validated arguments.
             run: runs the tool; may be called again if a shared run is cancelled.
+            note: when given, the lookup's outcome is appended to it: ``"hit"``,
+                ``"shared"`` (joined an identical call in flight) or ``"miss"``; nothing
+                when the cache was bypassed.
         """
         cfg = self.config
         name = tool.name
@@ -171,10 +175,10 @@ class ToolCache:
                                       arguments)
         now = self._clock()
         if key in self._inflight:  # join at once, without asking the backend
-            return await self._miss(tool, arguments, key, ttl, now, run)
+            return await self._miss(tool, arguments, key, ttl, now, run, note)
         hit = await self._backend.get(key, now)
         if hit is None:
-            return await self._miss(tool, arguments, key, ttl, now, run)
+            return await self._miss(tool, arguments, key, ttl, now, run, note)
         value, latency, labels = hit
         stats = self._stats.get(name) or self._new_stats(name)
         stats.hits += 1
@@ -185,6 +189,8 @@ class ToolCache:
         if trace.maxlen != cfg.trace_size:
             trace = self._resize_trace()
         trace.append((now, name, key, "hit", latency, cost, True, ttl, labels))
+        if note is not None:
+            note.append("hit")
         return value, True
 
     async def _miss(
@@ -195,6 +201,7 @@ class ToolCache:
         ttl: float,
         now: float,
         run: Callable[[], Awaitable[Any]],
+        note: list[str] | None = None,
     ) -> tuple[Any, bool]:
         name = tool.name
         stats = self._stats.get(name) or self._new_stats(name)
@@ -215,11 +222,15 @@ class ToolCache:
             stats.time_saved += latency
             stats.cost_saved += cost
             self._record(now, name, key, "shared", latency, cost, True, ttl, flight.labels)
+            if note is not None:
+                note.append("shared")
             return (decode(value) if is_text else value), True
 
         flight = _Flight(name, make_labels(name, arguments))
         self._inflight[key] = flight
         stats.misses += 1
+        if note is not None:
+            note.append("miss")
         timer = self._timer
         started = timer()
         try:

@@ -1,0 +1,571 @@
+"""OpenTelemetry export: pitstop's spans as GenAI spans, plus GenAI and pitstop metrics.
+
+    from pitstop import otel
+
+    otel.instrument()                    # the global TracerProvider and MeterProvider
+    otel.instrument(provider, capture_content=True)
+    otel.uninstrument()
+
+From `instrument()` on, every agent's task, model call, tool call, limiter wait and
+compression is also an OpenTelemetry span, named and attributed per the OpenTelemetry
+semantic conventions for generative AI, version `SEMCONV_VERSION` (1.41.0: the last
+release of the GenAI conventions in open-telemetry/semantic-conventions, which later
+moved to open-telemetry/semantic-conventions-genai):
+
+- ``invoke_agent {agent name}`` (INTERNAL): ``gen_ai.operation.name``, ``gen_ai.agent.name``,
+  ``gen_ai.agent.id``, ``gen_ai.provider.name``, ``gen_ai.request.model``,
+  ``gen_ai.conversation.id`` (the session), ``gen_ai.usage.input_tokens`` and
+  ``gen_ai.usage.output_tokens`` (the task's totals), ``pitstop.task.id``.
+- ``chat {model}`` (CLIENT; INTERNAL for an in-process model): ``gen_ai.provider.name``,
+  ``gen_ai.request.model``, ``gen_ai.request.max_tokens``, ``gen_ai.request.stream``,
+  ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``,
+  ``gen_ai.usage.cache_read.input_tokens``, ``gen_ai.usage.reasoning.output_tokens``,
+  ``gen_ai.response.finish_reasons``, ``server.address`` and ``server.port``.
+- ``execute_tool {tool}`` (INTERNAL): ``gen_ai.tool.name``, ``gen_ai.tool.call.id``,
+  ``gen_ai.tool.type``, ``gen_ai.tool.description``, ``pitstop.cache.hit`` and
+  ``pitstop.cache.shared`` (answered by an identical call in flight).
+- ``wait {limit}`` (INTERNAL): ``pitstop.limit``, ``pitstop.wait.seconds``,
+  ``pitstop.wait.requested``.
+- ``compress {strategy}`` (INTERNAL): ``pitstop.compression.*``, messages and tokens before
+  and after.
+- a ``track_operation_time(name)`` block: a span ``{name}`` with ``pitstop.operation``.
+
+Spans start when the work starts, so they nest: ``chat`` and ``execute_tool`` spans are
+children of their ``invoke_agent`` span, also when the tools of one turn run in
+concurrent asyncio tasks, and ``invoke_agent`` is a child of the caller's current span.
+Inside a tool the ``execute_tool`` span is the current span, so what the tool itself
+traces (an instrumented HTTP client, say) nests under it. A failure sets the span's
+status to ERROR, sets ``error.type`` and records the exception; a cancelled operation
+ends with ``pitstop.status="cancelled"`` and no error.
+
+Prompts, answers, tool arguments and tool results are exported only with
+``capture_content=True`` (as JSON strings in ``gen_ai.input.messages``,
+``gen_ai.output.messages``, ``gen_ai.tool.definitions``, ``gen_ai.tool.call.arguments``
+and ``gen_ai.tool.call.result``).
+
+``gen_ai.response.finish_reasons`` is inferred by pitstop, since its model clients do not
+pass the provider's reason on: ``tool_calls`` when the model called tools, ``length``
+when it used all of ``max_tokens``, else ``stop``.
+
+Metrics (on the MeterProvider given, else the global one):
+
+- ``gen_ai.client.operation.duration`` (histogram, s) of each model call:
+  ``gen_ai.operation.name``, ``gen_ai.provider.name``, ``gen_ai.request.model``,
+  ``error.type``.
+- ``gen_ai.client.token.usage`` (histogram, {token}): the same and ``gen_ai.token.type``
+  (``input`` or ``output``).
+- ``pitstop.cache.lookups`` (counter, {lookup}): ``gen_ai.tool.name``,
+  ``pitstop.cache.outcome`` (``hit``, ``shared`` or ``miss``).
+- ``pitstop.limiter.waits`` (counter, {wait}) and ``pitstop.limiter.wait.duration``
+  (histogram, s): ``pitstop.limit``.
+
+Off (never instrumented, or after `uninstrument()`), the cost on the hot path is one
+attribute check per task, model call and tool call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from pitstop.errors import ConfigError, MissingExtraError
+
+try:
+    from opentelemetry import context as _context
+    from opentelemetry import metrics as _metrics
+    from opentelemetry import trace as _trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+except ImportError as exc:  # pragma: no cover - the extra is part of dev
+    raise MissingExtraError(
+        "pitstop.otel needs the OpenTelemetry API and SDK: pip install 'pitstop[otel]'."
+    ) from exc
+
+if TYPE_CHECKING:
+    from opentelemetry.context import Context
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import Span as OTelSpan
+    from opentelemetry.trace import TracerProvider
+
+    from pitstop._agent import HybridAgent
+    from pitstop._tools.base import Tool
+    from pitstop._tools.executor import PlannedCall
+    from pitstop.llm._base import Message, ToolCall, ToolSpec, Usage
+
+__all__ = ["SEMCONV_VERSION", "instrument", "is_instrumented", "uninstrument"]
+
+SEMCONV_VERSION = "1.41.0"
+"""The version of the OpenTelemetry GenAI semantic conventions the spans follow."""
+
+_SCHEMA_URL = f"https://opentelemetry.io/schemas/{SEMCONV_VERSION}"
+
+# The bucket boundaries the conventions recommend for the two GenAI histograms.
+_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
+                     40.96, 81.92)
+_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
+                  16777216, 67108864)
+
+# gen_ai.provider.name of pitstop's own model clients; another client may say its own
+# with a `provider_name` attribute.
+_PROVIDERS = {
+    "OpenAIClient": "openai",
+    "LocalModel": "llama_cpp",
+    "SimulatedLLM": "pitstop.simulated",
+    "FunctionLLM": "pitstop.function",
+}
+
+
+def instrument(
+    tracer_provider: TracerProvider | None = None,
+    *,
+    capture_content: bool = False,
+    meter_provider: MeterProvider | None = None,
+) -> None:
+    """Export every agent's spans, and the GenAI metrics, to OpenTelemetry from now on.
+
+    Calling it again replaces the earlier settings; runs already going keep theirs.
+
+    Args:
+        tracer_provider: where spans go; None uses the global one
+            (`opentelemetry.trace.set_tracer_provider`).
+        capture_content: also export prompts, answers, tool arguments and tool results.
+            They may hold personal data: off by default, as the conventions ask.
+        meter_provider: where metrics go; None uses the global one.
+    """
+    if tracer_provider is not None and not callable(getattr(tracer_provider, "get_tracer", None)):
+        raise ConfigError(
+            f"tracer_provider must be an OpenTelemetry TracerProvider (with get_tracer), got "
+            f"{tracer_provider!r}; pass opentelemetry.sdk.trace.TracerProvider(...) or None "
+            "for the global one."
+        )
+    if meter_provider is not None and not callable(getattr(meter_provider, "get_meter", None)):
+        raise ConfigError(
+            f"meter_provider must be an OpenTelemetry MeterProvider (with get_meter), got "
+            f"{meter_provider!r}; pass opentelemetry.sdk.metrics.MeterProvider(...) or None "
+            "for the global one."
+        )
+    if not isinstance(capture_content, bool):
+        raise ConfigError(f"capture_content must be True or False, got {capture_content!r}.")
+    from pitstop import __version__
+    from pitstop._metrics.monitor import Monitor
+
+    tracer = (tracer_provider or _trace.get_tracer_provider()).get_tracer(
+        "pitstop", __version__, schema_url=_SCHEMA_URL
+    )
+    meter = (meter_provider or _metrics.get_meter_provider()).get_meter(
+        "pitstop", __version__, schema_url=_SCHEMA_URL
+    )
+    Monitor.otel = Instrumentation(tracer, meter, capture_content=capture_content)
+
+
+def uninstrument() -> None:
+    """Stop exporting: agents record only their own Monitor spans again."""
+    from pitstop._metrics.monitor import Monitor
+
+    Monitor.otel = None
+
+
+def is_instrumented() -> bool:
+    """Whether `instrument` is in force."""
+    from pitstop._metrics.monitor import Monitor
+
+    return Monitor.otel is not None
+
+
+# -- the instrumentation the Monitor holds while instrumented ---------------------------
+
+
+class Instrumentation:
+    """Turns pitstop's operations into OpenTelemetry spans and metrics.
+
+    `pitstop.otel.instrument` puts one on `Monitor.otel`; the agent, the tool executor
+    and the Monitor call it where an operation starts. Private to pitstop.
+    """
+
+    def __init__(self, tracer: Any, meter: Any, *, capture_content: bool) -> None:
+        self.tracer = tracer
+        self.capture_content = capture_content
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.tokens = meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+        )
+        self.cache_lookups = meter.create_counter(
+            "pitstop.cache.lookups", unit="{lookup}",
+            description="Tool-cache lookups by outcome: hit, shared (single-flight) or miss.",
+        )
+        self.wait_count = meter.create_counter(
+            "pitstop.limiter.waits", unit="{wait}",
+            description="Times a resource limit made an operation wait.",
+        )
+        self.wait_duration = meter.create_histogram(
+            "pitstop.limiter.wait.duration", unit="s",
+            description="Seconds an operation waited for a resource limit.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+
+    # -- tasks -------------------------------------------------------------------------
+
+    def invoke_agent(
+        self, agent: HybridAgent, task_id: str, task: str, session_id: str | None
+    ) -> AgentRun:
+        """Start the ``invoke_agent`` span of one task, under the caller's current span."""
+        llm = agent.llm
+        provider = provider_name(llm)
+        model = model_name(llm)
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.provider.name": provider,
+            "gen_ai.agent.name": agent.name,
+            "gen_ai.agent.id": agent.agent_id,
+            "gen_ai.request.model": model,
+            "pitstop.task.id": task_id,
+        }
+        if session_id is not None:
+            attrs["gen_ai.conversation.id"] = session_id
+        if self.capture_content:
+            attrs["gen_ai.input.messages"] = _json([_text_message("user", task)])
+            attrs["gen_ai.system_instructions"] = _json(
+                [{"type": "text", "content": agent.config.system_prompt}]
+            )
+        span = self.tracer.start_span(
+            f"invoke_agent {agent.name}", kind=SpanKind.INTERNAL, attributes=attrs
+        )
+        return AgentRun(self, span, provider, model, llm)
+
+    # -- tool calls --------------------------------------------------------------------
+
+    def execute_tool(self, call: PlannedCall, tool: Tool | None) -> ToolSpan:
+        """Start an ``execute_tool`` span under the current span and make it current."""
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": call.tool_name,
+            "gen_ai.tool.call.id": call.call_id,
+            "gen_ai.tool.type": "function",
+        }
+        if tool is not None and tool.description:
+            attrs["gen_ai.tool.description"] = tool.description
+        if call.turn:
+            attrs["pitstop.turn"] = call.turn
+        if self.capture_content:
+            attrs["gen_ai.tool.call.arguments"] = _json(call.arguments)
+        span = self.tracer.start_span(
+            f"execute_tool {call.tool_name}", kind=SpanKind.INTERNAL, attributes=attrs
+        )
+        token = _context.attach(_trace.set_span_in_context(span))
+        return ToolSpan(self, span, token, call.tool_name)
+
+    # -- spans recorded after the fact -------------------------------------------------
+
+    def waits(self, waits: Sequence[Any], now: float, parent: Context | None) -> None:
+        """One ``wait {limit}`` span per limiter wait that ended at monitor time `now`."""
+        end_ns = time.time_ns()
+        for w in waits:
+            waited = w.waited
+            if waited <= 0:
+                continue
+            attrs = {"pitstop.limit": w.limit, "pitstop.wait.seconds": waited,
+                     "pitstop.wait.requested": w.requested}
+            span = self.tracer.start_span(
+                f"wait {w.limit}", context=parent, kind=SpanKind.INTERNAL, attributes=attrs,
+                start_time=end_ns - int(waited * 1e9),
+            )
+            span.end(end_time=end_ns)
+            limit = {"pitstop.limit": w.limit}
+            self.wait_count.add(1, limit)
+            self.wait_duration.record(waited, limit)
+
+    def compression(self, c: Any, parent: Context | None) -> None:
+        """A ``compress {strategy}`` span for a compression that just ended."""
+        end_ns = time.time_ns()
+        attrs = {
+            "pitstop.compression.strategy": c.strategy,
+            "pitstop.compression.messages_before": c.before,
+            "pitstop.compression.messages_after": c.after,
+            "pitstop.compression.tokens_before": c.tokens_before,
+            "pitstop.compression.tokens_after": c.tokens_after,
+        }
+        span = self.tracer.start_span(
+            f"compress {c.strategy}", context=parent, kind=SpanKind.INTERNAL, attributes=attrs,
+            start_time=end_ns - int(c.duration * 1e9),
+        )
+        span.end(end_time=end_ns)
+
+    def operation(self, name: str, attrs: Mapping[str, Any]) -> OperationSpan:
+        """Start a span for a ``track_operation_time`` block and make it current."""
+        attributes: dict[str, Any] = {"pitstop.operation": name}
+        for k, v in attrs.items():
+            if isinstance(v, (str, bool, int, float)):
+                attributes[f"pitstop.{k}"] = v
+        span = self.tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
+        token = _context.attach(_trace.set_span_in_context(span))
+        return OperationSpan(span, token)
+
+
+class AgentRun:
+    """The ``invoke_agent`` span of one task and what its child spans need."""
+
+    __slots__ = ("_tool_context", "context", "input_tokens", "inst", "llm", "model",
+                 "output_tokens", "provider", "span")
+
+    def __init__(
+        self, inst: Instrumentation, span: OTelSpan, provider: str, model: str, llm: Any
+    ) -> None:
+        self.inst = inst
+        self.span = span
+        self.provider = provider
+        self.model = model
+        self.llm = llm
+        self.context: Context = _trace.set_span_in_context(span)
+        """The OpenTelemetry context whose current span is this task's ``invoke_agent``."""
+        self._tool_context: contextvars.Context | None = None
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+    def tool_context(self) -> contextvars.Context:
+        """A fresh `contextvars.Context` for one tool task, with ``invoke_agent`` current.
+
+        Tool tasks run in it (``loop.create_task(..., context=...)``), so their
+        ``execute_tool`` spans nest under this task while the consumer's own context is
+        left alone.
+        """
+        base = self._tool_context
+        if base is None:
+            base = self._tool_context = contextvars.copy_context()
+            base.run(_context.attach, self.context)
+        return base.copy()
+
+    def chat(
+        self, messages: Sequence[Message], max_tokens: int | None,
+        tools: Sequence[ToolSpec] = (), *, turn: int = 0,
+    ) -> ChatSpan:
+        """Start a ``chat {model}`` span under this task's span."""
+        inst = self.inst
+        llm = self.llm
+        attrs: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": self.provider,
+            "gen_ai.request.model": self.model,
+            "gen_ai.request.stream": True,
+        }
+        if max_tokens is not None:
+            attrs["gen_ai.request.max_tokens"] = max_tokens
+        if turn:
+            attrs["pitstop.turn"] = turn
+        base_url = getattr(llm, "base_url", None)
+        remote = isinstance(base_url, str) and bool(base_url)
+        if remote:
+            parts = urlsplit(str(base_url))
+            if parts.hostname:
+                attrs["server.address"] = parts.hostname
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+                attrs["server.port"] = port
+        if inst.capture_content:
+            attrs["gen_ai.input.messages"] = _json([_message(m) for m in messages])
+            if tools:
+                attrs["gen_ai.tool.definitions"] = _json([
+                    {"type": "function", "name": t.name, "description": t.description,
+                     "parameters": dict(t.parameters)} for t in tools
+                ])
+        span = inst.tracer.start_span(
+            f"chat {self.model}", context=self.context,
+            kind=SpanKind.CLIENT if remote else SpanKind.INTERNAL, attributes=attrs,
+        )
+        return ChatSpan(self, span, max_tokens)
+
+    def end(
+        self, status: str, error: BaseException | str | None = None, output: str | None = None,
+        *, iterations: int = 0, tool_calls: int = 0,
+    ) -> None:
+        """End the task's span: ``status`` is ``ok``, ``error`` or ``cancelled``."""
+        span = self.span
+        span.set_attributes({
+            "gen_ai.usage.input_tokens": self.input_tokens,
+            "gen_ai.usage.output_tokens": self.output_tokens,
+            "pitstop.iterations": iterations,
+            "pitstop.tool_calls": tool_calls,
+        })
+        if status == "ok" and output is not None and self.inst.capture_content:
+            span.set_attribute("gen_ai.output.messages", _json([
+                {**_text_message("assistant", output), "finish_reason": "stop"}
+            ]))
+        _finish(span, status, error)
+
+
+class ChatSpan:
+    """One live ``chat`` span."""
+
+    __slots__ = ("max_tokens", "run", "span", "start")
+
+    def __init__(self, run: AgentRun, span: OTelSpan, max_tokens: int | None) -> None:
+        self.run = run
+        self.span = span
+        self.max_tokens = max_tokens
+        self.start = time.perf_counter()
+
+    def end(
+        self, status: str, usage: Usage | None, calls: Sequence[ToolCall] = (), reply: str = "",
+        error: BaseException | None = None,
+    ) -> None:
+        """End the span with the call's usage, finish reason and (opt-in) answer."""
+        duration = time.perf_counter() - self.start
+        if isinstance(error, (asyncio.CancelledError, GeneratorExit)):
+            status = "cancelled"
+        run = self.run
+        inst = run.inst
+        span = self.span
+        metric: dict[str, Any] = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": run.provider,
+            "gen_ai.request.model": run.model,
+        }
+        if status == "ok" and usage is not None:
+            attrs: dict[str, Any] = {
+                "gen_ai.usage.input_tokens": usage.input_tokens,
+                "gen_ai.usage.output_tokens": usage.output_tokens,
+            }
+            cached = getattr(usage, "cached_input_tokens", None)
+            if cached is not None:
+                attrs["gen_ai.usage.cache_read.input_tokens"] = cached
+            reasoning = getattr(usage, "reasoning_tokens", None)
+            if reasoning is not None:
+                attrs["gen_ai.usage.reasoning.output_tokens"] = reasoning
+            cost = getattr(usage, "cost", None)
+            if cost is not None:
+                attrs["pitstop.usage.cost"] = cost
+            if calls:
+                reason = "tool_calls"
+            elif self.max_tokens and usage.output_tokens >= self.max_tokens:
+                reason = "length"
+            else:
+                reason = "stop"
+            attrs["gen_ai.response.finish_reasons"] = (reason,)
+            if inst.capture_content:
+                parts: list[dict[str, Any]] = []
+                if reply:
+                    parts.append({"type": "text", "content": reply})
+                parts.extend({"type": "tool_call", "id": c.id, "name": c.name,
+                              "arguments": dict(c.arguments)} for c in calls)
+                attrs["gen_ai.output.messages"] = _json(
+                    [{"role": "assistant", "parts": parts, "finish_reason": reason}]
+                )
+            span.set_attributes(attrs)
+            run.input_tokens += usage.input_tokens
+            run.output_tokens += usage.output_tokens
+            inst.tokens.record(usage.input_tokens, {**metric, "gen_ai.token.type": "input"})
+            inst.tokens.record(usage.output_tokens, {**metric, "gen_ai.token.type": "output"})
+        elif status == "error":
+            metric["error.type"] = _error_type(error)
+        inst.duration.record(duration, metric)
+        _finish(span, status, error)
+
+
+class ToolSpan:
+    """One live ``execute_tool`` span, current in the tool's context until it ends."""
+
+    __slots__ = ("inst", "name", "span", "token")
+
+    def __init__(self, inst: Instrumentation, span: OTelSpan, token: object, name: str) -> None:
+        self.inst = inst
+        self.span = span
+        self.token = token
+        self.name = name
+
+    def end(
+        self, status: str, *, outcome: str | None = None, result: Any = None,
+        error: BaseException | str | None = None,
+    ) -> None:
+        """End the span. `outcome` is the cache's: ``hit``, ``shared``, ``miss`` or None
+        (no cache, or the cache was bypassed)."""
+        _context.detach(self.token)  # type: ignore[arg-type]
+        span = self.span
+        span.set_attribute("pitstop.cache.hit", outcome == "hit" or outcome == "shared")
+        span.set_attribute("pitstop.cache.shared", outcome == "shared")
+        if outcome is not None:
+            self.inst.cache_lookups.add(
+                1, {"gen_ai.tool.name": self.name, "pitstop.cache.outcome": outcome}
+            )
+        if status == "ok" and self.inst.capture_content:
+            span.set_attribute("gen_ai.tool.call.result", _json(result))
+        _finish(span, status, error)
+
+
+class OperationSpan:
+    """The live span of a ``track_operation_time`` block."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: OTelSpan, token: object) -> None:
+        self.span = span
+        self.token = token
+
+    def end(self, status: str, error: BaseException | None) -> None:
+        _context.detach(self.token)  # type: ignore[arg-type]
+        _finish(self.span, status, error)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def provider_name(llm: Any) -> str:
+    """``gen_ai.provider.name`` of a model client."""
+    name = getattr(llm, "provider_name", None)
+    if isinstance(name, str) and name:
+        return name
+    return _PROVIDERS.get(type(llm).__name__, type(llm).__name__)
+
+
+def model_name(llm: Any) -> str:
+    model = getattr(llm, "model", None)
+    return model if isinstance(model, str) and model else type(llm).__name__
+
+
+def _finish(span: OTelSpan, status: str, error: BaseException | str | None) -> None:
+    if status == "error":
+        span.set_attribute("error.type", _error_type(error))
+        if isinstance(error, BaseException):
+            span.record_exception(error)
+        span.set_status(Status(StatusCode.ERROR, str(error) if error is not None else None))
+    elif status == "cancelled":
+        span.set_attribute("pitstop.status", "cancelled")
+    span.end()
+
+
+def _error_type(error: BaseException | str | None) -> str:
+    if isinstance(error, BaseException):
+        return type(error).__qualname__
+    return "_OTHER"
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _text_message(role: str, text: str) -> dict[str, Any]:
+    return {"role": role, "parts": [{"type": "text", "content": text}]}
+
+
+def _message(m: Message) -> dict[str, Any]:
+    """A pitstop message in the conventions' input-message JSON shape."""
+    if m.role == "tool":
+        return {"role": "tool", "parts": [
+            {"type": "tool_call_response", "id": m.tool_call_id, "result": m.content}
+        ]}
+    parts: list[dict[str, Any]] = []
+    if m.content:
+        parts.append({"type": "text", "content": m.content})
+    parts.extend({"type": "tool_call", "id": c.id, "name": c.name, "arguments": dict(c.arguments)}
+                 for c in m.tool_calls)
+    return {"role": m.role, "parts": parts}

@@ -10,10 +10,14 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 LAB_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --ServerApp.allow_root=True)
 
 LOCAL  := $(VENV)/.installed-local
+# Arize Phoenix, the tracing backend of the OpenTelemetry test: its own venv (heavy pins).
+PHOENIX_VENV := .phoenix-venv
+PHOENIX_VERSION := 20.26.1
+PHOENIX      := $(PHOENIX_VENV)/.installed-$(PHOENIX_VERSION)
 # llama.cpp must be built portable: the default native build crashes on some CPUs.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: help install lab test lint bench bench-quick bench-local demo redis-server chromium local-model clean
+.PHONY: help install lab test lint bench bench-quick bench-local demo redis-server chromium local-model phoenix clean
 
 help:
 	@echo "make lab          open the tutorials in JupyterLab (simulated model, no API key)"
@@ -51,11 +55,20 @@ chromium:
 		echo "installing chromium (Debian package)"; \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
+# The OpenTelemetry test sends spans over OTLP to Phoenix on loopback and reads them back.
+$(PHOENIX):
+	$(PYTHON) -m venv $(PHOENIX_VENV)
+	$(PHOENIX_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PHOENIX_VENV)/bin/python -m pip install -q "arize-phoenix==$(PHOENIX_VERSION)"
+	@touch $(PHOENIX)
+
+phoenix: $(PHOENIX)
+
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(LAB_ROOT)
 
 # Every test, then every tutorial notebook top to bottom (nbmake, no frontend).
-test: install redis-server chromium local-model
+test: install redis-server chromium local-model phoenix
 	$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=300 tests notebooks
 
 lint: install
@@ -75,4 +88,4 @@ demo: install
 	$(BIN)/python -m pitstop demo
 
 clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PHOENIX_VENV) build dist .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""OpenTelemetry fixtures: an SDK TracerProvider and MeterProvider that keep everything in memory."""
+"""OpenTelemetry fixtures: SDK tracer and meter providers that keep everything in memory."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from tests.otel.phoenix import PhoenixServer, phoenix_binary
 
 from pitstop import otel
-from tests.otel.phoenix import PhoenixServer, phoenix_binary
 
 
 @dataclass

@@ -61,7 +61,7 @@ class PhoenixServer:
             "PHOENIX_AGENTS_DISABLE_BASH": "true",
             "DO_NOT_TRACK": "1",
         })
-        self.log = open(self.workdir / "phoenix.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.log = open(self.workdir / "phoenix.log", "wb")
         self.started_at = time.monotonic()
         self.proc = subprocess.Popen([str(self.binary), "serve"], env=env, stdout=self.log,
                                      stderr=subprocess.STDOUT, cwd=self.workdir)

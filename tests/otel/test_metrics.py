@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tests.otel.conftest import Telemetry
+
 from pitstop import FunctionLLM, HybridAgent, LLMResponse, Message, ToolCall, Usage
 from pitstop.llm._base import ToolSpec
-from tests.otel.conftest import Telemetry
 
 
 def scripted(messages: list[Message], tools: list[ToolSpec]) -> LLMResponse:

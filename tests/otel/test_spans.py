@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
+from tests.otel.conftest import Telemetry
 
 from pitstop import (
     AgentConfig,
@@ -21,10 +22,9 @@ from pitstop import (
     Tool,
     ToolCall,
     Usage,
+    otel,
 )
-from pitstop import otel
 from pitstop.llm._base import ToolSpec
-from tests.otel.conftest import Telemetry
 
 SECRET = "the launch code is 0000"
 CONTENT_KEYS = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.system_instructions",

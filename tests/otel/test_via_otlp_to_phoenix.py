@@ -10,10 +10,10 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-from pitstop import otel
 from tests.otel.phoenix import PhoenixServer
 from tests.otel.test_spans import make_agent
+
+from pitstop import otel
 
 pytestmark = pytest.mark.phoenix
 

@@ -488,14 +488,17 @@ class ToolSpan:
         (no cache, or the cache was bypassed)."""
         _context.detach(self.token)  # type: ignore[arg-type]
         span = self.span
-        span.set_attribute("pitstop.cache.hit", outcome == "hit" or outcome == "shared")
-        span.set_attribute("pitstop.cache.shared", outcome == "shared")
+        attrs: dict[str, Any] = {
+            "pitstop.cache.hit": outcome == "hit" or outcome == "shared",
+            "pitstop.cache.shared": outcome == "shared",
+        }
         if outcome is not None:
             self.inst.cache_lookups.add(
                 1, {"gen_ai.tool.name": self.name, "pitstop.cache.outcome": outcome}
             )
         if status == "ok" and self.inst.capture_content:
-            span.set_attribute("gen_ai.tool.call.result", _json(result))
+            attrs["gen_ai.tool.call.result"] = _json(result)
+        span.set_attributes(attrs)
         _finish(span, status, error)
 
 

@@ -266,8 +266,8 @@ class Instrumentation:
 
     # -- spans recorded after the fact -------------------------------------------------
 
-    def waits(self, waits: Sequence[Any], now: float, parent: Context | None) -> None:
-        """One ``wait {limit}`` span per limiter wait that ended at monitor time `now`."""
+    def waits(self, waits: Sequence[Any], parent: Context | None) -> None:
+        """One ``wait {limit}`` span per limiter wait that just ended."""
         end_ns = time.time_ns()
         for w in waits:
             waited = w.waited
@@ -285,7 +285,8 @@ class Instrumentation:
             self.wait_duration.record(waited, limit)
 
     def compression(self, c: Any, parent: Context | None) -> None:
-        """A ``compress {strategy}`` span for a compression that just ended."""
+        """A ``compress {strategy}`` span, under `parent`, for a compression that just
+        ended."""
         end_ns = time.time_ns()
         attrs = {
             "pitstop.compression.strategy": c.strategy,
@@ -314,7 +315,7 @@ class Instrumentation:
 class AgentRun:
     """The ``invoke_agent`` span of one task and what its child spans need."""
 
-    __slots__ = ("_tool_context", "context", "input_tokens", "inst", "llm", "model",
+    __slots__ = ("_tool_context", "context", "error", "input_tokens", "inst", "llm", "model",
                  "output_tokens", "provider", "span")
 
     def __init__(
@@ -328,6 +329,8 @@ class AgentRun:
         self.context: Context = _trace.set_span_in_context(span)
         """The OpenTelemetry context whose current span is this task's ``invoke_agent``."""
         self._tool_context: contextvars.Context | None = None
+        self.error: BaseException | None = None
+        """What made the task fail, when it did."""
         self.input_tokens = 0
         self.output_tokens = 0
 
@@ -343,6 +346,10 @@ class AgentRun:
             base = self._tool_context = contextvars.copy_context()
             base.run(_context.attach, self.context)
         return base.copy()
+
+    def compression(self, c: Any) -> None:
+        """A ``compress`` span under this task for a compression that just ended."""
+        self.inst.compression(c, self.context)
 
     def chat(
         self, messages: Sequence[Message], max_tokens: int | None,
@@ -383,10 +390,11 @@ class AgentRun:
         return ChatSpan(self, span, max_tokens)
 
     def end(
-        self, status: str, error: BaseException | str | None = None, output: str | None = None,
-        *, iterations: int = 0, tool_calls: int = 0,
+        self, status: str, output: str | None = None, *, iterations: int = 0,
+        tool_calls: int = 0,
     ) -> None:
-        """End the task's span: ``status`` is ``ok``, ``error`` or ``cancelled``."""
+        """End the task's span: ``status`` is ``ok``, ``error`` (the reason in `error`) or
+        ``cancelled``."""
         span = self.span
         span.set_attributes({
             "gen_ai.usage.input_tokens": self.input_tokens,
@@ -398,7 +406,7 @@ class AgentRun:
             span.set_attribute("gen_ai.output.messages", _json([
                 {**_text_message("assistant", output), "finish_reason": "stop"}
             ]))
-        _finish(span, status, error)
+        _finish(span, status, self.error)
 
 
 class ChatSpan:

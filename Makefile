@@ -17,13 +17,14 @@ PHOENIX      := $(PHOENIX_VENV)/.installed-$(PHOENIX_VERSION)
 # llama.cpp must be built portable: the default native build crashes on some CPUs.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: help install lab test lint bench bench-quick bench-local demo redis-server chromium local-model phoenix clean
+.PHONY: help install lab test lint bench bench-quick bench-local demo redis-server chromium local-model phoenix phoenix-serve clean
 
 help:
 	@echo "make lab          open the tutorials in JupyterLab (simulated model, no API key)"
 	@echo "make test         install everything and run every test"
 	@echo "make bench-quick  the benchmark figures in under 2 minutes"
 	@echo "make demo         the terminal demo"
+	@echo "make phoenix-serve  Arize Phoenix on 127.0.0.1:6006, to see pitstop's OpenTelemetry spans"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +64,14 @@ $(PHOENIX):
 	@touch $(PHOENIX)
 
 phoenix: $(PHOENIX)
+
+# Phoenix for the tutorial (notebooks/07_monitoring.ipynb): http://127.0.0.1:6006, loopback
+# only, no usage telemetry, nothing fetched from outside; traces kept in .phoenix-data.
+phoenix-serve: phoenix
+	PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=6006 PHOENIX_GRPC_PORT=4317 \
+	PHOENIX_WORKING_DIR=$(CURDIR)/.phoenix-data PHOENIX_TELEMETRY_ENABLED=false \
+	PHOENIX_ALLOW_EXTERNAL_RESOURCES=false PHOENIX_AGENTS_DISABLE_BASH=true \
+	$(PHOENIX_VENV)/bin/phoenix serve
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(LAB_ROOT)

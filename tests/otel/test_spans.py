@@ -446,3 +446,21 @@ def test_instrument_rejects_what_is_not_a_provider() -> None:
     with pytest.raises(ConfigError, match="capture_content must be True or False"):
         otel.instrument(capture_content="yes")  # type: ignore[arg-type]
     assert not otel.is_instrumented()
+
+
+def test_pitstop_loads_no_opentelemetry_until_asked() -> None:
+    """`import pitstop` and a run leave OpenTelemetry unloaded; only pitstop.otel loads it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio, sys\n"
+        "from pitstop import FunctionLLM, HybridAgent\n"
+        "asyncio.run(HybridAgent('a', FunctionLLM(lambda m, t: 'x')).execute_task('go'))\n"
+        "print('opentelemetry' in sys.modules)\n"
+        "import pitstop.otel\n"
+        "print('opentelemetry' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True"]

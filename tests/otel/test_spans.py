@@ -411,30 +411,34 @@ async def test_track_operation_time_is_a_span_current_inside_the_block(
     assert trace.get_current_span() is trace.INVALID_SPAN
 
 
-async def test_chat_span_of_a_remote_model_is_client_with_server_address() -> None:
-    """An OpenAI-compatible client gives provider openai, kind CLIENT and the server's address."""
-    from tests.otel.conftest import make_telemetry
+async def test_chat_span_of_an_openai_client_is_client_with_server_address(
+    telemetry: Telemetry,
+) -> None:
+    """OpenAIClient against an OpenAI-compatible server on loopback: provider openai, kind
+    CLIENT, the server's address and port, and the usage the server reported."""
+    from tests.llm.fake_openai_server import Reply, fake_openai_server, text_chunks
 
-    class Remote:
-        model = "gpt-4o-mini"
-        base_url = "http://127.0.0.1:8123/v1"
+    from pitstop import OpenAIClient
 
-        async def stream(self, messages: Any, tools: Any = (), *, max_tokens: Any = None) -> Any:
-            yield "hi"
-            yield Usage(5, 1)
-
-    Remote.__name__ = "OpenAIClient"  # what provider_name() keys on
-    t = make_telemetry()
-    otel.instrument(t.tracer_provider, meter_provider=t.meter_provider)
-    try:
-        await HybridAgent("a", Remote()).execute_task("go")  # type: ignore[arg-type]
-    finally:
-        otel.uninstrument()
-    chat = t.one("chat gpt-4o-mini")
+    with fake_openai_server(Reply(chunks=text_chunks(["Hi", " there"], usage=(13, 2)))) as srv:
+        llm = OpenAIClient("gpt-4o-mini", base_url=srv.base_url)
+        result = await HybridAgent("a", llm).execute_task("go")
+    assert result["success"]
+    chat = telemetry.one("chat gpt-4o-mini")
     assert chat.kind is SpanKind.CLIENT
     a = attrs(chat)
     assert a["gen_ai.provider.name"] == "openai"
-    assert a["server.address"] == "127.0.0.1" and a["server.port"] == 8123
+    assert a["server.address"] == "127.0.0.1" and a["server.port"] == srv.port
+    assert a["gen_ai.usage.input_tokens"] == 13 and a["gen_ai.usage.output_tokens"] == 2
+    assert attrs(telemetry.one("invoke_agent a"))["gen_ai.provider.name"] == "openai"
+
+
+async def test_a_client_names_its_own_provider(telemetry: Telemetry) -> None:
+    """Any client may say its gen_ai.provider.name with a `provider_name` attribute."""
+    llm = FunctionLLM(lambda m, t: "x", model="claude-test")
+    llm.provider_name = "anthropic"  # type: ignore[attr-defined]
+    await HybridAgent("a", llm).execute_task("go")
+    assert attrs(telemetry.one("chat claude-test"))["gen_ai.provider.name"] == "anthropic"
 
 
 def test_instrument_rejects_what_is_not_a_provider() -> None:

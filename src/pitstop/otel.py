@@ -60,7 +60,8 @@ Metrics (on the MeterProvider given, else the global one):
   (histogram, s): ``pitstop.limit``.
 
 Off (never instrumented, or after `uninstrument()`), the cost on the hot path is one
-attribute check per task, model call and tool call.
+attribute read where each task, model call and tool call starts, and a None test where it
+ends; `import pitstop` does not load OpenTelemetry.
 """
 
 from __future__ import annotations
@@ -257,7 +258,7 @@ class Instrumentation:
         if call.turn:
             attrs["pitstop.turn"] = call.turn
         if self.capture_content:
-            attrs["gen_ai.tool.call.arguments"] = _json(call.arguments)
+            attrs["gen_ai.tool.call.arguments"] = _json(_plain(call.arguments))
         span = self.tracer.start_span(
             f"execute_tool {call.tool_name}", kind=SpanKind.INTERNAL, attributes=attrs
         )
@@ -462,7 +463,7 @@ class ChatSpan:
                 if reply:
                     parts.append({"type": "text", "content": reply})
                 parts.extend({"type": "tool_call", "id": c.id, "name": c.name,
-                              "arguments": dict(c.arguments)} for c in calls)
+                              "arguments": _plain(c.arguments)} for c in calls)
                 attrs["gen_ai.output.messages"] = _json(
                     [{"role": "assistant", "parts": parts, "finish_reason": reason}]
                 )
@@ -564,6 +565,11 @@ def _json(value: Any) -> str:
         return repr(value)
 
 
+def _plain(arguments: Any) -> Any:
+    """Tool-call arguments as JSON can hold them (a read-only mapping becomes a dict)."""
+    return dict(arguments) if isinstance(arguments, Mapping) else arguments
+
+
 def _text_message(role: str, text: str) -> dict[str, Any]:
     return {"role": role, "parts": [{"type": "text", "content": text}]}
 
@@ -577,6 +583,6 @@ def _message(m: Message) -> dict[str, Any]:
     parts: list[dict[str, Any]] = []
     if m.content:
         parts.append({"type": "text", "content": m.content})
-    parts.extend({"type": "tool_call", "id": c.id, "name": c.name, "arguments": dict(c.arguments)}
-                 for c in m.tool_calls)
+    parts.extend({"type": "tool_call", "id": c.id, "name": c.name,
+                  "arguments": _plain(c.arguments)} for c in m.tool_calls)
     return {"role": m.role, "parts": parts}

@@ -85,6 +85,7 @@ def telemetry_with_content() -> Iterator[Telemetry]:
 _phoenix: PhoenixServer | None = None
 
 
+@pytest.hookimpl(trylast=True)  # after -m/-k have deselected what will not run
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:

@@ -468,3 +468,36 @@ def test_pitstop_loads_no_opentelemetry_until_asked() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_instrument_without_providers_uses_the_global_ones() -> None:
+    """instrument() with no argument sends spans and metrics to the global providers."""
+    import subprocess
+    import sys
+
+    code = (
+        "import asyncio\n"
+        "from opentelemetry import metrics, trace\n"
+        "from opentelemetry.sdk.metrics import MeterProvider\n"
+        "from opentelemetry.sdk.metrics.export import InMemoryMetricReader\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import "
+        "InMemorySpanExporter\n"
+        "from pitstop import FunctionLLM, HybridAgent, otel\n"
+        "exporter, reader = InMemorySpanExporter(), InMemoryMetricReader()\n"
+        "provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "trace.set_tracer_provider(provider)\n"
+        "metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))\n"
+        "otel.instrument()\n"
+        "asyncio.run(HybridAgent('a', FunctionLLM(lambda m, t: 'x')).execute_task('go'))\n"
+        "print(sorted(s.name for s in exporter.get_finished_spans()))\n"
+        "data = reader.get_metrics_data()\n"
+        "print(sorted(m.name for rm in data.resource_metrics for sm in rm.scope_metrics "
+        "for m in sm.metrics))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["['chat function-llm', 'invoke_agent a']",
+                   "['gen_ai.client.operation.duration', 'gen_ai.client.token.usage']"]

@@ -15,7 +15,8 @@ from tests.otel.test_spans import make_agent
 
 from pitstop import otel
 
-pytestmark = pytest.mark.phoenix
+# Phoenix boots in 10-30 s on a busy 2-core machine (it starts while earlier tests run)
+pytestmark = [pytest.mark.phoenix, pytest.mark.timeout(300)]
 
 
 def read_spans(phoenix: PhoenixServer, project: str, want: int) -> list[dict[str, Any]]:

@@ -114,7 +114,6 @@ _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 
 # with a `provider_name` attribute.
 _PROVIDERS = {
     "OpenAIClient": "openai",
-    "LocalModel": "llama_cpp",
     "SimulatedLLM": "pitstop.simulated",
     "FunctionLLM": "pitstop.function",
 }
@@ -316,8 +315,8 @@ class Instrumentation:
 class AgentRun:
     """The ``invoke_agent`` span of one task and what its child spans need."""
 
-    __slots__ = ("_tool_context", "context", "error", "input_tokens", "inst", "llm", "model",
-                 "output_tokens", "provider", "span")
+    __slots__ = ("_tool_context", "context", "error", "input_tokens", "inst", "model",
+                 "output_tokens", "provider", "server", "span")
 
     def __init__(
         self, inst: Instrumentation, span: OTelSpan, provider: str, model: str, llm: Any
@@ -326,7 +325,6 @@ class AgentRun:
         self.span = span
         self.provider = provider
         self.model = model
-        self.llm = llm
         self.context: Context = _trace.set_span_in_context(span)
         """The OpenTelemetry context whose current span is this task's ``invoke_agent``."""
         self._tool_context: contextvars.Context | None = None
@@ -334,6 +332,8 @@ class AgentRun:
         """What made the task fail, when it did."""
         self.input_tokens = 0
         self.output_tokens = 0
+        self.server = server_attributes(llm)
+        """``server.address`` and ``server.port`` of a remote model, else empty."""
 
     def tool_context(self) -> contextvars.Context:
         """A fresh `contextvars.Context` for one tool task, with ``invoke_agent`` current.
@@ -358,7 +358,6 @@ class AgentRun:
     ) -> ChatSpan:
         """Start a ``chat {model}`` span under this task's span."""
         inst = self.inst
-        llm = self.llm
         attrs: dict[str, Any] = {
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": self.provider,
@@ -369,14 +368,7 @@ class AgentRun:
             attrs["gen_ai.request.max_tokens"] = max_tokens
         if turn:
             attrs["pitstop.turn"] = turn
-        base_url = getattr(llm, "base_url", None)
-        remote = isinstance(base_url, str) and bool(base_url)
-        if remote:
-            parts = urlsplit(str(base_url))
-            if parts.hostname:
-                attrs["server.address"] = parts.hostname
-                port = parts.port or (443 if parts.scheme == "https" else 80)
-                attrs["server.port"] = port
+        attrs.update(self.server)
         if inst.capture_content:
             attrs["gen_ai.input.messages"] = _json([_message(m) for m in messages])
             if tools:
@@ -386,7 +378,7 @@ class AgentRun:
                 ])
         span = inst.tracer.start_span(
             f"chat {self.model}", context=self.context,
-            kind=SpanKind.CLIENT if remote else SpanKind.INTERNAL, attributes=attrs,
+            kind=SpanKind.CLIENT if self.server else SpanKind.INTERNAL, attributes=attrs,
         )
         return ChatSpan(self, span, max_tokens)
 
@@ -436,6 +428,7 @@ class ChatSpan:
             "gen_ai.operation.name": "chat",
             "gen_ai.provider.name": run.provider,
             "gen_ai.request.model": run.model,
+            **run.server,
         }
         if status == "ok" and usage is not None:
             attrs: dict[str, Any] = {
@@ -534,6 +527,21 @@ def provider_name(llm: Any) -> str:
     if isinstance(name, str) and name:
         return name
     return _PROVIDERS.get(type(llm).__name__, type(llm).__name__)
+
+
+def server_attributes(llm: Any) -> dict[str, Any]:
+    """``server.address`` and ``server.port`` of a client with a ``base_url``."""
+    base_url = getattr(llm, "base_url", None)
+    if not isinstance(base_url, str) or not base_url:
+        return {}
+    parts = urlsplit(base_url)
+    if not parts.hostname:
+        return {}
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port that is not a number
+        return {"server.address": parts.hostname}
+    return {"server.address": parts.hostname, "server.port": port}
 
 
 def model_name(llm: Any) -> str:

@@ -430,6 +430,8 @@ async def test_chat_span_of_an_openai_client_is_client_with_server_address(
     assert a["gen_ai.provider.name"] == "openai"
     assert a["server.address"] == "127.0.0.1" and a["server.port"] == srv.port
     assert a["gen_ai.usage.input_tokens"] == 13 and a["gen_ai.usage.output_tokens"] == 2
+    (point,) = telemetry.points("gen_ai.client.operation.duration")
+    assert dict(point.attributes)["server.address"] == "127.0.0.1"
     assert attrs(telemetry.one("invoke_agent a"))["gen_ai.provider.name"] == "openai"
 
 

@@ -220,12 +220,16 @@ async def otel_cost(repeat: int) -> list[Row]:
     """Added CPU with `pitstop.otel.instrument()` on, against the same agents with it off,
     in paired, interleaved runs (SDK TracerProvider with a BatchSpanProcessor and a
     discarding exporter, SDK MeterProvider with an in-memory reader)."""
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    from pitstop import otel
+        from pitstop import otel
+    except ImportError:
+        return [Row("OpenTelemetry on: added CPU per tool call and per model call",
+                    "not measured", "—", "pip install 'pitstop[otel]'", "", "info")]
 
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(BatchSpanProcessor(_DropSpans()))  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ PHOENIX      := $(PHOENIX_VENV)/.installed-$(PHOENIX_VERSION)
 # llama.cpp must be built portable: the default native build crashes on some CPUs.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: help install lab test lint bench bench-quick bench-local demo redis-server chromium local-model phoenix phoenix-serve clean
+.PHONY: help install lab test lint bench bench-quick bench-local bench-soak demo redis-server chromium local-model phoenix phoenix-serve clean
 
 help:
 	@echo "make lab          open the tutorials in JupyterLab (simulated model, no API key)"
@@ -92,6 +92,10 @@ bench: install
 
 bench-local: local-model
 	$(BIN)/python bench/bench_local.py
+
+# A million tool calls and 100,000 tasks: memory flat, every structure bounded (minutes).
+bench-soak: install
+	$(BIN)/python bench/bench_soak.py
 
 demo: install
 	$(BIN)/python -m pitstop demo

@@ -503,3 +503,24 @@ def test_instrument_without_providers_uses_the_global_ones() -> None:
                          check=True).stdout.splitlines()
     assert out == ["['chat function-llm', 'invoke_agent a']",
                    "['gen_ai.client.operation.duration', 'gen_ai.client.token.usage']"]
+
+
+async def test_a_tool_raising_cancelled_error_itself_is_an_error_span(
+    telemetry: Telemetry,
+) -> None:
+    """A CancelledError raised inside a tool (not a cancellation of the run) is the tool's
+    error: its span is ERROR and the task goes on."""
+
+    async def flaky() -> str:
+        raise asyncio.CancelledError("library gave up")
+
+    def fn(messages: list[Message], tools: list[ToolSpec]) -> LLMResponse:
+        if messages[-1].role == "tool":
+            return LLMResponse("carried on")
+        return LLMResponse(tool_calls=[ToolCall("flaky", {})])
+
+    result = await HybridAgent("a", FunctionLLM(fn), tools=[flaky]).execute_task("go")
+    assert result["success"] and result["output"] == "carried on"
+    span = telemetry.one("execute_tool flaky")
+    assert span.status.status_code is StatusCode.ERROR
+    assert attrs(span)["error.type"] == "CancelledError"

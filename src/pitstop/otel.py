@@ -14,12 +14,13 @@ moved to open-telemetry/semantic-conventions-genai):
 
 - ``invoke_agent {agent name}`` (INTERNAL): ``gen_ai.operation.name``, ``gen_ai.agent.name``,
   ``gen_ai.agent.id``, ``gen_ai.provider.name``, ``gen_ai.request.model``,
-  ``gen_ai.conversation.id`` (the session), ``gen_ai.usage.input_tokens`` and
-  ``gen_ai.usage.output_tokens`` (the task's totals), ``pitstop.task.id``.
+  ``gen_ai.conversation.id`` (the session), ``pitstop.task.id``, and the task's totals of
+  the chat spans' usage attributes and cost.
 - ``chat {model}`` (CLIENT; INTERNAL for an in-process model): ``gen_ai.provider.name``,
   ``gen_ai.request.model``, ``gen_ai.request.max_tokens``, ``gen_ai.request.stream``,
   ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``,
-  ``gen_ai.usage.cache_read.input_tokens``, ``gen_ai.usage.reasoning.output_tokens``,
+  ``gen_ai.usage.cache_read.input_tokens`` and ``gen_ai.usage.reasoning.output_tokens``
+  (when the model reports them), ``pitstop.usage.cost`` (dollars, when the model is priced),
   ``gen_ai.response.finish_reasons``, ``server.address`` and ``server.port``.
 - ``execute_tool {tool}`` (INTERNAL): ``gen_ai.tool.name``, ``gen_ai.tool.call.id``,
   ``gen_ai.tool.type``, ``gen_ai.tool.description``, ``pitstop.cache.hit`` and
@@ -315,8 +316,9 @@ class Instrumentation:
 class AgentRun:
     """The ``invoke_agent`` span of one task and what its child spans need."""
 
-    __slots__ = ("_tool_context", "context", "error", "input_tokens", "inst", "model",
-                 "output_tokens", "provider", "server", "span")
+    __slots__ = ("_tool_context", "cached_tokens", "calls", "context", "cost", "error",
+                 "input_tokens", "inst", "model", "output_tokens", "provider",
+                 "reasoning_tokens", "server", "span")
 
     def __init__(
         self, inst: Instrumentation, span: OTelSpan, provider: str, model: str, llm: Any
@@ -332,6 +334,12 @@ class AgentRun:
         """What made the task fail, when it did."""
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cached_tokens = 0
+        self.reasoning_tokens = 0
+        self.cost: float | None = 0.0
+        """Dollars of the task's model calls; None once one had no known price."""
+        self.calls = 0
+        """Model calls that finished."""
         self.server = server_attributes(llm)
         """``server.address`` and ``server.port`` of a remote model, else empty."""
 
@@ -389,12 +397,19 @@ class AgentRun:
         """End the task's span: ``status`` is ``ok``, ``error`` (the reason in `error`) or
         ``cancelled``."""
         span = self.span
-        span.set_attributes({
+        attrs: dict[str, Any] = {
             "gen_ai.usage.input_tokens": self.input_tokens,
             "gen_ai.usage.output_tokens": self.output_tokens,
             "pitstop.iterations": iterations,
             "pitstop.tool_calls": tool_calls,
-        })
+        }
+        if self.cached_tokens:
+            attrs["gen_ai.usage.cache_read.input_tokens"] = self.cached_tokens
+        if self.reasoning_tokens:
+            attrs["gen_ai.usage.reasoning.output_tokens"] = self.reasoning_tokens
+        if self.cost is not None and self.calls:
+            attrs["pitstop.usage.cost"] = self.cost
+        span.set_attributes(attrs)
         if status == "ok" and output is not None and self.inst.capture_content:
             span.set_attribute("gen_ai.output.messages", _json([
                 {**_text_message("assistant", output), "finish_reason": "stop"}
@@ -435,15 +450,13 @@ class ChatSpan:
                 "gen_ai.usage.input_tokens": usage.input_tokens,
                 "gen_ai.usage.output_tokens": usage.output_tokens,
             }
-            cached = getattr(usage, "cached_input_tokens", None)
-            if cached is not None:
-                attrs["gen_ai.usage.cache_read.input_tokens"] = cached
-            reasoning = getattr(usage, "reasoning_tokens", None)
-            if reasoning is not None:
-                attrs["gen_ai.usage.reasoning.output_tokens"] = reasoning
-            cost = getattr(usage, "cost", None)
-            if cost is not None:
-                attrs["pitstop.usage.cost"] = cost
+            # counts a client does not report are 0 in `Usage`: exported only when seen
+            if usage.cached_input_tokens:
+                attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cached_input_tokens
+            if usage.reasoning_tokens:
+                attrs["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
+            if usage.cost is not None:
+                attrs["pitstop.usage.cost"] = usage.cost
             if calls:
                 reason = "tool_calls"
             elif self.max_tokens and usage.output_tokens >= self.max_tokens:
@@ -461,8 +474,12 @@ class ChatSpan:
                     [{"role": "assistant", "parts": parts, "finish_reason": reason}]
                 )
             span.set_attributes(attrs)
+            run.calls += 1
             run.input_tokens += usage.input_tokens
             run.output_tokens += usage.output_tokens
+            run.cached_tokens += usage.cached_input_tokens
+            run.reasoning_tokens += usage.reasoning_tokens
+            run.cost = None if usage.cost is None or run.cost is None else run.cost + usage.cost
             inst.tokens.record(usage.input_tokens, {**metric, "gen_ai.token.type": "input"})
             inst.tokens.record(usage.output_tokens, {**metric, "gen_ai.token.type": "output"})
         elif status == "error":

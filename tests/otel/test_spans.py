@@ -524,3 +524,44 @@ async def test_a_tool_raising_cancelled_error_itself_is_an_error_span(
     span = telemetry.one("execute_tool flaky")
     assert span.status.status_code is StatusCode.ERROR
     assert attrs(span)["error.type"] == "CancelledError"
+
+
+async def test_cached_and_reasoning_tokens_and_cost_are_exported(telemetry: Telemetry) -> None:
+    """A model that reports cached input, reasoning tokens and a price gives the conventions'
+    cache_read and reasoning attributes and pitstop's cost, per call and per task."""
+
+    def fn(messages: list[Message], tools: list[ToolSpec]) -> LLMResponse:
+        if messages[-1].role == "tool":
+            return LLMResponse("done", usage=Usage(120, 10, cached_input_tokens=100,
+                                                   reasoning_tokens=4, cost=0.002))
+        return LLMResponse(tool_calls=[ToolCall("lookup", {"key": "k"})],
+                           usage=Usage(100, 20, cached_input_tokens=0, reasoning_tokens=12,
+                                       cost=0.001))
+
+    async def lookup(key: str) -> str:
+        return key
+
+    await HybridAgent("a", FunctionLLM(fn), tools=[lookup], name="Bot").execute_task("go")
+    first, second = sorted(telemetry.named("chat "), key=lambda s: s.start_time or 0)
+    assert "gen_ai.usage.cache_read.input_tokens" not in attrs(first)  # none reported
+    assert attrs(first)["gen_ai.usage.reasoning.output_tokens"] == 12
+    assert attrs(first)["pitstop.usage.cost"] == pytest.approx(0.001)
+    assert attrs(second)["gen_ai.usage.cache_read.input_tokens"] == 100
+    root = attrs(telemetry.one("invoke_agent Bot"))
+    assert root["gen_ai.usage.cache_read.input_tokens"] == 100
+    assert root["gen_ai.usage.reasoning.output_tokens"] == 16
+    assert root["pitstop.usage.cost"] == pytest.approx(0.003)
+
+
+async def test_a_task_with_an_unpriced_call_has_no_cost(telemetry: Telemetry) -> None:
+    """One model call without a known price leaves the task's cost out, never understated."""
+    answers = iter([LLMResponse(tool_calls=[ToolCall("lookup", {"key": "k"})],
+                                usage=Usage(10, 2, cost=0.5)),
+                    LLMResponse("done", usage=Usage(10, 2, cost=None))])
+
+    async def lookup(key: str) -> str:
+        return key
+
+    llm = FunctionLLM(lambda m, t: next(answers))
+    await HybridAgent("a", llm, tools=[lookup], name="Bot").execute_task("go")
+    assert "pitstop.usage.cost" not in attrs(telemetry.one("invoke_agent Bot"))

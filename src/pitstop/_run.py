@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from pitstop._context.engine import ContextEngine
     from pitstop._limits.budget import SpendReservation
     from pitstop._limits.governor import Reservation, Wait
-    from pitstop.otel import AgentRun, ChatSpan
+    from pitstop._metrics.genai import AgentRun, ChatSpan
 
 __all__ = ["Run"]
 

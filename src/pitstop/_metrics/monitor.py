@@ -16,7 +16,7 @@ from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypedDict
 
 if TYPE_CHECKING:
-    from pitstop.otel import Instrumentation, OperationSpan
+    from pitstop._metrics.genai import Instrumentation, OperationSpan
 
 __all__ = [
     "OTHER",

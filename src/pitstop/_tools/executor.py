@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from pitstop._cache.cache import Miss, ToolCache
     from pitstop._limits.governor import Governor, Wait
-    from pitstop.otel import AgentRun
+    from pitstop._metrics.genai import AgentRun
 
 __all__ = ["PlannedCall", "ToolBatch", "ToolEvent", "ToolExecutor", "report_waits", "result_text"]
 

@@ -10,8 +10,8 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from tests.otel.helpers import make_agent
 from tests.otel.phoenix import PhoenixServer
-from tests.otel.test_spans import make_agent
 
 from pitstop import otel
 

@@ -50,8 +50,9 @@ when it used all of ``max_tokens``, else ``stop``.
 
 Metrics (on the MeterProvider given, else the global one):
 
-- ``gen_ai.client.operation.duration`` (histogram, s) of each model call:
-  ``gen_ai.operation.name``, ``gen_ai.provider.name``, ``gen_ai.request.model``,
+- ``gen_ai.client.operation.duration`` (histogram, s) of each model call that finished or
+  failed (not one its consumer cut short): ``gen_ai.operation.name``,
+  ``gen_ai.provider.name``, ``gen_ai.request.model``, ``server.address``, ``server.port``,
   ``error.type``.
 - ``gen_ai.client.token.usage`` (histogram, {token}): the same and ``gen_ai.token.type``
   (``input`` or ``output``).

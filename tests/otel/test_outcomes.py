@@ -78,6 +78,7 @@ async def test_a_consumer_that_leaves_early_ends_spans_as_cancelled(telemetry: T
         span = telemetry.one(name)
         assert span.status.status_code is StatusCode.UNSET, name
         assert attrs(span)["pitstop.status"] == "cancelled", name
+    assert telemetry.points("gen_ai.client.operation.duration") == []  # not a whole call
 
 
 async def test_cache_hits_and_shared_calls_are_marked(telemetry: Telemetry) -> None:

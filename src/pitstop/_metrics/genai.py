@@ -355,7 +355,8 @@ class ChatSpan:
             inst.tokens.record(usage.output_tokens, {**metric, "gen_ai.token.type": "output"})
         elif status == "error":
             metric["error.type"] = _error_type(error)
-        inst.duration.record(duration, metric)
+        if status != "cancelled":  # a call cut short by its consumer has no duration to report
+            inst.duration.record(duration, metric)
         _finish(span, status, error)
 
 

@@ -360,7 +360,18 @@ class Governor:
         if self._tokens is None:
             await self._sleep(delay)
             return
-        await self.reserve_tokens(amount)
+        # Not tracked in flight: nothing settles a retry's reservation if its call dies
+        # without an answer, and the retry goes out at once anyway.
+        self._forget(await self.reserve_tokens(amount))
+
+    def _forget(self, reservation: Reservation) -> None:
+        """Stop counting `reservation` as in flight (its call ended or is not tracked)."""
+        if reservation.in_flight:
+            self._landed(reservation)
+            for i, pending in enumerate(self._unacked):
+                if pending is reservation:  # by identity: equal reservations are distinct
+                    del self._unacked[i]
+                    break
 
     def _landed(self, reservation: Reservation) -> None:
         """The provider has answered the call of `reservation`: it is no longer in flight."""
@@ -379,12 +390,7 @@ class Governor:
         """
         if actual < 0:
             raise ValueError(f"settle_tokens needs the real token usage >= 0, got {actual}.")
-        if reservation.in_flight:
-            self._landed(reservation)
-            for i, pending in enumerate(self._unacked):
-                if pending is reservation:  # by identity: equal reservations are distinct
-                    del self._unacked[i]
-                    break
+        self._forget(reservation)
         if self.provider_accounting and actual < reservation.amount:
             return
         delta = actual - reservation.amount

@@ -202,3 +202,17 @@ async def test_waiting_to_retry_without_a_limit_just_sleeps() -> None:
     g = gov(clock, max_concurrent_tasks=None)
     await clock.run(g.wait_to_retry(2.5, 10_000))
     assert clock.now == pytest.approx(2.5)
+
+
+async def test_a_call_never_answered_stops_holding_the_bucket_down() -> None:
+    """An in-flight entry older than IN_FLIGHT_TTL_S is taken as charged."""
+    from pitstop._limits.governor import IN_FLIGHT_TTL_S
+
+    clock = FakeClock()
+    g = gov(clock, max_tokens_per_minute=600)
+    lost = await g.reserve_tokens(500)  # its call dies: no answer, never settled
+    await clock.advance(IN_FLIGHT_TTL_S + 1)
+    await g.reserve_tokens(10)  # any later reservation sweeps the stale entry
+    assert not lost.in_flight
+    await clock.advance(60)
+    assert available(g) == pytest.approx(590)  # only the later call is still in flight

@@ -329,7 +329,13 @@ class BucketGate(Gate):
         now = self.clock()
         if self.in_flight:
             self._cap_in_flight(now)
-        delay = self.bucket.try_take(amount, now)
+            delay = self.bucket.try_take(amount, now)
+            if delay:
+                # The cap may take back what a short wait refills: never retry sooner
+                # than 1 ms, so a head held down by tokens in flight cannot spin.
+                return max(delay, 0.001)
+        else:
+            delay = self.bucket.try_take(amount, now)
         if not delay:
             self.meter.add(amount, now)
         return delay

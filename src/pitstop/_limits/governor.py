@@ -67,6 +67,8 @@ __all__ = ["REPLY_PRIMING_TOKENS", "Governor", "Reservation", "ResourceUsage", "
 
 REPLY_PRIMING_TOKENS = 3
 """Tokens a chat model adds to every prompt to prime its reply."""
+IN_FLIGHT_TTL_S = 5.0
+"""Seconds after which a call still counted in flight is taken as charged."""
 
 
 class ResourceUsage(TypedDict):
@@ -116,6 +118,8 @@ class Reservation:
     """What reserving them waited for."""
     in_flight: bool = False
     """Reserved but not yet charged by the provider (provider accounting only)."""
+    at: float = 0.0
+    """When it was reserved (for the in-flight bookkeeping)."""
 
 
 class Governor:
@@ -344,10 +348,21 @@ class Governor:
         if self.provider_accounting and isinstance(gate, BucketGate):
             # Until the provider's answer shows it charged them, these tokens may still be
             # in its full bucket, whose refill is lost meanwhile; ours must not outrun it.
+            now = self._clock()
+            self._expire_in_flight(now)
             reservation.in_flight = True
+            reservation.at = now
             gate.in_flight += amount
             self._unacked.append(reservation)
         return reservation
+
+    def _expire_in_flight(self, now: float) -> None:
+        """Land what has been in flight longer than `IN_FLIGHT_TTL_S`: an answer takes
+        milliseconds to show its headers, so an older entry lost its acknowledgement (a
+        call that died, answers out of order) and must not hold the bucket down."""
+        unacked = self._unacked
+        while unacked and now - unacked[0].at > IN_FLIGHT_TTL_S:
+            self._landed(unacked.popleft())
 
     async def wait_to_retry(self, delay: float, amount: int) -> None:
         """Before retrying a call the provider refused (429): wait in the queue.
@@ -532,6 +547,7 @@ class Governor:
             # Each answer (a 429 too) lands the oldest call still in flight; answers come
             # back nearly in order, and what matters is the amount in flight.
             self._landed(self._unacked.popleft())
+            self._expire_in_flight(self._clock())
         if tokens is not None and info.remaining_tokens is not None:
             tokens.clamp(max(0, info.remaining_tokens))
         if requests is not None and info.remaining_requests is not None:

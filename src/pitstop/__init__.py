@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "LLMConnectionError": "pitstop.errors",
     "RateLimitExceeded": "pitstop.errors",
     "CompressionError": "pitstop.errors",
+    "WorkerLostError": "pitstop.errors",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"])
@@ -108,6 +109,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ToolError,
         ToolNotFoundError,
         ToolTimeoutError,
+        WorkerLostError,
     )
     from pitstop._limits.config import ResourceLimits
     from pitstop._limits.governor import Governor

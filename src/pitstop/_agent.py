@@ -30,6 +30,7 @@ from pitstop._tools.base import Tool, ToolRegistry, resolve_tools
 from pitstop._tools.executor import PlannedCall, ToolExecutor, report_waits, result_text
 
 if TYPE_CHECKING:
+    from pitstop._batch.run import Engine
     from pitstop._cache.cache import ToolCache
     from pitstop._cache.config import CacheConfig
     from pitstop._context.engine import ContextEngine
@@ -457,44 +458,29 @@ class HybridAgent:
         *,
         max_concurrency: int = 10,
         progress: bool = True,
+        engine: Engine | None = None,
+        batch_id: str | None = None,
     ) -> list[dict[str, Any]]:
-        """Run many tasks concurrently, at most `max_concurrency` at once.
+        """Run many tasks and return one result per task, in order.
 
-        Returns one result per task, in order. Shows a tqdm progress bar (a widget in
-        Jupyter) unless ``progress=False``. Cancelling the batch cancels every task.
+        Shows one tqdm progress bar (a widget in Jupyter) unless ``progress=False``.
+        Cancelling the batch cancels every task, local or remote.
+
+        Args:
+            tasks: task strings or dicts with ``"description"``.
+            context: the context of every task.
+            max_concurrency: tasks running at once on this process (the local engine).
+            progress: show the progress bar.
+            engine: None runs the batch on this event loop; ``RayEngine(...)`` from
+                `pitstop.distributed` runs it on Ray workers (their own concurrency).
+            batch_id: journal each finished result under this id, so running the same
+                batch again runs only the unfinished or failed tasks (see
+                `pitstop.distributed.journal`).
         """
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
-                or max_concurrency < 1:
-            raise ConfigError(f"max_concurrency must be an integer >= 1, got {max_concurrency!r}.")
-        if isinstance(tasks, (str, Mapping)):
-            raise ConfigError("tasks must be a list of tasks; wrap a single task in a list.")
-        for t in tasks:
-            _task_text(t)  # fail before anything runs
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        from pitstop._batch.run import run_batch
 
-            bar = tqdm(total=len(tasks), desc=f"{self.name} batch", unit="task")
-        sem = asyncio.Semaphore(max_concurrency)
-
-        async def one(t: str | Mapping[str, Any]) -> dict[str, Any]:
-            async with sem:
-                r = await self.execute_task(t, context)
-            if bar is not None:
-                bar.update(1)
-            return r
-
-        jobs = [asyncio.ensure_future(one(t)) for t in tasks]
-        try:
-            return list(await asyncio.gather(*jobs))
-        except BaseException:
-            for j in jobs:
-                j.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+        return await run_batch(self, tasks, context, max_concurrency=max_concurrency,
+                               progress=progress, engine=engine, batch_id=batch_id)
 
     # -- cache ------------------------------------------------------------------------------
 

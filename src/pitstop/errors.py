@@ -13,7 +13,8 @@ builtin a user would naturally catch::
      ├── LLMError                           a model call that failed
      │    └── LLMConnectionError(ConnectionError)
      ├── RateLimitExceeded                  a resource limit refused or timed out a request
-     └── CompressionError                   a conversation could not be compressed
+     ├── CompressionError                   a conversation could not be compressed
+     └── WorkerLostError                    a batch task's worker process died too often
 
 Messages say what happened, the value seen and what to do about it.
 """
@@ -34,6 +35,7 @@ __all__ = [
     "ToolError",
     "ToolNotFoundError",
     "ToolTimeoutError",
+    "WorkerLostError",
 ]
 
 
@@ -103,3 +105,11 @@ class RateLimitExceeded(PitstopError):
 
 class CompressionError(PitstopError):
     """A conversation could not be compressed."""
+
+
+class WorkerLostError(PitstopError):
+    """The worker process running a batch task died while running it, too many times.
+
+    A `RayEngine` batch delivers such a task as a failed result whose ``error`` is this
+    error's message; the other tasks of the batch are not affected.
+    """

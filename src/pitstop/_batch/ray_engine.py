@@ -1,0 +1,326 @@
+"""`RayEngine`: a batch's tasks on Ray async actors, one agent per worker process.
+
+The driver keeps ``workers * concurrency_per_worker`` slots, each bound to one worker;
+a slot takes the next task, runs it on its worker and delivers the result. When a
+worker dies, Ray restarts it (rebuilding the agent from its recipe) and only the tasks
+that were running on it go back in the queue. A task on a worker that died is a
+suspect: from its second death on it runs as the only suspect on its worker, so a task
+that kills its worker is found out and, at its third death, delivered as one failed
+result while the tasks beside it finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pitstop.errors import ConfigError, WorkerLostError
+
+if TYPE_CHECKING:
+    from pitstop._agent import HybridAgent
+    from pitstop._batch.run import Deliver, Task
+
+__all__ = ["MAX_DEATHS", "RayEngine", "RunStats"]
+
+MAX_DEATHS = 3
+"""A task whose worker died this many times while running it fails."""
+
+_READY_TIMEOUT = 180.0
+"""Seconds to wait for the workers to start (a cluster without free CPUs never does)."""
+
+
+@dataclass
+class RunStats:
+    """What the last batch on an engine did (for tests, benchmarks and curiosity)."""
+
+    submitted: int = 0
+    """Task runs sent to workers (re-runs included)."""
+    rerun: int = 0
+    """Runs sent again because their worker died."""
+    failed_lost: int = 0
+    """Tasks delivered as failed because their worker died `MAX_DEATHS` times."""
+    worker_deaths: set[str] = field(default_factory=set)
+    """Worker lanes that died during the batch."""
+
+
+@dataclass
+class _Slot:
+    worker: Any
+    lane: str
+    suspect_busy: list[bool]
+    """Shared by the slots of one worker: a twice-dead task is running there."""
+
+
+class RayEngine:
+    """Run `execute_batch` on Ray: ``agent.execute_batch(tasks, engine=RayEngine())``.
+
+    Each worker is a Ray async actor holding one agent, rebuilt from the agent's recipe
+    (its constructor arguments; never a pickled live agent), that runs up to
+    `concurrency_per_worker` tasks at once on its event loop. Results come back in task
+    order; one progress bar covers every worker; the spans of every task are merged
+    into the driver agent's Monitor with a ``worker`` attribute (a lane per worker in
+    `pitstop.notebook.batch_timeline`).
+
+    Args:
+        address: None: the Ray this process is connected to, or a new local one with
+            every process on 127.0.0.1. ``"host:port"``, ``"ray://host:port"`` or
+            ``"auto"``: an existing cluster (unreachable: a `ConfigError` naming it).
+        workers: worker processes (actors), each needing one CPU of the cluster.
+        concurrency_per_worker: tasks each worker runs at once.
+        llm_factory: builds the model client in each worker, for clients that cannot be
+            pickled (e.g. ``lambda: OpenAIClient("gpt-4o-mini")``); None sends the agent's.
+
+    With more than one worker, per-minute limits and spend budgets must be shared:
+    set ``ResourceLimits(redis_url=...)``, or each worker would enforce the whole quota
+    (a `ConfigError` says so). ``CacheConfig(backend="redis")`` shares the cache.
+    Concurrency limits (``max_concurrent_tasks``) stay per worker. The engine keeps its
+    workers between batches of the same agent; `shutdown` stops them.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int = 4,
+        concurrency_per_worker: int = 64,
+        *,
+        llm_factory: Callable[[], Any] | None = None,
+    ) -> None:
+        for name, value in (("workers", workers), ("concurrency_per_worker",
+                                                   concurrency_per_worker)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"RayEngine: {name} must be an integer >= 1, got {value!r}.")
+        if address is not None and (not isinstance(address, str) or not address.strip()):
+            raise ConfigError(
+                f"RayEngine: address must be None (a local Ray), 'host:port', "
+                f"'ray://host:port' or 'auto', got {address!r}."
+            )
+        if llm_factory is not None and not callable(llm_factory):
+            raise ConfigError(f"RayEngine: llm_factory must be callable, got {llm_factory!r}.")
+        self.address = address
+        self.workers = workers
+        self.concurrency_per_worker = concurrency_per_worker
+        self.llm_factory = llm_factory
+        self.stats = RunStats()
+        self._actors: list[Any] = []
+        self._lanes: list[str] = []
+        self._fingerprint: str | None = None
+        self._ray: Any = None
+
+    def __repr__(self) -> str:
+        return (f"RayEngine(address={self.address!r}, workers={self.workers}, "
+                f"concurrency_per_worker={self.concurrency_per_worker})")
+
+    def describe(self) -> str:
+        return f" on Ray ({self.workers} worker{'s' if self.workers != 1 else ''})"
+
+    # -- checks before anything runs ------------------------------------------------
+
+    def check(self, agent: HybridAgent) -> None:
+        """Configuration errors that would make a multi-worker batch wrong."""
+        limits = agent.resource_limits
+        if self.workers > 1 and limits is not None and limits.redis_url is None:
+            quotas = [name for name in ("max_tokens_per_minute", "max_tool_calls_per_minute",
+                                        "max_cost_per_hour", "max_cost_total")
+                      if getattr(limits, name, None) is not None]
+            if quotas:
+                shown = ", ".join(f"{q}={getattr(limits, q)}" for q in quotas)
+                raise ConfigError(
+                    f"RayEngine(workers={self.workers}) with {shown} but no redis_url: each "
+                    f"worker would enforce the whole quota, {self.workers}x over it in total. "
+                    "Set ResourceLimits(redis_url='redis://host:6379/0') so every worker "
+                    "shares one, or use workers=1."
+                )
+
+    # -- workers ---------------------------------------------------------------------
+
+    async def _ensure_workers(self, agent: HybridAgent) -> None:
+        from pitstop._batch.recipe import AgentRecipe
+        from pitstop._batch.ray_runtime import connect
+
+        recipe = AgentRecipe.of(agent, llm_factory=self.llm_factory).dumps()
+        fingerprint = hashlib.sha256(recipe).hexdigest()
+        if self._actors and fingerprint == self._fingerprint:
+            return
+        await self.shutdown()
+        # On this thread: ray.init sets its signal handlers only from the main thread.
+        ray = self._ray = connect(self.address, num_cpus=self.workers)
+        from pitstop._batch.worker import BatchWorker
+
+        actor_cls = ray.remote(BatchWorker).options(
+            num_cpus=1,
+            max_concurrency=self.concurrency_per_worker + 4,  # + room for info/in_flight
+            max_restarts=-1,
+            max_task_retries=0,
+        )
+        # The recipe goes inline (small), not by reference: a restart needs it again.
+        actors = [actor_cls.remote(recipe, k + 1) for k in range(self.workers)]
+        self._actors = actors
+        self._fingerprint = fingerprint
+        try:
+            infos = await asyncio.wait_for(
+                asyncio.gather(*(a.info.remote() for a in actors)), _READY_TIMEOUT)
+        except TimeoutError:
+            await self.shutdown()
+            raise ConfigError(
+                f"The {self.workers} Ray workers did not start within {_READY_TIMEOUT:.0f} s; "
+                f"each needs one CPU: does the cluster have {self.workers} free? "
+                f"(cluster resources: {ray.cluster_resources()})"
+            ) from None
+        except ray.exceptions.RayActorError as exc:
+            await self.shutdown()
+            raise ConfigError(
+                f"A Ray worker could not build the agent from its recipe: {exc}"
+            ) from None
+        self._lanes = [info["lane"] for info in infos]
+
+    async def shutdown(self) -> None:
+        """Stop this engine's workers (the next batch starts new ones)."""
+        actors, self._actors = self._actors, []
+        self._fingerprint = None
+        if actors and self._ray is not None:
+            for a in actors:
+                self._ray.kill(a, no_restart=True)
+
+    async def worker_in_flight(self) -> list[int]:
+        """Tasks running on each worker now."""
+        return list(await asyncio.gather(*(a.in_flight.remote() for a in self._actors)))
+
+    def worker_handles(self) -> list[Any]:
+        """The Ray actor handles of the workers (for tests that kill one)."""
+        return list(self._actors)
+
+    # -- a batch ---------------------------------------------------------------------
+
+    async def run(
+        self,
+        agent: HybridAgent,
+        items: Sequence[tuple[int, Task]],
+        context: Mapping[str, Any] | None,
+        deliver: Deliver,
+        *,
+        batch_id: str | None,
+    ) -> None:
+        """Run `items` on the workers and hand every result to `deliver` once, in any
+        order (the caller puts them in place)."""
+        self.check(agent)
+        self.stats = stats = RunStats()
+        if not items:
+            return
+        await self._ensure_workers(agent)
+        ray = self._ray
+        lost_errors = (ray.exceptions.RayActorError,)
+        monitor = agent.monitor
+        d_wall, d_clock = time.time(), monitor.clock()
+        ctx = dict(context) if context is not None else None
+        fresh: deque[tuple[int, Task, int]] = deque((i, t, 0) for i, t in items)
+        retry: deque[tuple[int, Task, int]] = deque()
+        remaining = len(items)
+        cond = asyncio.Condition()
+        busy = {lane: [False] for lane in self._lanes}
+        slots = [_Slot(actor, lane, busy[lane])
+                 for _ in range(self.concurrency_per_worker)
+                 for actor, lane in zip(self._actors, self._lanes, strict=True)]
+
+        def take(slot: _Slot) -> tuple[int, Task, int] | None:
+            for k, item in enumerate(retry):
+                if item[2] < 2 or not slot.suspect_busy[0]:
+                    del retry[k]
+                    if item[2] >= 2:
+                        slot.suspect_busy[0] = True
+                    return item
+            return fresh.popleft() if fresh else None
+
+        def merge(result: dict[str, Any], spans: list[Any], wall: float, clock: float) -> None:
+            shift = (wall - clock) - (d_wall - d_clock)
+            for kind, name, start, end, status, task_id, attrs in spans:
+                monitor.record(kind, name, start + shift, end + shift, status=status,
+                               task_id=task_id, attrs=attrs)
+            _absorb(agent, result)
+
+        async def drive(slot: _Slot) -> None:
+            nonlocal remaining
+            while True:
+                async with cond:
+                    while True:
+                        if remaining == 0:
+                            return
+                        item = take(slot)
+                        if item is not None:
+                            break
+                        await cond.wait()
+                index, task, deaths = item
+                stats.submitted += 1
+                ref = slot.worker.run.remote(task, ctx)
+                try:
+                    result, spans, wall, clock = await ref
+                except asyncio.CancelledError:
+                    ray.cancel(ref)
+                    raise
+                except lost_errors as exc:
+                    stats.worker_deaths.add(slot.lane)
+                    deaths += 1
+                    if deaths >= MAX_DEATHS:
+                        stats.failed_lost += 1
+                        deliver(index, _lost_result(agent, task, deaths, exc))
+                        remaining -= 1
+                    else:
+                        stats.rerun += 1
+                        retry.append((index, task, deaths))
+                    async with cond:
+                        if deaths - 1 >= 2:
+                            slot.suspect_busy[0] = False
+                        cond.notify_all()
+                    continue
+                except ray.exceptions.RayTaskError as exc:
+                    raise exc.as_instanceof_cause() from None
+                merge(result, spans, wall, clock)
+                deliver(index, result)
+                remaining -= 1
+                if deaths >= 2 or remaining == 0 or retry:
+                    async with cond:
+                        if deaths >= 2:
+                            slot.suspect_busy[0] = False
+                        cond.notify_all()
+
+        jobs = [asyncio.ensure_future(drive(s)) for s in slots]
+        try:
+            await asyncio.gather(*jobs)
+        except BaseException:
+            for j in jobs:
+                j.cancel()
+            await asyncio.gather(*jobs, return_exceptions=True)
+            raise
+
+
+def _lost_result(agent: HybridAgent, task: Task, deaths: int, exc: BaseException) -> dict[str, Any]:
+    err = WorkerLostError(
+        f"The worker running this task died {deaths} times (the task likely kills its "
+        f"process: a crash, os._exit or running out of memory); giving up on it. "
+        f"Last: {type(exc).__name__}."
+    )
+    return {
+        "output": "", "success": False, "tool_calls": [], "iterations": 0,
+        "execution_time": 0.0,
+        "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
+        "error": str(err),
+        "task_id": f"{agent.agent_id}-lost",
+    }
+
+
+def _absorb(agent: HybridAgent, result: Mapping[str, Any]) -> None:
+    """Count a remote task in the driver agent's totals, as a local run would."""
+    totals = agent._totals
+    calls = result.get("tool_calls") or []
+    usage = result.get("usage") or {}
+    totals["tasks"] += 1
+    totals["succeeded"] += bool(result.get("success"))
+    totals["input_tokens"] += int(usage.get("input_tokens", 0))
+    totals["output_tokens"] += int(usage.get("output_tokens", 0))
+    totals["tool_calls"] += len(calls)
+    totals["tool_errors"] += sum(1 for c in calls if not c.get("success"))
+    totals["cached_tool_calls"] += sum(1 for c in calls if c.get("cached"))

@@ -108,6 +108,7 @@ class RayEngine:
         self.stats = RunStats()
         self._actors: list[Any] = []
         self._lanes: list[str] = []
+        self._pids: dict[str, int] = {}
         self._fingerprint: str | None = None
         self._ray: Any = None
 
@@ -177,6 +178,7 @@ class RayEngine:
                 f"A Ray worker could not build the agent from its recipe: {exc}"
             ) from None
         self._lanes = [info["lane"] for info in infos]
+        self._pids = {info["lane"]: info["pid"] for info in infos}
 
     async def shutdown(self) -> None:
         """Stop this engine's workers (the next batch starts new ones)."""
@@ -222,6 +224,7 @@ class RayEngine:
         remaining = len(items)
         cond = asyncio.Condition()
         busy = {lane: [False] for lane in self._lanes}
+        pids = dict(self._pids)
         slots = [_Slot(actor, lane, busy[lane])
                  for _ in range(self.concurrency_per_worker)
                  for actor, lane in zip(self._actors, self._lanes, strict=True)]
@@ -255,15 +258,22 @@ class RayEngine:
                         await cond.wait()
                 index, task, deaths = item
                 stats.submitted += 1
+                pid_before = pids[slot.lane]
                 ref = slot.worker.run.remote(task, ctx)
                 try:
-                    result, spans, wall, clock = await ref
+                    result, spans, wall, clock, pid = await ref
                 except asyncio.CancelledError:
                     ray.cancel(ref)
                     raise
                 except lost_errors as exc:
-                    stats.worker_deaths.add(slot.lane)
-                    deaths += 1
+                    # Count a death only if the worker process changed: a call refused
+                    # while Ray restarts the worker never ran.
+                    pid_now = await _alive_pid(slot.worker, lost_errors)
+                    pids[slot.lane] = pid_now
+                    isolated = deaths >= 2
+                    if pid_now != pid_before:
+                        stats.worker_deaths.add(slot.lane)
+                        deaths += 1
                     if deaths >= MAX_DEATHS:
                         stats.failed_lost += 1
                         deliver(index, _lost_result(agent, task, deaths, exc))
@@ -272,12 +282,13 @@ class RayEngine:
                         stats.rerun += 1
                         retry.append((index, task, deaths))
                     async with cond:
-                        if deaths - 1 >= 2:
+                        if isolated:
                             slot.suspect_busy[0] = False
                         cond.notify_all()
                     continue
                 except ray.exceptions.RayTaskError as exc:
                     raise exc.as_instanceof_cause() from None
+                pids[slot.lane] = pid
                 merge(result, spans, wall, clock)
                 deliver(index, result)
                 remaining -= 1
@@ -295,6 +306,19 @@ class RayEngine:
                 j.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
             raise
+        finally:
+            self._pids.update(pids)
+
+
+async def _alive_pid(worker: Any, lost_errors: tuple[type[BaseException], ...]) -> int:
+    """The pid of a worker once it answers again (Ray restarts a dead one)."""
+    for _ in range(600):
+        try:
+            info = await worker.info.remote()
+            return int(info["pid"])
+        except lost_errors:
+            await asyncio.sleep(0.1)
+    raise WorkerLostError("A Ray worker did not come back within 60 s of dying.")
 
 
 def _lost_result(agent: HybridAgent, task: Task, deaths: int, exc: BaseException) -> dict[str, Any]:

@@ -74,8 +74,8 @@ class BatchWorker:
 
     async def run(
         self, task: Any, context: Mapping[str, Any] | None
-    ) -> tuple[dict[str, Any], list[WireSpan], float, float]:
-        """Run one task; return its result, its spans and (wall, monotonic) now."""
+    ) -> tuple[dict[str, Any], list[WireSpan], float, float, int]:
+        """Run one task; return its result, its spans, (wall, monotonic) now and the pid."""
         self.running += 1
         try:
             result = await self.agent.execute_task(task, context)
@@ -90,7 +90,7 @@ class BatchWorker:
         extra = {"worker": self.lane, "pid": self.pid}
         wire = [(kind, task_id if kind == "task" else name, start, end, status, task_id,
                  {**attrs, **extra}) for kind, name, start, end, status, _, attrs in spans]
-        return result, wire, time.time(), self.monitor.clock()
+        return result, wire, time.time(), self.monitor.clock(), self.pid
 
     async def close(self) -> None:
         await self.agent.aclose()

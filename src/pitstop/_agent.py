@@ -7,7 +7,6 @@ memory, monitor) and answers the public API; the stages one task goes through ar
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, cast

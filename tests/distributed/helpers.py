@@ -49,7 +49,8 @@ async def work(n: int, mode: str = "ok", dir: str = "", seconds: float = 0.0) ->
             await asyncio.sleep(seconds)  # let the tasks beside it start
             os.kill(os.getpid(), signal.SIGKILL)
     if mode == "gate":  # wait until the test opens the gate (a file)
-        while not os.path.exists(os.path.join(dir, "open")):
+        # another process opens it: a file is what both sides can see
+        while not os.path.exists(os.path.join(dir, "open")):  # noqa: ASYNC110, ASYNC240
             await asyncio.sleep(0.01)
     if mode == "cpu":
         end = time.process_time() + seconds
@@ -84,3 +85,14 @@ def runs(dir: Path) -> list[int]:
     if not path.exists():
         return []
     return [int(line.split()[0]) for line in path.read_text().splitlines()]
+
+
+async def wait_until(condition: Any, *, seconds: float = 60.0) -> None:
+    """Poll `condition()` until it is true (state in files and other processes)."""
+    import asyncio
+
+    for _ in range(int(seconds / 0.01)):
+        if await condition() if asyncio.iscoroutinefunction(condition) else condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"{condition} stayed false for {seconds} s")

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.distributed.helpers import make_agent, runs, tasks, wait_until
 
 from pitstop import CacheConfig, ConfigError, ResourceLimits
 from pitstop._batch.journal import Journal, default_journal_path, resolve_location, task_keys
 from pitstop.distributed import journal
-from tests.distributed.helpers import make_agent, runs, tasks
 
 
 class FakeClock:
@@ -115,8 +115,8 @@ async def test_resume_after_a_cancelled_batch_runs_only_the_unfinished(tmp_path:
     batch = [json.dumps({"n": i, "dir": str(tmp_path), "mode": "ok" if i % 2 else "gate"})
              for i in range(10)]
     run = asyncio.ensure_future(agent.execute_batch(batch, progress=False, batch_id="half"))
-    while len(runs(tmp_path)) < 10 or agent.get_performance_metrics()["total_tasks"] < 5:
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: len(runs(tmp_path)) == 10
+                     and agent.get_performance_metrics()["total_tasks"] == 5)
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
@@ -154,4 +154,4 @@ async def test_failed_results_are_not_journalled(tmp_path: Path) -> None:
 async def test_a_batch_without_id_journals_nothing(journal_file: Path) -> None:
     """Without batch_id nothing is written (the local path is unchanged)."""
     await make_agent().execute_batch(tasks(3), progress=False)
-    assert not journal_file.exists()
+    assert not journal_file.exists()  # noqa: ASYNC240

@@ -10,10 +10,10 @@ from typing import Any
 
 import psutil
 import pytest
+from tests.distributed.helpers import make_agent, runs, tasks, wait_until
 
 from pitstop import CacheConfig
 from pitstop.distributed import RayEngine, journal
-from tests.distributed.helpers import make_agent, runs, tasks
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -87,18 +87,15 @@ async def test_cancelling_a_ray_batch_cancels_remote_tasks_and_it_resumes(
              for i in range(10)]
     run = asyncio.ensure_future(
         agent.execute_batch(batch, engine=engine, progress=False, batch_id="ray-half"))
-    for _ in range(3000):
-        if len(runs(tmp_path)) >= 10 and agent.get_performance_metrics()["total_tasks"] >= 5:
-            break
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: len(runs(tmp_path)) == 10
+                     and agent.get_performance_metrics()["total_tasks"] == 5)
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
-    for _ in range(500):
-        if sum(await engine.worker_in_flight()) == 0:
-            break
-        await asyncio.sleep(0.01)
-    assert await engine.worker_in_flight() == [0, 0]
+    async def idle() -> bool:
+        return await engine.worker_in_flight() == [0, 0]
+
+    await wait_until(idle, seconds=10)  # the remote tasks were cancelled, not left running
     assert sorted(e.index for e in journal("ray-half")) == [1, 3, 5, 7, 9]
     (tmp_path / "open").touch()
     results = await agent.execute_batch(batch, engine=engine, progress=False,

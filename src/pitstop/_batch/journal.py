@@ -272,14 +272,18 @@ class _RedisStore:
 
     def batches(self, now: float) -> list[str]:
         index = self._prefix[:-1] + "s"
-        names = sorted(m.decode() for m in self._call(lambda: self._r.smembers(index)))
-        alive = []
-        for batch_id in names:
-            if self._call(lambda b=batch_id: self._r.exists(self._prefix + b)):
-                alive.append(batch_id)
-            else:
-                self._call(lambda b=batch_id: self._r.srem(index, b))
-        return alive
+
+        def run() -> list[str]:
+            alive = []
+            members = self._r.smembers(index)
+            for member in sorted(m.decode() if isinstance(m, bytes) else m for m in members):
+                if self._r.exists(self._prefix + member):
+                    alive.append(member)
+                else:
+                    self._r.srem(index, member)
+            return alive
+
+        return list(self._call(run))
 
     def close(self) -> None:
         self._r.close()

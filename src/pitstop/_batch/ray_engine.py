@@ -24,6 +24,7 @@ from pitstop.errors import ConfigError, WorkerLostError
 if TYPE_CHECKING:
     from pitstop._agent import HybridAgent
     from pitstop._batch.run import Deliver, Task
+    from pitstop.events import TaskResult
 
 __all__ = ["MAX_DEATHS", "RayEngine", "RunStats"]
 
@@ -140,8 +141,8 @@ class RayEngine:
     # -- workers ---------------------------------------------------------------------
 
     async def _ensure_workers(self, agent: HybridAgent) -> None:
-        from pitstop._batch.recipe import AgentRecipe
         from pitstop._batch.ray_runtime import connect
+        from pitstop._batch.recipe import AgentRecipe
 
         recipe = AgentRecipe.of(agent, llm_factory=self.llm_factory).dumps()
         fingerprint = hashlib.sha256(recipe).hexdigest()
@@ -321,7 +322,7 @@ async def _alive_pid(worker: Any, lost_errors: tuple[type[BaseException], ...]) 
     raise WorkerLostError("A Ray worker did not come back within 60 s of dying.")
 
 
-def _lost_result(agent: HybridAgent, task: Task, deaths: int, exc: BaseException) -> dict[str, Any]:
+def _lost_result(agent: HybridAgent, task: Task, deaths: int, exc: BaseException) -> TaskResult:
     err = WorkerLostError(
         f"The worker running this task died {deaths} times (the task likely kills its "
         f"process: a crash, os._exit or running out of memory); giving up on it. "

@@ -111,10 +111,11 @@ class AgentRecipe:
         """The recipe pickled with cloudpickle, or a `ConfigError` naming what cannot be."""
         from ray import cloudpickle
 
+        dumps: Callable[[Any], bytes] = cloudpickle.dumps
         try:
-            return bytes(cloudpickle.dumps(self))
+            return bytes(dumps(self))
         except Exception as exc:
-            culprit = self._culprit(cloudpickle.dumps)
+            culprit = self._culprit(dumps)
             raise ConfigError(
                 f"RayEngine rebuilds the agent in each worker from its recipe, and {culprit} "
                 f"cannot be sent to another process ({type(exc).__name__}: {exc}). "

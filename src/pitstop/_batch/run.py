@@ -11,18 +11,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pitstop.errors import ConfigError
 
 if TYPE_CHECKING:
     from pitstop._agent import HybridAgent
     from pitstop._batch.journal import Journal
+    from pitstop.events import TaskResult
 
 __all__ = ["Delivery", "Engine", "run_batch", "run_local"]
 
 Task = str | Mapping[str, Any]
-Deliver = Callable[[int, dict[str, Any]], None]
+Deliver = Callable[[int, "TaskResult"], None]
 
 _FLUSH_EVERY = 0.5
 """Seconds between journal writes while a batch runs (and once at its end)."""
@@ -47,7 +48,7 @@ class Delivery:
 
     def __init__(
         self,
-        results: list[dict[str, Any] | None],
+        results: list[TaskResult | None],
         texts: Sequence[str],
         keys: Sequence[str] | None,
         journal: Journal | None,
@@ -58,12 +59,12 @@ class Delivery:
         self._keys = keys
         self._journal = journal
         self._bar = bar
-        self._pending: list[tuple[str, int, str, dict[str, Any]]] = []
+        self._pending: list[tuple[str, int, str, Mapping[str, Any]]] = []
         self._last_flush = time.monotonic()
         self._flushing: asyncio.Task[None] | None = None
         self.delivered = 0
 
-    def __call__(self, index: int, result: dict[str, Any]) -> None:
+    def __call__(self, index: int, result: TaskResult) -> None:
         if self.results[index] is not None:  # an engine must deliver each task once
             raise RuntimeError(f"task {index} was delivered twice")
         self.results[index] = result
@@ -148,7 +149,7 @@ async def run_batch(
     progress: bool = True,
     engine: Engine | None = None,
     batch_id: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[TaskResult]:
     """What `HybridAgent.execute_batch` does; see its docstring."""
     texts = _check(tasks, context, max_concurrency)
     if engine is not None and not callable(getattr(engine, "run", None)):
@@ -159,7 +160,7 @@ async def run_batch(
     check = getattr(engine, "check", None)
     if check is not None:
         check(agent)  # configuration errors before anything runs or is journalled
-    results: list[dict[str, Any] | None] = [None] * len(texts)
+    results: list[TaskResult | None] = [None] * len(texts)
     journal = keys = None
     if batch_id is not None:
         from pitstop._batch.journal import Journal, task_keys
@@ -168,7 +169,7 @@ async def run_batch(
         keys = task_keys(tasks, context)
         done = await asyncio.to_thread(journal.load)
         for i, key in enumerate(keys):
-            results[i] = done.get(key)
+            results[i] = cast("TaskResult | None", done.get(key))
     items = [(i, tasks[i]) for i, r in enumerate(results) if r is None]
     bar = None
     if progress:
@@ -188,4 +189,4 @@ async def run_batch(
     missing = [i for i, r in enumerate(results) if r is None]
     if missing:  # pragma: no cover - an engine bug, never a user's mistake
         raise RuntimeError(f"the engine returned no result for tasks {missing[:10]}")
-    return results  # type: ignore[return-value]
+    return cast("list[TaskResult]", results)

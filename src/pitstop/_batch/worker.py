@@ -78,7 +78,7 @@ class BatchWorker:
         """Run one task; return its result, its spans, (wall, monotonic) now and the pid."""
         self.running += 1
         try:
-            result = await self.agent.execute_task(task, context)
+            result: dict[str, Any] = dict(await self.agent.execute_task(task, context))
         finally:
             self.running -= 1
         local_id = result["task_id"]
@@ -88,8 +88,11 @@ class BatchWorker:
         result["task_id"] = task_id
         spans = self.monitor.by_task.pop(local_id, [])
         extra = {"worker": self.lane, "pid": self.pid}
-        wire = [(kind, task_id if kind == "task" else name, start, end, status, task_id,
-                 {**attrs, **extra}) for kind, name, start, end, status, _, attrs in spans]
+        wire: list[WireSpan] = [
+            (kind, task_id if kind == "task" else name, start, end, status, task_id,
+             {**attrs, **extra})
+            for kind, name, start, end, status, _, attrs in spans
+        ]
         return result, wire, time.time(), self.monitor.clock(), self.pid
 
     async def close(self) -> None:

@@ -15,7 +15,7 @@ from tests.distributed.helpers import make_agent, runs, tasks, wait_until
 from pitstop import CacheConfig
 from pitstop.distributed import RayEngine, journal
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
 
 def _runs_with_pids(dir: Path) -> list[tuple[int, int]]:

@@ -14,6 +14,7 @@ from tests.distributed.helpers import make_agent, runs, tasks, wait_until
 
 from pitstop import CacheConfig
 from pitstop.distributed import RayEngine, journal
+from pitstop.notebook._batch_timeline import batch_timeline_data
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(240)]
 
@@ -48,6 +49,9 @@ async def test_a_batch_runs_on_both_workers_in_order_with_merged_spans(
     assert all(by_id[s.task_id].start <= s.start <= s.end <= by_id[s.task_id].end
                for s in tool_spans)
     assert agent.get_performance_metrics()["total_tasks"] == 40
+    lanes = batch_timeline_data(agent).lanes
+    assert [lane.worker for lane in lanes] == ["w1", "w2"]
+    assert sum(lane.tasks for lane in lanes) == 40
     err = capsys.readouterr().err
     assert "40/40" in err and "on Ray (2 workers)" in err
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +33,7 @@ MAX_DEATHS = 3
 """A task whose worker died this many times while running it fails."""
 
 _READY_TIMEOUT = 180.0
+_batch_counter = itertools.count(1)
 """Seconds to wait for the workers to start (a cluster without free CPUs never does)."""
 
 
@@ -220,6 +222,7 @@ class RayEngine:
         monitor = agent.monitor
         d_wall, d_clock = time.time(), monitor.clock()
         ctx = dict(context) if context is not None else None
+        tag = batch_id or f"ray-{next(_batch_counter)}"
         fresh: deque[tuple[int, Task, int]] = deque((i, t, 0) for i, t in items)
         retry: deque[tuple[int, Task, int]] = deque()
         remaining = len(items)
@@ -242,6 +245,8 @@ class RayEngine:
         def merge(result: dict[str, Any], spans: list[Any], wall: float, clock: float) -> None:
             shift = (wall - clock) - (d_wall - d_clock)
             for kind, name, start, end, status, task_id, attrs in spans:
+                if kind == "task":
+                    attrs["batch"] = tag
                 monitor.record(kind, name, start + shift, end + shift, status=status,
                                task_id=task_id, attrs=attrs)
             _absorb(agent, result)

@@ -5,7 +5,8 @@ The pieces they use are public too, and load on first use so ``import pitstop`` 
 ``%load_ext pitstop`` stay cheap:
 
 * `StreamView`, `TextStreamView`: live views of a streamed run;
-* `timeline`: a matplotlib Gantt chart of one run;
+* `timeline`: a matplotlib Gantt chart of one run; `batch_timeline`: a batch on
+  workers, a lane per worker;
 * `metrics_frame`, `cache_frame`, `waits_frame`, `spans_frame`: pandas DataFrames;
 * `hints`: plain sentences about what slows an agent down;
 * `TTLTuner`, `replay`: choose cache TTLs by replaying the recorded tool calls.
@@ -20,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "StreamView": "pitstop.notebook._stream",
     "TextStreamView": "pitstop.notebook._stream",
     "timeline": "pitstop.notebook._gantt",
+    "batch_timeline": "pitstop.notebook._batch_timeline",
     "NoRunRecorded": "pitstop.notebook._gantt",
     "metrics_frame": "pitstop.notebook._frames",
     "cache_frame": "pitstop.notebook._frames",
@@ -51,6 +53,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from pitstop._cache.replay import replay  # noqa: F401
     from pitstop.notebook._advice import hints  # noqa: F401
+    from pitstop.notebook._batch_timeline import batch_timeline  # noqa: F401
     from pitstop.notebook._frames import (  # noqa: F401
         cache_frame,
         metrics_frame,

@@ -53,8 +53,8 @@ async def work(n: int, mode: str = "ok", dir: str = "", seconds: float = 0.0) ->
         while not os.path.exists(os.path.join(dir, "open")):  # noqa: ASYNC110, ASYNC240
             await asyncio.sleep(0.01)
     if mode == "cpu":
-        end = time.process_time() + seconds
-        while time.process_time() < end:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
             pass
     elif seconds:
         await asyncio.sleep(seconds)

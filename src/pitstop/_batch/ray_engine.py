@@ -1,7 +1,8 @@
 """`RayEngine`: a batch's tasks on Ray async actors, one agent per worker process.
 
-The driver keeps ``workers * concurrency_per_worker`` slots, each bound to one worker;
-a slot takes the next task, runs it on its worker and delivers the result. When a
+The driver keeps up to ``concurrency_per_worker`` tasks running on each worker: it sends
+them a few at a time (`CHUNK_SHARE`) in streaming calls and delivers each result the
+moment it is ready. When a
 worker dies, Ray restarts it (rebuilding the agent from its recipe) and only the tasks
 that were running on it go back in the queue. A task on a worker that died is a
 suspect: from its second death on it runs as the only suspect on its worker, so a task
@@ -34,6 +35,12 @@ MAX_DEATHS = 3
 
 _READY_TIMEOUT = 180.0
 _batch_counter = itertools.count(1)
+
+CHUNK_SHARE = 8
+"""Tasks go to a worker in streaming calls of ``concurrency_per_worker // CHUNK_SHARE``
+(fewer calls, less overhead per task; at most 1/8 of a worker's capacity waits to fill
+a call); they run concurrently there and each result streams back as it ends. A task
+that runs again after a worker died is sent alone."""
 """Seconds to wait for the workers to start (a cluster without free CPUs never does)."""
 
 
@@ -52,11 +59,15 @@ class RunStats:
 
 
 @dataclass
-class _Slot:
-    worker: Any
+class _Worker:
+    actor: Any
     lane: str
-    suspect_busy: list[bool]
-    """Shared by the slots of one worker: a twice-dead task is running there."""
+    free: int
+    """Tasks it may still take (of ``concurrency_per_worker``)."""
+    pid: int
+    """Its process, as last seen (a new pid after a failure means it died)."""
+    suspect_busy: bool = False
+    """A task that was running on a dead worker twice is running here."""
 
 
 class RayEngine:
@@ -157,7 +168,7 @@ class RayEngine:
 
         actor_cls = ray.remote(BatchWorker).options(
             num_cpus=1,
-            max_concurrency=self.concurrency_per_worker + 4,  # + room for info/in_flight
+            max_concurrency=self.concurrency_per_worker + 4,  # + room for info, in_flight
             max_restarts=-1,
             max_task_retries=0,
         )
@@ -227,23 +238,24 @@ class RayEngine:
         retry: deque[tuple[int, Task, int]] = deque()
         remaining = len(items)
         cond = asyncio.Condition()
-        busy = {lane: [False] for lane in self._lanes}
-        pids = dict(self._pids)
-        slots = [_Slot(actor, lane, busy[lane])
-                 for _ in range(self.concurrency_per_worker)
-                 for actor, lane in zip(self._actors, self._lanes, strict=True)]
+        cpw = self.concurrency_per_worker
+        chunk = max(1, cpw // CHUNK_SHARE)
+        workers = [_Worker(actor, lane, cpw, self._pids[lane])
+                   for actor, lane in zip(self._actors, self._lanes, strict=True)]
+        streams: set[asyncio.Future[None]] = set()
+        failure: list[BaseException] = []
 
-        def take(slot: _Slot) -> tuple[int, Task, int] | None:
-            for k, item in enumerate(retry):
-                if item[2] < 2 or not slot.suspect_busy[0]:
+        def take(w: _Worker) -> list[tuple[int, Task, int]]:
+            for k, item in enumerate(retry):  # a re-run goes alone: it may be the culprit
+                if w.free and (item[2] < 2 or not w.suspect_busy):
                     del retry[k]
-                    if item[2] >= 2:
-                        slot.suspect_busy[0] = True
-                    return item
-            return fresh.popleft() if fresh else None
+                    return [item]
+            want = min(chunk, -(-len(fresh) // len(workers)))  # the tail is shared out
+            if not fresh or w.free < want:
+                return []
+            return [fresh.popleft() for _ in range(want)]
 
-        def merge(result: dict[str, Any], spans: list[Any], wall: float, clock: float) -> None:
-            shift = (wall - clock) - (d_wall - d_clock)
+        def merge(result: dict[str, Any], spans: list[Any], shift: float) -> None:
             for kind, name, start, end, status, task_id, attrs in spans:
                 if kind == "task":
                     attrs["batch"] = tag
@@ -251,35 +263,40 @@ class RayEngine:
                                task_id=task_id, attrs=attrs)
             _absorb(agent, result)
 
-        async def drive(slot: _Slot) -> None:
+        async def stream(w: _Worker, taken: list[tuple[int, Task, int]]) -> None:
             nonlocal remaining
-            while True:
-                async with cond:
-                    while True:
-                        if remaining == 0:
-                            return
-                        item = take(slot)
-                        if item is not None:
-                            break
-                        await cond.wait()
-                index, task, deaths = item
-                stats.submitted += 1
-                pid_before = pids[slot.lane]
-                ref = slot.worker.run.remote(task, ctx)
-                try:
-                    result, spans, wall, clock, pid = await ref
-                except asyncio.CancelledError:
-                    ray.cancel(ref)
-                    raise
-                except lost_errors as exc:
-                    # Count a death only if the worker process changed: a call refused
-                    # while Ray restarts the worker never ran.
-                    pid_now = await _alive_pid(slot.worker, lost_errors)
-                    pids[slot.lane] = pid_now
-                    isolated = deaths >= 2
-                    if pid_now != pid_before:
-                        stats.worker_deaths.add(slot.lane)
-                        deaths += 1
+            pid_before = w.pid
+            isolated = taken[0][2] >= 2
+            call = w.actor.run_stream.options(num_returns="streaming").remote(
+                [task for _, task, _ in taken], ctx)
+            delivered: set[int] = set()
+            try:
+                async for ref in call:
+                    k, result, spans, wall, clock, pid = await ref
+                    w.pid = pid
+                    merge(result, spans, (wall - clock) - (d_wall - d_clock))
+                    deliver(taken[k][0], result)
+                    delivered.add(k)
+                    remaining -= 1
+                    w.free += 1
+                    async with cond:
+                        cond.notify_all()
+            except asyncio.CancelledError:
+                ray.cancel(call)
+                raise
+            except lost_errors as exc:
+                # Count a death only if the worker process changed: a call refused while
+                # Ray restarts the worker never ran.
+                pid_now = await _alive_pid(w.actor, lost_errors)
+                died = pid_now != pid_before
+                w.pid = pid_now
+                if died:
+                    stats.worker_deaths.add(w.lane)
+                for k, (index, task, deaths) in enumerate(taken):
+                    if k in delivered:
+                        continue
+                    w.free += 1
+                    deaths += died
                     if deaths >= MAX_DEATHS:
                         stats.failed_lost += 1
                         deliver(index, _lost_result(agent, task, deaths, exc))
@@ -287,33 +304,47 @@ class RayEngine:
                     else:
                         stats.rerun += 1
                         retry.append((index, task, deaths))
-                    async with cond:
-                        if isolated:
-                            slot.suspect_busy[0] = False
-                        cond.notify_all()
-                    continue
-                except ray.exceptions.RayTaskError as exc:
-                    raise exc.as_instanceof_cause() from None
-                pids[slot.lane] = pid
-                merge(result, spans, wall, clock)
-                deliver(index, result)
-                remaining -= 1
-                if deaths >= 2 or remaining == 0 or retry:
-                    async with cond:
-                        if deaths >= 2:
-                            slot.suspect_busy[0] = False
-                        cond.notify_all()
+            except ray.exceptions.RayTaskError as exc:
+                failure.append(exc.as_instanceof_cause())
+            except Exception as exc:  # pragma: no cover - a Ray failure we did not foresee
+                failure.append(exc)
+            finally:
+                if isolated:
+                    w.suspect_busy = False
+            async with cond:
+                cond.notify_all()
 
-        jobs = [asyncio.ensure_future(drive(s)) for s in slots]
+        async def dispatch(w: _Worker) -> None:
+            while True:
+                async with cond:
+                    while True:
+                        if failure:
+                            raise failure[0]
+                        if remaining == 0:
+                            return
+                        taken = take(w)
+                        if taken:
+                            break
+                        await cond.wait()
+                w.free -= len(taken)
+                if taken[0][2] >= 2:
+                    w.suspect_busy = True
+                stats.submitted += len(taken)
+                job = asyncio.ensure_future(stream(w, taken))
+                streams.add(job)
+                job.add_done_callback(streams.discard)
+
+        jobs = [asyncio.ensure_future(dispatch(w)) for w in workers]
         try:
             await asyncio.gather(*jobs)
+            await asyncio.gather(*streams)  # the last streams are closing
         except BaseException:
-            for j in jobs:
+            for j in [*jobs, *streams]:
                 j.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
+            await asyncio.gather(*jobs, *streams, return_exceptions=True)
             raise
         finally:
-            self._pids.update(pids)
+            self._pids.update({w.lane: w.pid for w in workers})
 
 
 async def _alive_pid(worker: Any, lost_errors: tuple[type[BaseException], ...]) -> int:

@@ -8,9 +8,10 @@ its own timeline.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from pitstop._metrics.monitor import Monitor, Span, SpanKind
@@ -72,10 +73,29 @@ class BatchWorker:
         """Tasks running now (cancelled ones leave at once)."""
         return self.running
 
-    async def run(
+    async def run_stream(
+        self, tasks: list[Any], context: Mapping[str, Any] | None
+    ) -> AsyncIterator[tuple[int, dict[str, Any], list[WireSpan], float, float, int]]:
+        """Run tasks concurrently; yield each one as it finishes: its position, result and
+        spans, the (wall, monotonic) clocks now and this process's pid. Cancelling (or
+        closing) the stream cancels the tasks still running."""
+        pending = {asyncio.ensure_future(self._run(t, context)): k for k, t in enumerate(tasks)}
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for job in done:
+                    result, spans = job.result()
+                    yield (pending.pop(job), result, spans, time.time(), self.monitor.clock(),
+                           self.pid)
+        finally:
+            for job in pending:
+                job.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(
         self, task: Any, context: Mapping[str, Any] | None
-    ) -> tuple[dict[str, Any], list[WireSpan], float, float, int]:
-        """Run one task; return its result, its spans, (wall, monotonic) now and the pid."""
+    ) -> tuple[dict[str, Any], list[WireSpan]]:
         self.running += 1
         try:
             result: dict[str, Any] = dict(await self.agent.execute_task(task, context))
@@ -93,7 +113,7 @@ class BatchWorker:
              {**attrs, **extra})
             for kind, name, start, end, status, _, attrs in spans
         ]
-        return result, wire, time.time(), self.monitor.clock(), self.pid
+        return result, wire
 
     async def close(self) -> None:
         await self.agent.aclose()

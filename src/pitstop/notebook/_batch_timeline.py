@@ -146,4 +146,5 @@ def show_batch_timeline(source: Any, batch: str | None = None) -> None:
     buf = io.BytesIO()
     batch_timeline(source, data.batch).savefig(buf, format="png", dpi=96,
                                                bbox_inches="tight")
-    display({"image/png": buf.getvalue(), "text/plain": batch_timeline_text(data)}, raw=True)
+    display({"image/png": buf.getvalue(), "text/plain": batch_timeline_text(data)},  # type: ignore[no-untyped-call]
+            raw=True)

@@ -272,13 +272,15 @@ class RayEngine:
             delivered: set[int] = set()
             try:
                 async for ref in call:
-                    k, result, spans, wall, clock, pid = await ref
+                    finished, wall, clock, pid = await ref
                     w.pid = pid
-                    merge(result, spans, (wall - clock) - (d_wall - d_clock))
-                    deliver(taken[k][0], result)
-                    delivered.add(k)
-                    remaining -= 1
-                    w.free += 1
+                    shift = (wall - clock) - (d_wall - d_clock)
+                    for k, result, spans in finished:
+                        merge(result, spans, shift)
+                        deliver(taken[k][0], result)
+                        delivered.add(k)
+                    remaining -= len(finished)
+                    w.free += len(finished)
                     async with cond:
                         cond.notify_all()
             except asyncio.CancelledError:

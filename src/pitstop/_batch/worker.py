@@ -75,18 +75,19 @@ class BatchWorker:
 
     async def run_stream(
         self, tasks: list[Any], context: Mapping[str, Any] | None
-    ) -> AsyncIterator[tuple[int, dict[str, Any], list[WireSpan], float, float, int]]:
-        """Run tasks concurrently; yield each one as it finishes: its position, result and
-        spans, the (wall, monotonic) clocks now and this process's pid. Cancelling (or
-        closing) the stream cancels the tasks still running."""
+    ) -> AsyncIterator[tuple[list[tuple[int, dict[str, Any], list[WireSpan]]], float, float, int]]:
+        """Run tasks concurrently; yield the ones that finished since the last yield (their
+        positions, results and spans), the (wall, monotonic) clocks now and this process's
+        pid. Cancelling (or closing) the stream cancels the tasks still running."""
         pending = {asyncio.ensure_future(self._run(t, context)): k for k, t in enumerate(tasks)}
         try:
             while pending:
                 done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                finished = []
                 for job in done:
                     result, spans = job.result()
-                    yield (pending.pop(job), result, spans, time.time(), self.monitor.clock(),
-                           self.pid)
+                    finished.append((pending.pop(job), result, spans))
+                yield finished, time.time(), self.monitor.clock(), self.pid
         finally:
             for job in pending:
                 job.cancel()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from pitstop.errors import ConfigError
@@ -127,22 +127,23 @@ async def run_local(
         raise
 
 
-def _check(tasks: Any, context: Any, max_concurrency: Any) -> list[str]:
-    from pitstop._agent import _task_text
+def _check(tasks: Any, context: Any, max_concurrency: Any) -> tuple[list[Task], list[str]]:
+    """The tasks as a list (a generator is read once) and their texts, or a ConfigError
+    before anything runs."""
+    from pitstop._agent import _materialise, _task_text
 
     if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
             or max_concurrency < 1:
         raise ConfigError(f"max_concurrency must be an integer >= 1, got {max_concurrency!r}.")
-    if isinstance(tasks, (str, Mapping)):
-        raise ConfigError("tasks must be a list of tasks; wrap a single task in a list.")
+    listed = _materialise(tasks, "tasks", "tasks (strings or dicts with 'description')")
     if context is not None and not isinstance(context, Mapping):
         raise ConfigError(f"context must be a dict or None, got {type(context).__name__}.")
-    return [_task_text(t) for t in tasks]  # fail before anything runs
+    return listed, [_task_text(t) for t in listed]
 
 
 async def run_batch(
     agent: HybridAgent,
-    tasks: Sequence[Task],
+    tasks: Iterable[Task],
     context: Mapping[str, Any] | None = None,
     *,
     max_concurrency: int = 10,
@@ -151,7 +152,7 @@ async def run_batch(
     batch_id: str | None = None,
 ) -> list[TaskResult]:
     """What `HybridAgent.execute_batch` does; see its docstring."""
-    texts = _check(tasks, context, max_concurrency)
+    listed, texts = _check(tasks, context, max_concurrency)
     if engine is not None and not callable(getattr(engine, "run", None)):
         raise ConfigError(
             f"engine must be None (this process) or a RayEngine from pitstop.distributed, "
@@ -166,11 +167,11 @@ async def run_batch(
         from pitstop._batch.journal import Journal, task_keys
 
         journal = Journal(batch_id, store=agent)
-        keys = task_keys(tasks, context)
+        keys = task_keys(listed, context)
         done = await asyncio.to_thread(journal.load)
         for i, key in enumerate(keys):
             results[i] = cast("TaskResult | None", done.get(key))
-    items = [(i, tasks[i]) for i, r in enumerate(results) if r is None]
+    items = [(i, listed[i]) for i, r in enumerate(results) if r is None]
     bar = None
     if progress:
         from tqdm.auto import tqdm

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from tests.distributed.helpers import make_agent, tasks
 
-from pitstop import CacheConfig, ConfigError, ResourceLimits, SimulatedLLM, WorkerLostError
+from pitstop import CacheConfig, ConfigError, ResourceLimits, SimulatedLLM
 from pitstop._batch.recipe import AgentRecipe
 from pitstop.distributed import RayEngine
 
@@ -79,9 +79,3 @@ async def test_the_recipe_rebuilds_an_equivalent_agent(tmp_path: Path) -> None:
     assert twin.resource_limits == agent.resource_limits
     result = await twin.execute_task(tasks(1, tmp_path)[0])
     assert result["output"] == 'done {"n": 0, "square": 0}'
-
-
-def test_new_errors_pickle() -> None:
-    """WorkerLostError crosses a process boundary unchanged."""
-    err = pickle.loads(pickle.dumps(WorkerLostError("died 3 times")))
-    assert isinstance(err, WorkerLostError) and str(err) == "died 3 times"

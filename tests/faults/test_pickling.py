@@ -26,6 +26,7 @@ def _examples() -> list[BaseException]:
         errors.RateLimitExceeded("over the limit", limit="max_tokens_per_minute",
                                  requested=1200, waited=2.5),
         errors.CompressionError("cannot compress"),
+        errors.WorkerLostError("the worker died 3 times"),
         NoRunRecorded("no run yet"),
     ]
 

@@ -158,9 +158,11 @@ async def killed_worker(quick: bool, two: RayEngine) -> list[Row]:
     return [
         Row(f"{n} tasks × 50 ms, 2 workers, w1 SIGKILLed at 1/3", f"{ok}/{n} delivered ok",
             "every result once", f"{len(results)} results"),
-        Row("  tasks re-run", f"{twice}", "only those running on w1",
-            f"{two.stats.rerun} re-queued by the engine",
-            f"at most {two.concurrency_per_worker} (w1's slots)"),
+        Row("  tasks sent again (they were on w1 when it died)", f"{two.stats.rerun}",
+            f"at most {two.concurrency_per_worker} (w1's capacity)",
+            f"{two.stats.refused} refused while w1 restarted, sent again"),
+        Row("  tool runs repeated (counted by the tool)", f"{twice}",
+            "only tasks that were on w1"),
         Row("  time after the kill", ms(after), "", f"undisturbed whole batch {ms(calm)}"),
     ]
 

@@ -78,7 +78,7 @@ async def test_a_killed_worker_reruns_only_its_tasks_and_a_poison_task_fails_onc
         pids = [pid for m, pid in log if m == n]
         assert all(pid in dead for pid in pids[:-1]), (n, pids, dead)
     assert engine.stats.failed_lost == 1
-    assert engine.stats.rerun >= len(log) - 16  # every extra run was a re-run
+    assert engine.stats.rerun >= len(log) - 16  # every extra run was sent again
     assert max(Counter(n for n, _ in log if n != 99).values()) <= 3
 
 

@@ -51,7 +51,9 @@ class RunStats:
     submitted: int = 0
     """Task runs sent to workers (re-runs included)."""
     rerun: int = 0
-    """Runs sent again because their worker died."""
+    """Tasks sent again because their worker died while they were on it."""
+    refused: int = 0
+    """Tasks sent again because their worker was restarting and refused the call."""
     failed_lost: int = 0
     """Tasks delivered as failed because their worker died `MAX_DEATHS` times."""
     worker_deaths: set[str] = field(default_factory=set)
@@ -304,7 +306,10 @@ class RayEngine:
                         deliver(index, _lost_result(agent, task, deaths, exc))
                         remaining -= 1
                     else:
-                        stats.rerun += 1
+                        if died:
+                            stats.rerun += 1
+                        else:
+                            stats.refused += 1
                         retry.append((index, task, deaths))
             except ray.exceptions.RayTaskError as exc:
                 failure.append(exc.as_instanceof_cause())

@@ -88,6 +88,9 @@ def _title(data: BatchTimeline) -> str:
             f"{data.duration:.2f} s" + (f" · {failed} failed" if failed else ""))
 
 
+_LEGEND = "height: tasks running at once on the worker (full lane = its peak); x: failed"
+
+
 def batch_timeline(source: Any, batch: str | None = None) -> Figure:
     """Draw the last batch (or `batch`) with a lane per worker; return the `Figure`."""
     import matplotlib.pyplot as plt
@@ -110,7 +113,7 @@ def batch_timeline(source: Any, batch: str | None = None) -> Figure:
     ax.set_xlim(0, max(data.duration, 1e-9) * 1.02)
     ax.set_xlabel("time since the batch started (s)")
     ax.grid(axis="x", color="#e0e0e0")
-    ax.set_title(_title(data), fontsize=10, loc="left")
+    ax.set_title(f"{_title(data)}\n{_LEGEND}", fontsize=10, loc="left")
     fig.tight_layout()
     return fig
 

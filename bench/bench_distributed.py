@@ -193,7 +193,7 @@ async def resumed(quick: bool, two: RayEngine) -> list[Row]:
             await job
         except asyncio.CancelledError:
             pass
-        first = len(read_runs())
+        first = len(read_runs())  # the cancel returns once the remote tasks have stopped
         kept = len(journal(batch_id))
         again, _ = await timed(agent, tasks, batch_id=batch_id, **kw)
         rerun = len(read_runs()) - first

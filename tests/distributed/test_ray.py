@@ -52,6 +52,7 @@ async def test_a_batch_runs_on_both_workers_in_order_with_merged_spans(
     lanes = batch_timeline_data(agent).lanes
     assert [lane.worker for lane in lanes] == ["w1", "w2"]
     assert sum(lane.tasks for lane in lanes) == 40
+    assert min(lane.tasks for lane in lanes) >= 10  # the tasks went round the workers
     err = capsys.readouterr().err
     assert "40/40" in err and "on Ray (2 workers)" in err
 
@@ -96,10 +97,7 @@ async def test_cancelling_a_ray_batch_cancels_remote_tasks_and_it_resumes(
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
-    async def idle() -> bool:
-        return await engine.worker_in_flight() == [0, 0]
-
-    await wait_until(idle, seconds=10)  # the remote tasks were cancelled, not left running
+    assert await engine.worker_in_flight() == [0, 0]  # cancelled remotely, not left running
     assert sorted(e.index for e in journal("ray-half")) == [1, 3, 5, 7, 9]
     (tmp_path / "open").touch()
     results = await agent.execute_batch(batch, engine=engine, progress=False,

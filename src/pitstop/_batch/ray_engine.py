@@ -287,6 +287,7 @@ class RayEngine:
                         cond.notify_all()
             except asyncio.CancelledError:
                 ray.cancel(call)
+                await _drained(call)  # the worker has stopped them (or 2 s have passed)
                 raise
             except lost_errors as exc:
                 # Count a death only if the worker process changed: a call refused while
@@ -340,6 +341,7 @@ class RayEngine:
                 job = asyncio.ensure_future(stream(w, taken))
                 streams.add(job)
                 job.add_done_callback(streams.discard)
+                await asyncio.sleep(0)  # the other workers' turn: tasks go round the workers
 
         jobs = [asyncio.ensure_future(dispatch(w)) for w in workers]
         try:
@@ -352,6 +354,16 @@ class RayEngine:
             raise
         finally:
             self._pids.update({w.lane: w.pid for w in workers})
+
+
+async def _drained(call: Any, seconds: float = 2.0) -> None:
+    """Wait until a cancelled streaming call has ended on its worker (bounded)."""
+    try:
+        async with asyncio.timeout(seconds):
+            async for ref in call:
+                await ref
+    except (Exception, asyncio.CancelledError):  # cancelled, timed out or failed: it ended
+        pass
 
 
 async def _alive_pid(worker: Any, lost_errors: tuple[type[BaseException], ...]) -> int:

@@ -18,11 +18,14 @@ pytest.importorskip("ray")
 
 
 @pytest.mark.parametrize("quota", [{"max_tokens_per_minute": 1000},
-                                   {"max_tool_calls_per_minute": 60}])
+                                   {"max_tool_calls_per_minute": 60},
+                                   {"max_cost_per_hour": 2.0},
+                                   {"max_cost_total": 20.0}])
 async def test_per_minute_limits_on_several_workers_need_redis(
     quota: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Per-minute limits without redis_url on more than one worker are a ConfigError."""
+    """Per-minute limits or spend budgets without redis_url on more than one worker are a
+    ConfigError."""
     monkeypatch.setenv("PITSTOP_JOURNAL", str(tmp_path / "j.sqlite3"))
     agent = make_agent(resource_limits=ResourceLimits(**quota))
     name, value = next(iter(quota.items()))

@@ -48,7 +48,9 @@ async def test_a_batch_runs_on_both_workers_in_order_with_merged_spans(
     by_id = {s.task_id: s for s in task_spans}
     assert all(by_id[s.task_id].start <= s.start <= s.end <= by_id[s.task_id].end
                for s in tool_spans)
-    assert agent.get_performance_metrics()["total_tasks"] == 40
+    perf = agent.get_performance_metrics()
+    assert perf["total_tasks"] == 40 and perf["total_tool_calls"] == 40
+    assert perf["success_rate"] == 1.0 and perf["total_tokens"] > 0
     lanes = batch_timeline_data(agent).lanes
     assert [lane.worker for lane in lanes] == ["w1", "w2"]
     assert sum(lane.tasks for lane in lanes) == 40

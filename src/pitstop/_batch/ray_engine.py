@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from pitstop.errors import ConfigError, WorkerLostError
 
@@ -263,7 +263,7 @@ class RayEngine:
                     attrs["batch"] = tag
                 monitor.record(kind, name, start + shift, end + shift, status=status,
                                task_id=task_id, attrs=attrs)
-            _absorb(agent, result)
+            _absorb(agent, result, spans)
 
         async def stream(w: _Worker, taken: list[tuple[int, Task, int]]) -> None:
             nonlocal remaining
@@ -386,21 +386,35 @@ def _lost_result(agent: HybridAgent, task: Task, deaths: int, exc: BaseException
     return {
         "output": "", "success": False, "tool_calls": [], "iterations": 0,
         "execution_time": 0.0,
-        "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0},
+        "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0,
+                  "cached_input_tokens": 0, "reasoning_tokens": 0},
+        "cost": None,
         "error": str(err),
         "task_id": f"{agent.agent_id}-lost",
     }
 
 
-def _absorb(agent: HybridAgent, result: Mapping[str, Any]) -> None:
-    """Count a remote task in the driver agent's totals, as a local run would."""
-    totals = agent._totals
-    calls = result.get("tool_calls") or []
+def _absorb(agent: HybridAgent, result: Mapping[str, Any], spans: list[Any]) -> None:
+    """Count a remote task in the driver agent's totals, per model and per tool, as the
+    agent counts a local one (from the task's result and its model-call spans)."""
+    from types import SimpleNamespace
+
+    from pitstop.llm._base import Usage
+
+    for kind, _, _, _, _, _, attrs in spans:
+        if kind == "llm":
+            agent._count_call(Usage(
+                input_tokens=int(attrs.get("input_tokens", 0)),
+                output_tokens=int(attrs.get("output_tokens", 0)),
+                cached_input_tokens=int(attrs.get("cached_input_tokens", 0)),
+                reasoning_tokens=int(attrs.get("reasoning_tokens", 0)),
+                cost=attrs.get("cost"),
+            ))
     usage = result.get("usage") or {}
-    totals["tasks"] += 1
-    totals["succeeded"] += bool(result.get("success"))
-    totals["input_tokens"] += int(usage.get("input_tokens", 0))
-    totals["output_tokens"] += int(usage.get("output_tokens", 0))
-    totals["tool_calls"] += len(calls)
-    totals["tool_errors"] += sum(1 for c in calls if not c.get("success"))
-    totals["cached_tool_calls"] += sum(1 for c in calls if c.get("cached"))
+    run = SimpleNamespace(
+        records=list(result.get("tool_calls") or []),
+        status="ok" if result.get("success") else "error",
+        input_tokens=int(usage.get("input_tokens", 0)),
+        output_tokens=int(usage.get("output_tokens", 0)),
+    )
+    agent._count(cast(Any, run))

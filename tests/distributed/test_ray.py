@@ -57,6 +57,10 @@ async def test_a_batch_runs_on_both_workers_in_order_with_merged_spans(
     assert min(lane.tasks for lane in lanes) >= 10  # the tasks went round the workers
     err = capsys.readouterr().err
     assert "40/40" in err and "on Ray (2 workers)" in err
+    workers = dict(engine._pids)
+    await agent.execute_batch(tasks(2, tmp_path), progress=False)  # a local run between
+    await agent.execute_batch(tasks(2, tmp_path), engine=engine, progress=False)
+    assert engine._pids == workers  # the same workers served the next batch
 
 
 async def test_a_killed_worker_reruns_only_its_tasks_and_a_poison_task_fails_once(

@@ -13,6 +13,7 @@ result while the tasks beside it finish.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import time
@@ -95,7 +96,9 @@ class RayEngine:
     set ``ResourceLimits(redis_url=...)``, or each worker would enforce the whole quota
     (a `ConfigError` says so). ``CacheConfig(backend="redis")`` shares the cache.
     Concurrency limits (``max_concurrent_tasks``) stay per worker. The engine keeps its
-    workers between batches of the same agent; `shutdown` stops them.
+    workers between batches of the same agent (a changed config, tool list or model
+    client starts new ones; a model client changed in place does not: call `shutdown`);
+    `shutdown` stops them.
     """
 
     def __init__(
@@ -159,8 +162,12 @@ class RayEngine:
         from pitstop._batch.ray_runtime import connect
         from pitstop._batch.recipe import AgentRecipe
 
-        recipe = AgentRecipe.of(agent, llm_factory=self.llm_factory).dumps()
-        fingerprint = hashlib.sha256(recipe).hexdigest()
+        plan = AgentRecipe.of(agent, llm_factory=self.llm_factory)
+        recipe = plan.dumps()
+        # The model client counts its calls, so its bytes change with every local run:
+        # it is compared by identity, the rest of the recipe by content.
+        rest = dataclasses.replace(plan, llm=None).dumps()
+        fingerprint = f"{hashlib.sha256(rest).hexdigest()}:{id(plan.llm)}"
         if self._actors and fingerprint == self._fingerprint:
             return
         await self.shutdown()

@@ -145,6 +145,7 @@ async def killed_worker(quick: bool, two: RayEngine) -> list[Row]:
     agent = make_agent()
     RUNS.unlink(missing_ok=True)
     tasks = batch(n, "io_work", 0.05, log=str(RUNS))
+    await timed(agent, tasks[:4], engine=two)  # a new agent: its workers start here
     calm, _ = await timed(agent, tasks, engine=two)
     RUNS.unlink(missing_ok=True)
     job = asyncio.ensure_future(agent.execute_batch(tasks, engine=two, progress=False))
@@ -180,6 +181,7 @@ async def resumed(quick: bool, two: RayEngine) -> list[Row]:
         journal(batch_id).clear()
         tasks = batch(n, "io_work", 0.05, log=str(RUNS), tag=label)
         kw: dict[str, Any] = {"engine": engine} if engine else {"max_concurrency": 64}
+        await timed(agent, tasks[:4], **kw)  # a new agent: its workers start here
         full, _ = await timed(agent, tasks, **kw)
         RUNS.unlink(missing_ok=True)
         journal(batch_id).clear()

@@ -1,10 +1,10 @@
 """`RayEngine`: a batch's tasks on Ray async actors, one agent per worker process.
 
 The driver keeps up to ``concurrency_per_worker`` tasks running on each worker: it sends
-them a few at a time (`CHUNK_SHARE`) in streaming calls and delivers each result the
-moment it is ready. When a
-worker dies, Ray restarts it (rebuilding the agent from its recipe) and only the tasks
-that were running on it go back in the queue. A task on a worker that died is a
+them a few at a time (`CHUNK_SHARE`), round the workers, in streaming calls, and
+delivers each result the moment it is ready. When a worker dies, the tasks that were
+on it (and only those) go back in the queue at once, for the other workers, while Ray
+restarts it (rebuilding the agent from its recipe). A task on a worker that died is a
 suspect: from its second death on it runs as the only suspect on its worker, so a task
 that kills its worker is found out and, at its third death, delivered as one failed
 result while the tasks beside it finish.
@@ -53,8 +53,6 @@ class RunStats:
     """Task runs sent to workers (re-runs included)."""
     rerun: int = 0
     """Tasks sent again because their worker died while they were on it."""
-    refused: int = 0
-    """Tasks sent again because their worker was restarting and refused the call."""
     failed_lost: int = 0
     """Tasks delivered as failed because their worker died `MAX_DEATHS` times."""
     worker_deaths: set[str] = field(default_factory=set)
@@ -71,6 +69,8 @@ class _Worker:
     """Its process, as last seen (a new pid after a failure means it died)."""
     suspect_busy: bool = False
     """A task that was running on a dead worker twice is running here."""
+    restarting: bool = False
+    """It died; Ray is restarting it (it takes no task meanwhile)."""
 
 
 class RayEngine:
@@ -255,6 +255,8 @@ class RayEngine:
         failure: list[BaseException] = []
 
         def take(w: _Worker) -> list[tuple[int, Task, int]]:
+            if w.restarting:
+                return []
             for k, item in enumerate(retry):  # a re-run goes alone: it may be the culprit
                 if w.free and (item[2] < 2 or not w.suspect_busy):
                     del retry[k]
@@ -297,28 +299,28 @@ class RayEngine:
                 await _drained(call)  # the worker has stopped them (or 2 s have passed)
                 raise
             except lost_errors as exc:
-                # Count a death only if the worker process changed: a call refused while
-                # Ray restarts the worker never ran.
-                pid_now = await _alive_pid(w.actor, lost_errors)
-                died = pid_now != pid_before
-                w.pid = pid_now
-                if died:
-                    stats.worker_deaths.add(w.lane)
+                # The worker died with these tasks on it: they go back in the queue at
+                # once, for the other workers, while Ray restarts this one (which takes
+                # no task until it answers again).
+                w.restarting = True
                 for k, (index, task, deaths) in enumerate(taken):
                     if k in delivered:
                         continue
                     w.free += 1
-                    deaths += died
-                    if deaths >= MAX_DEATHS:
+                    if deaths + 1 >= MAX_DEATHS:
                         stats.failed_lost += 1
-                        deliver(index, _lost_result(agent, task, deaths, exc))
+                        deliver(index, _lost_result(agent, task, deaths + 1, exc))
                         remaining -= 1
                     else:
-                        if died:
-                            stats.rerun += 1
-                        else:
-                            stats.refused += 1
-                        retry.append((index, task, deaths))
+                        stats.rerun += 1
+                        retry.append((index, task, deaths + 1))
+                async with cond:
+                    cond.notify_all()
+                pid_now = await _alive_pid(w.actor, lost_errors)
+                if pid_now != pid_before:
+                    stats.worker_deaths.add(w.lane)
+                w.pid = pid_now
+                w.restarting = False
             except ray.exceptions.RayTaskError as exc:
                 failure.append(exc.as_instanceof_cause())
             except Exception as exc:  # pragma: no cover - a Ray failure we did not foresee

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
 from traitlets import TraitError
 
+from pitstop.notebook._markdown import TAIL_CHARS
 from pitstop.notebook._stream import StreamView, TextStreamView, make_view
 from pitstop.notebook._testing import FakeLoop, StreamRecorder, record_comms
 
@@ -68,27 +70,32 @@ def test_chips_turn_from_running_to_done_cached_and_failed() -> None:
     header = view._status.value
     assert "waited 250 ms for max_tokens_per_minute" in header
     assert "compressed the conversation 40 → 10 messages (truncate)" in header
-    assert "done in 500 ms · 2 model turns · 3 tool calls (1 cached, 1 failed) · 37 tokens" \
-        in header
+    assert "⚠ done with 1 failed tool call in 500 ms · 2 model turns · 3 tool calls " \
+           "(1 cached, 1 failed) · 37 tokens" in header
     assert view.status == "done"
-    assert view.text == sink.text == "Hello world"  # no text before the tools: no break
+    assert view.text == "Hello world"  # no text before the tools: no break
+    assert sink.text == "<p>Hello world</p>\n"
 
 
-def test_text_goes_out_once_and_never_through_a_trait() -> None:
-    """The browser receives each character once; no comm message carries the text."""
+def test_finished_blocks_go_out_once_and_only_the_tail_through_a_trait() -> None:
+    """Each finished Markdown block reaches the browser once; a trait carries only the
+    still-growing last block, never more than TAIL_CHARS of text."""
     with record_comms() as comms:
         view, fake, sink = make_view_under_test()
         opened = len(comms.messages)
-        words = [f" word{i}" for i in range(300)]
+        words = [f" word{i}" + ("\n\n" if i % 20 == 19 else "") for i in range(300)]
         for i, w in enumerate(words):
-            fake.advance(i * 0.001)
+            fake.advance(i * 0.01)
             view.handle(ev("token", content=w))
         view.finish()
-    assert sink.text == "".join(words)
+    sent = re.findall(r"word\d+", sink.text)
+    assert sent == [f"word{i}" for i in range(300)]  # every word once, in order
+    assert sink.text.count("<p>") == 15  # fifteen paragraphs, each rendered once
     updates = comms.messages[opened:]
-    assert all("word1" not in str(m.data) for m in updates)
     assert all(m.kind == "update" for m in updates)
-    assert len(updates) <= 3  # only the status line changes (running, then done)
+    tails = [m.data["state"]["value"] for m in updates if "value" in m.data.get("state", {})
+             and "pitstop-status" not in m.data["state"]["value"]]
+    assert tails and max(len(re.sub(r"<[^>]+>", "", t)) for t in tails) <= TAIL_CHARS
 
 
 def test_updates_are_coalesced_to_the_rate() -> None:
@@ -101,8 +108,8 @@ def test_updates_are_coalesced_to_the_rate() -> None:
         fake.advance(1.0)
         view.finish()
     assert 28 <= view.updates <= 32
-    assert 28 <= len(sink.messages) <= 32
-    assert sink.text == "".join(f" t{i}" for i in range(2000))
+    assert view.text == "".join(f" t{i}" for i in range(2000))
+    assert re.findall(r"t\d+", sink.text) == [f"t{i}" for i in range(2000)]
 
 
 def test_bytes_stay_proportional_to_the_text() -> None:
@@ -152,7 +159,7 @@ def test_plain_text_fallback_in_the_mimebundle() -> None:
         view.finish()
         bundle = view._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["text/plain"].startswith("✓ done in 500 ms")
+    assert bundle["text/plain"].startswith("⚠ done with 1 failed tool call in 500 ms")
     assert bundle["text/plain"].endswith("Hello world")
 
 
@@ -181,8 +188,8 @@ def test_text_view_prints_tokens_and_tool_lines() -> None:
     assert "  ✗ search failed: Tool 'search' raised ValueError: boom" in lines
     assert "  ✓ search 310 ms" in lines
     assert "Hello world" in lines
-    assert lines[-1] == "✓ done in 500 ms · 2 model turns · 3 tool calls (1 cached, 1 failed) " \
-                        "· 37 tokens"
+    assert lines[-1] == "⚠ done with 1 failed tool call in 500 ms · 2 model turns · " \
+                        "3 tool calls (1 cached, 1 failed) · 37 tokens"
 
 
 def test_make_view_picks_text_without_a_kernel() -> None:

@@ -192,8 +192,12 @@ def chips_html(chips: list[Chip]) -> str:
     return "".join(parts)
 
 
-def summary_line(state: RunState, *, cancelled: bool = False) -> str:
-    """``✓ done in 1.23 s · 2 model turns · 4 tool calls (1 cached) · 1,423 tokens``."""
+def summary_line(state: RunState, *, cancelled: bool = False, agent: str = "") -> str:
+    """``✓ done in 1.23 s · my_agent · 2 model turns · 4 tool calls (1 cached) · 1,423 tokens``.
+
+    The head says what happened: ``done``, ``done with N failed tool calls`` (the run
+    answered, but some of its tools failed), ``failed`` or ``interrupted``.
+    """
     chips = list(state.chips.values())
     cached = sum(1 for c in chips if c.status == "cached")
     failed = sum(1 for c in chips if c.status == "failed")
@@ -204,7 +208,7 @@ def summary_line(state: RunState, *, cancelled: bool = False) -> str:
     running = state.result is None and state.error is None and not cancelled
     turns = (f"model turn {state.turns + 1}" if running
              else f"{state.turns} model turn{'s' if state.turns != 1 else ''}")
-    parts = [turns, calls]
+    parts = [agent, turns, calls] if agent else [turns, calls]
     result = state.result or {}
     tokens = (result.get("usage") or {}).get("total_tokens")
     if tokens is not None:
@@ -213,6 +217,9 @@ def summary_line(state: RunState, *, cancelled: bool = False) -> str:
         head = "■ interrupted"
     elif state.error is not None:
         head = "✗ failed"
+    elif state.result is not None and failed:
+        head = (f"⚠ done with {failed} failed tool call{'s' if failed != 1 else ''} in "
+                f"{format_seconds(result.get('execution_time'))}")
     elif state.result is not None:
         head = f"✓ done in {format_seconds(result.get('execution_time'))}"
     else:

@@ -96,6 +96,10 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from pitstop._config import AgentConfig
     from pitstop._context.config import CompressionConfig
     from pitstop._context.engine import CompressionResult, ContextEngine
+    from pitstop._limits.config import ResourceLimits
+    from pitstop._limits.governor import Governor
+    from pitstop._metrics.monitor import Monitor, Span
+    from pitstop._tools.base import Tool, ToolRegistry, default_registry, tool
     from pitstop.errors import (
         CompressionError,
         ConfigError,
@@ -109,12 +113,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ToolNotFoundError,
         ToolTimeoutError,
     )
-    from pitstop._limits.config import ResourceLimits
-    from pitstop._limits.governor import Governor
     from pitstop.llm._base import LLMClient, LLMResponse, Message, ToolCall, ToolSpec, Usage
     from pitstop.llm._function import FunctionLLM
     from pitstop.llm._local import LocalModel
     from pitstop.llm._openai import OpenAIClient
     from pitstop.llm._simulated import SimulatedLLM
-    from pitstop._metrics.monitor import Monitor, Span
-    from pitstop._tools.base import Tool, ToolRegistry, default_registry, tool

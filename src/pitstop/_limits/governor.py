@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop._limits.config import ResourceLimits
 from pitstop._limits.gate import BucketGate, Gate, Refusal, SlotGate
+from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop.llm._base import Message, RateLimitInfo
 from pitstop.llm._tokens import count_message_tokens
 

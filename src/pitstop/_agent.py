@@ -163,6 +163,23 @@ class HybridAgent:
         del out["type"], out["timestamp"]
         return cast(TaskResult, out)
 
+    def run_sync(
+        self, task: str | Mapping[str, Any], context: Mapping[str, Any] | None = None
+    ) -> TaskResult:
+        """`execute_task` from synchronous code: a script, or a notebook cell.
+
+        Works whether or not an event loop is running, without patching it: the task
+        runs on the agent's own private loop (`pitstop._sync`), on a helper thread
+        when the calling thread already runs a loop. In async code prefer
+        ``await agent.execute_task(...)``, which shares the caller's loop.
+        """
+        runner = self.__dict__.get("_sync_runner")
+        if runner is None:
+            from pitstop._sync import SyncRunner
+
+            runner = self.__dict__["_sync_runner"] = SyncRunner()
+        return runner.run(self.execute_task(task, context))
+
     def execute_task_streaming(
         self, task: str | Mapping[str, Any], context: Mapping[str, Any] | None = None
     ) -> AsyncGenerator[Event, None]:

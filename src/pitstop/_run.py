@@ -80,6 +80,7 @@ class Run:
         "system",
         "task_id",
         "text",
+        "traceback",
         "turn_start",
         "usage",
     )
@@ -100,6 +101,7 @@ class Run:
         self.records: list[ToolCallRecord] = []
         self.output = ""
         self.error: str | None = None
+        self.traceback: str | None = None  # of user code that made the run fail
         self.status = "ok"
         self.holds_slot = False
         # the current turn
@@ -271,6 +273,7 @@ class Run:
         self.status = "error"
         event = _events.error(self.task_id, exc)
         self.error = event["error"]
+        self.traceback = _events.user_traceback(exc)
         return event
 
     def finish(self) -> None:
@@ -281,9 +284,12 @@ class Run:
             self.holds_slot = False
         monitor = agent.monitor
         self.end = monitor.clock()
+        attrs: dict[str, object] = {"iterations": self.iterations,
+                                    "tool_calls": len(self.records)}
+        if self.traceback is not None:
+            attrs["traceback"] = self.traceback  # shown folded by the notebook views
         monitor.record("task", self.task_id, self.start, self.end, status=self.status,
-                       task_id=self.task_id,
-                       attrs={"iterations": self.iterations, "tool_calls": len(self.records)})
+                       task_id=self.task_id, attrs=attrs)
         agent._count(self)
 
     def result(self) -> ResultEvent:

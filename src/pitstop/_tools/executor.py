@@ -112,6 +112,7 @@ class ToolExecutor:
             emit(_events.tool_call(tid, call.call_id, name, call.arguments))
         cached = False
         status = "ok"
+        trace: str | None = None
         try:
             t = self.tools.get(name)
             if t is None:
@@ -138,6 +139,7 @@ class ToolExecutor:
             raise
         except Exception as exc:
             status = "error"
+            trace = _events.user_traceback(exc)
             end = monitor.clock()
             result: ToolResultEvent = {
                 "type": "tool_result", "timestamp": time.time(), "task_id": tid,
@@ -149,8 +151,10 @@ class ToolExecutor:
                 "type": "tool_result", "timestamp": time.time(), "task_id": tid,
                 "call_id": call.call_id, "tool_name": name, "success": True,
                 "result": value, "cached": cached, "duration": end - start}
-        monitor.record("tool", name, start, end, status=status, task_id=task_id,
-                       attrs={"call_id": call.call_id, "turn": call.turn, "cached": cached})
+        attrs: dict[str, Any] = {"call_id": call.call_id, "turn": call.turn, "cached": cached}
+        if trace is not None:
+            attrs["traceback"] = trace  # shown folded by the notebook views
+        monitor.record("tool", name, start, end, status=status, task_id=task_id, attrs=attrs)
         if emit is not None:
             emit(result)
         return result

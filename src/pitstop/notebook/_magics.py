@@ -39,21 +39,54 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
-_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_BRACES = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _default_agents: weakref.WeakKeyDictionary[Any, HybridAgent] = weakref.WeakKeyDictionary()
 
 
 def interpolate(text: str, namespace: dict[str, Any]) -> str:
-    """Replace ``{name}`` with the value of `name` in `namespace`.
+    """Replace ``{name}`` with the value of `name` in `namespace`; ``{{``/``}}`` are braces.
 
-    Only plain names are replaced; unknown names, other braces (JSON, code, ``{}``)
-    and expressions stay as written. Unlike `str.format`, this never raises.
+    Only plain names are replaced; other braces (JSON, code, ``{}``, ``{a.b}``) stay as
+    written, and ``{{`` and ``}}`` give a literal ``{`` and ``}``, as in `str.format`.
+
+    Raises:
+        UsageError: a ``{name}`` is not defined; the message names it and the
+            notebook variables that look close. Raised before any model is called.
     """
     def value(m: re.Match[str]) -> str:
-        name = m.group(1)
-        return str(namespace[name]) if name in namespace else m.group(0)
+        token, name = m.group(0), m.group(1)
+        if name is None:
+            return token[0]
+        if name not in namespace:
+            raise UsageError(_unknown_name(name, namespace))
+        return str(namespace[name])
 
-    return _NAME.sub(value, text)
+    return _BRACES.sub(value, text)
+
+
+def _unknown_name(name: str, namespace: dict[str, Any]) -> str:
+    import difflib
+
+    names = [n for n in namespace if not n.startswith("_") and n not in _SHELL_NAMES]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    hint = (f" Did you mean {', '.join('{' + c + '}' for c in close)}?" if close
+            else " Define it in a cell above first.")
+    return (f"{{{name}}} in the %%agent cell is not a notebook variable, so the task was not "
+            f"sent.{hint} Write {{{{ and }}}} for literal braces.")
+
+
+_SHELL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+
+
+def _agents_in(namespace: dict[str, Any]) -> dict[int, list[str]]:
+    """The HybridAgents among the notebook's variables: id -> the names that hold it."""
+    from pitstop._agent import HybridAgent
+
+    found: dict[int, list[str]] = {}
+    for name, value in namespace.items():
+        if isinstance(value, HybridAgent) and not name.startswith("_"):
+            found.setdefault(id(value), []).append(name)
+    return found
 
 
 def default_agent(shell: Any) -> HybridAgent:
@@ -124,7 +157,8 @@ class AgentMagics(Magics):
 
     default_agent = Unicode(
         "", help="Name of the notebook variable holding the HybridAgent used when a magic "
-                 "names none. Empty: a demo agent on the SimulatedLLM, made once per shell.",
+                 "names none. Empty: the one HybridAgent in the notebook (an error when "
+                 "there are several), or a demo agent on the SimulatedLLM when there is none.",
     ).tag(config=True)
     update_rate = Float(
         30.0, help="The most widget updates per second while a run streams (1 to 120).",
@@ -151,12 +185,33 @@ class AgentMagics(Magics):
         return self.shell.user_ns  # type: ignore[no-any-return]
 
     def resolve_agent(self, name: str | None) -> HybridAgent:
-        """The agent named by the magic, by ``default_agent``, or the demo agent."""
+        """The agent named by the magic or by ``default_agent``; else the one
+        `HybridAgent` in the notebook; else (none defined) the demo agent.
+
+        Raises:
+            UsageError: no name was given and the notebook holds several agents.
+        """
+        return self._resolve(name)[0]
+
+    def _resolve(self, name: str | None) -> tuple[HybridAgent, str]:
+        """The agent and how the header names it."""
         from pitstop._agent import HybridAgent
 
         name = name or self.default_agent
         if not name:
-            return default_agent(self.shell)
+            agents = _agents_in(self.user_ns)
+            if not agents:
+                demo = default_agent(self.shell)
+                return demo, demo.name
+            if len(agents) > 1:
+                listed = ", ".join(sorted(names[0] for names in agents.values()))
+                raise UsageError(
+                    f"The notebook has several agents ({listed}); name the one to run, "
+                    f"e.g. %%agent {sorted(n[0] for n in agents.values())[0]}, or set "
+                    "%config AgentMagics.default_agent = \"...\"."
+                )
+            (names,) = agents.values()
+            name = sorted(names)[0]
         if not name.isidentifier():
             raise UsageError(f"{name!r} is not a variable name; name the variable that holds "
                              "your HybridAgent, e.g. %%agent my_agent.")
@@ -169,14 +224,14 @@ class AgentMagics(Magics):
         agent = ns[name]
         if not isinstance(agent, HybridAgent):
             raise UsageError(f"{name!r} is a {type(agent).__name__}, not a HybridAgent.")
-        return agent
+        return agent, (name if agent.name == name else f"{name} ({agent.name})")
 
     # -- %%agent ----------------------------------------------------------------------
 
     @magic_arguments()
     @argument("agent", nargs="?", default=None,
               help="Variable holding the HybridAgent (default: AgentMagics.default_agent, "
-                   "else the demo agent).")
+                   "else the one HybridAgent in the notebook, else the demo agent).")
     @argument("--session", metavar="ID", help='Run with context {"session_id": ID}.')
     @argument("--no-stream", action="store_true",
               help="Show only the final answer, not the live stream.")
@@ -186,7 +241,8 @@ class AgentMagics(Magics):
     def agent(self, line: str, cell: str) -> None:
         """Run the cell as a task and stream tokens and tool calls live.
 
-        ``{name}`` in the cell is replaced by the notebook variable `name`.
+        ``{name}`` in the cell is replaced by the notebook variable `name` (an unknown
+        name is an error); ``{{`` and ``}}`` are literal braces.
         """
         run_sync(self.agent_async(line, cell))
 
@@ -197,7 +253,7 @@ class AgentMagics(Magics):
         args = parse_argstring(self.agent, line)
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"--out needs a variable name, got {args.out!r}.")
-        agent = self.resolve_agent(args.agent)
+        agent, label = self._resolve(args.agent)
         task = interpolate(cell, self.user_ns).strip()
         if not task:
             raise UsageError("The %%agent cell is empty; write the task under the %%agent line.")
@@ -206,7 +262,7 @@ class AgentMagics(Magics):
         if not args.no_stream:
             from pitstop.notebook._stream import make_view
 
-            view = make_view(self.display_mode, rate=self.update_rate)
+            view = make_view(self.display_mode, rate=self.update_rate, agent=label)
             view.show()
         try:
             result = await run_agent(agent, task, context, view)
@@ -217,7 +273,7 @@ class AgentMagics(Magics):
         if args.out:
             self.user_ns[args.out] = result
         if args.no_stream:
-            _show_answer(result)
+            _show_answer(result, label)
         if args.timeline:
             from pitstop.notebook._gantt import show_timeline
 
@@ -245,11 +301,18 @@ class AgentMagics(Magics):
         show_profile(agent)
 
 
-def _show_answer(result: dict[str, Any]) -> None:
+def _show_answer(result: dict[str, Any], agent: str) -> None:
     from IPython.display import display
 
-    text = str(result.get("output") or result.get("error") or "")
-    display({"text/markdown": text, "text/plain": text}, raw=True)
+    from pitstop.notebook._state import RunState
+    from pitstop.notebook._stream import static_bundle
+
+    state = RunState()
+    state.apply({"type": "result", **result})
+    state.turns = int(result.get("iterations") or 0)
+    for i, call in enumerate(result.get("tool_calls") or []):
+        state.apply({"type": "tool_result", "call_id": str(i), **call})
+    display(static_bundle(state, agent=agent), raw=True)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -66,7 +66,10 @@ _STREAM_CSS = (
     ".pitstop-answer th, .pitstop-answer td { border: 1px solid #ccc; padding: 2px 6px; } "
     ".pitstop-stream .jp-OutputArea-output, .pitstop-stream .jp-RenderedHTMLCommon "
     "{ padding: 0 !important; margin: 0 !important; } "
-    ".pitstop-stream .jp-OutputArea-prompt { display: none; }</style>"
+    ".pitstop-stream .jp-OutputArea-prompt { display: none; } "
+    ".pitstop-stream .widget-html, .pitstop-stream .widget-html-content "
+    "{ font-size: 14px; line-height: 1.45; height: auto; } "
+    ".pitstop-stream .widget-html-content > :first-child { margin-top: 0; }</style>"
 )
 
 _ANSWER_STYLE = "font-size:14px;line-height:1.45"
@@ -154,7 +157,9 @@ class StreamView(widgets.VBox):
         self._tail = widgets.HTML(value="")
         self._tail.add_class("pitstop-answer")
         self._body.add_class("pitstop-answer")
-        inner = widgets.VBox([self._body, self._tail])
+        # flex "0 0 auto": the content keeps its height, so the scroller (not it) scrolls
+        inner = widgets.VBox([self._body, self._tail],
+                             layout=widgets.Layout(flex="0 0 auto", overflow="visible"))
         # column-reverse pins the scroll position to the end while text arrives
         self._scroller = widgets.Box(
             [inner], layout=widgets.Layout(max_height="32em", overflow="auto", display="flex",

@@ -45,6 +45,14 @@ _EXPORTS: dict[str, str] = {
     # monitoring
     "Monitor": "pitstop._metrics.monitor",
     "Span": "pitstop._metrics.monitor",
+    # typed results and stats (plain dicts at run time)
+    "Event": "pitstop.events",
+    "TaskResult": "pitstop.events",
+    "ToolOutcome": "pitstop.events",
+    "CacheStats": "pitstop._cache.cache",
+    "ResourceUsage": "pitstop._limits.governor",
+    "OperationMetrics": "pitstop._metrics.monitor",
+    "PerformanceMetrics": "pitstop._agent",
     # errors
     "PitstopError": "pitstop.errors",
     "ConfigError": "pitstop.errors",
@@ -90,15 +98,15 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from pitstop._agent import HybridAgent
-    from pitstop._cache.cache import ToolCache
+    from pitstop._agent import HybridAgent, PerformanceMetrics
+    from pitstop._cache.cache import CacheStats, ToolCache
     from pitstop._cache.config import CacheConfig
     from pitstop._config import AgentConfig
     from pitstop._context.config import CompressionConfig
     from pitstop._context.engine import CompressionResult, ContextEngine
     from pitstop._limits.config import ResourceLimits
-    from pitstop._limits.governor import Governor
-    from pitstop._metrics.monitor import Monitor, Span
+    from pitstop._limits.governor import Governor, ResourceUsage
+    from pitstop._metrics.monitor import Monitor, OperationMetrics, Span
     from pitstop._tools.base import Tool, ToolRegistry, default_registry, tool
     from pitstop.errors import (
         CompressionError,
@@ -113,6 +121,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ToolNotFoundError,
         ToolTimeoutError,
     )
+    from pitstop.events import Event, TaskResult, ToolOutcome
     from pitstop.llm._base import LLMClient, LLMResponse, Message, ToolCall, ToolSpec, Usage
     from pitstop.llm._function import FunctionLLM
     from pitstop.llm._local import LocalModel

@@ -17,17 +17,19 @@ import asyncio
 import re
 import weakref
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Enum, Float, TraitError, Unicode, validate
 
+from pitstop.events import ResultEvent, TaskResult
 from pitstop.notebook._runner import Interrupted, agent_cell_transformer, run_sync
 
 if TYPE_CHECKING:
     from pitstop._agent import HybridAgent
+    from pitstop.events import ToolResultEvent
     from pitstop.notebook._stream import StreamView, TextStreamView
 
 __all__ = [
@@ -110,18 +112,16 @@ async def run_agent(
     task: str,
     context: dict[str, Any] | None,
     view: StreamView | TextStreamView | None,
-) -> dict[str, Any]:
+) -> TaskResult:
     """Stream one task into `view` and return the same dict as `execute_task`.
 
     Cancelling it cancels the run and its tool calls, marks the view interrupted and
     raises `Interrupted`. Any other exception closes the view as failed and goes on.
     """
-    result: dict[str, Any] | None = None
+    result: ResultEvent | None = None
     task_id = None
     try:
-        async with aclosing(  # type: ignore[type-var]
-            agent.execute_task_streaming(task, context)
-        ) as events:
+        async with aclosing(agent.execute_task_streaming(task, context)) as events:
             async for event in events:
                 task_id = event["task_id"]
                 if view is not None:
@@ -148,7 +148,7 @@ async def run_agent(
     assert result is not None  # the stream always ends with a result
     out = dict(result)
     del out["type"], out["timestamp"]
-    return out
+    return cast(TaskResult, out)
 
 
 @magics_class
@@ -301,17 +301,18 @@ class AgentMagics(Magics):
         show_profile(agent)
 
 
-def _show_answer(result: dict[str, Any], agent: str) -> None:
+def _show_answer(result: TaskResult, agent: str) -> None:
     from IPython.display import display
 
     from pitstop.notebook._state import RunState
     from pitstop.notebook._stream import static_bundle
 
     state = RunState()
-    state.apply({"type": "result", **result})
-    state.turns = int(result.get("iterations") or 0)
-    for i, call in enumerate(result.get("tool_calls") or []):
-        state.apply({"type": "tool_result", "call_id": str(i), **call})
+    stamp = {"timestamp": 0.0, "task_id": result["task_id"]}
+    state.apply(cast("ResultEvent", {"type": "result", **stamp, **result}))
+    state.turns = result["iterations"]
+    for call in result["tool_calls"]:
+        state.apply(cast("ToolResultEvent", {"type": "tool_result", **stamp, **call}))
     display(static_bundle(state, agent=agent), raw=True)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import subprocess
 import sys
 import textwrap
@@ -389,3 +390,45 @@ async def test_interrupt_while_the_model_streams(ip: Any, capsys: Any) -> None:
     assert not (await asyncio.wait_for(cell, 5)).success
     assert capsys.readouterr().err.strip() == "UsageError: Interrupted: the run was cancelled."
     assert bot.monitor.spans(kind="task")[-1].status == "cancelled"
+
+
+def _boom_tool(query: str) -> str:
+    """A user tool with a bug."""
+    return {"a": 1}[query]
+
+
+def test_a_failing_tool_keeps_its_traceback_folded_in_the_widget(ip: Any) -> None:
+    """The chip keeps its one line; the static output adds the traceback, folded."""
+    from IPython.utils.capture import capture_output
+
+    ip.user_ns["bot"] = make_agent([ToolCall("_boom_tool", {"query": "zz"})],
+                                   tools=[_boom_tool])
+    ip.run_line_magic("config", 'AgentMagics.display_mode = "widget"')
+    try:
+        with record_comms(), capture_output() as shown:
+            ip.run_cell_magic("agent", "bot", "go")
+    finally:
+        ip.run_line_magic("config", 'AgentMagics.display_mode = "auto"')
+    final = shown.outputs[-1].data
+    page = html.unescape(final["text/html"])
+    assert "KeyError: 'zz'" in page  # the chip's line
+    assert "<details class='pitstop-traceback'>" in page
+    assert "in _boom_tool" in page and 'return {"a": 1}[query]' in page
+    assert "⚠ done with 1 failed tool call" in final["text/plain"]
+
+
+def test_debug_prints_the_traceback_of_a_failing_model_function(ip: Any, capsys: Any) -> None:
+    """Without --debug one line; with --debug the model function's traceback too."""
+    from pitstop import FunctionLLM, HybridAgent
+
+    def broken(messages: list[Any], tools: list[Any]) -> str:
+        raise RuntimeError("model exploded")
+
+    ip.user_ns["bot"] = HybridAgent("b", FunctionLLM(broken))
+    ip.run_cell("%%agent bot\nhi")
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    ip.run_cell("%%agent bot --debug\nhi")
+    captured = capsys.readouterr()
+    assert "model call raised:" in captured.out and "in broken" in captured.out
+    assert captured.err.strip() == "UsageError: The run failed: model exploded"

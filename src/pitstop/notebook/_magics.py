@@ -112,11 +112,15 @@ async def run_agent(
     task: str,
     context: dict[str, Any] | None,
     view: StreamView | TextStreamView | None,
+    *,
+    debug: bool = False,
 ) -> TaskResult:
     """Stream one task into `view` and return the same dict as `execute_task`.
 
     Cancelling it cancels the run and its tool calls, marks the view interrupted and
     raises `Interrupted`. Any other exception closes the view as failed and goes on.
+    Tracebacks of user code that failed (a tool, the model function) go to the view:
+    folded in the widget, and printed by the text view when `debug` is set.
     """
     result: ResultEvent | None = None
     task_id = None
@@ -144,11 +148,23 @@ async def run_agent(
             view.finish(cancelled=interrupted)
         raise
     if view is not None:
+        if debug or view.folds_tracebacks:
+            view.debug = user_tracebacks(agent, task_id)
         view.finish()
     assert result is not None  # the stream always ends with a result
     out = dict(result)
     del out["type"], out["timestamp"]
     return cast(TaskResult, out)
+
+
+def user_tracebacks(agent: HybridAgent, task_id: str | None) -> str:
+    """The tracebacks the Monitor kept for user code that failed in one task."""
+    if task_id is None:
+        return ""
+    parts = [f"{'model call' if s.kind == 'task' else f'tool {s.name!r}'} raised:\n"
+             f"{s.attrs['traceback']}"
+             for s in agent.monitor.spans(task_id=task_id) if "traceback" in s.attrs]
+    return "\n\n".join(parts)
 
 
 @magics_class
@@ -237,6 +253,9 @@ class AgentMagics(Magics):
               help="Show only the final answer, not the live stream.")
     @argument("--timeline", action="store_true", help="Draw the run's Gantt chart after it.")
     @argument("--out", metavar="VAR", help="Store the result dict in this variable.")
+    @argument("--debug", action="store_true",
+              help="Print the traceback of a tool or model function that raised (the "
+                   "widget always keeps it, folded).")
     @cell_magic
     def agent(self, line: str, cell: str) -> None:
         """Run the cell as a task and stream tokens and tool calls live.
@@ -265,7 +284,7 @@ class AgentMagics(Magics):
             view = make_view(self.display_mode, rate=self.update_rate, agent=label)
             view.show()
         try:
-            result = await run_agent(agent, task, context, view)
+            result = await run_agent(agent, task, context, view, debug=args.debug)
         except Interrupted:
             raise
         except PitstopError as exc:  # misuse: a bad session id, a missing context engine...
@@ -273,7 +292,7 @@ class AgentMagics(Magics):
         if args.out:
             self.user_ns[args.out] = result
         if args.no_stream:
-            _show_answer(result, label)
+            _show_answer(result, label, user_tracebacks(agent, result["task_id"]))
         if args.timeline:
             from pitstop.notebook._gantt import show_timeline
 
@@ -301,7 +320,7 @@ class AgentMagics(Magics):
         show_profile(agent)
 
 
-def _show_answer(result: TaskResult, agent: str) -> None:
+def _show_answer(result: TaskResult, agent: str, debug: str) -> None:
     from IPython.display import display
 
     from pitstop.notebook._state import RunState
@@ -313,7 +332,7 @@ def _show_answer(result: TaskResult, agent: str) -> None:
     state.turns = result["iterations"]
     for call in result["tool_calls"]:
         state.apply(cast("ToolResultEvent", {"type": "tool_result", **stamp, **call}))
-    display(static_bundle(state, agent=agent), raw=True)
+    display(static_bundle(state, agent=agent, debug=debug), raw=True)
 
 
 def load_ipython_extension(ipython: Any) -> None:

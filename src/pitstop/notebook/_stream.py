@@ -134,6 +134,9 @@ class StreamView(widgets.VBox):
             captured by the answer area while the view is shown. Tests pass a recorder.
     """
 
+    folds_tracebacks = True
+    """Tracebacks of user code are always kept, folded under the header."""
+
     rate = Float(30.0, help="The most updates per second sent to the browser (1 to 120).")
     text = Unicode("", help="The text streamed so far. Kept in the kernel and never "
                             "synced: the browser receives each block once.")
@@ -286,6 +289,9 @@ class TextStreamView:
     Args:
         out: where to write (default: the current ``sys.stdout``).
     """
+
+    folds_tracebacks = False
+    """Tracebacks are printed only on request (``%%agent --debug``)."""
 
     def __init__(self, *, out: Any = None, agent: str = "") -> None:
         self.state = RunState()

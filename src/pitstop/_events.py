@@ -37,8 +37,15 @@ def tool_call(task_id: str, call_id: str, tool_name: str, parameters: Any) -> To
 
 
 def rate_limit_wait(task_id: str, limit: str, waited: float) -> RateLimitWaitEvent:
+    """The ``end`` of a wait."""
     return {"type": "rate_limit_wait", "timestamp": time.time(), "task_id": task_id,
-            "limit": limit, "waited": waited}
+            "limit": limit, "phase": "end", "waited": waited}
+
+
+def rate_limit_wait_start(task_id: str, limit: str, expected: float | None) -> RateLimitWaitEvent:
+    """The ``start`` of a wait (`expected` None when it cannot be told)."""
+    return {"type": "rate_limit_wait", "timestamp": time.time(), "task_id": task_id,
+            "limit": limit, "phase": "start", "expected": expected}
 
 
 def usage(task_id: str, input_tokens: int, output_tokens: int) -> UsageEvent:

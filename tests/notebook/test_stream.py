@@ -23,7 +23,8 @@ def run_events() -> list[dict[str, Any]]:
     return [
         ev("started", task="q"),
         ev("compression", strategy="truncate", before=40, after=10),
-        ev("rate_limit_wait", limit="max_tokens_per_minute", waited=0.25),
+        ev("rate_limit_wait", limit="max_tokens_per_minute", phase="start", expected=0.3),
+        ev("rate_limit_wait", limit="max_tokens_per_minute", phase="end", waited=0.25),
         ev("usage", input_tokens=10, output_tokens=5),
         ev("tool_call", call_id="c1", tool_name="search", parameters={"query": "x"}),
         ev("tool_call", call_id="c2", tool_name="weather", parameters={"location": "Paris"}),
@@ -54,11 +55,11 @@ def test_chips_turn_from_running_to_done_cached_and_failed() -> None:
     with record_comms():
         view, fake, sink = make_view_under_test()
         events = run_events()
-        for e in events[:7]:
+        for e in events[:8]:
             view.handle(e)
         view._coalescer.close()
         assert view._status.value.count("pitstop-chip-running") == 3
-        for e in events[7:]:
+        for e in events[8:]:
             fake.advance(fake.now + 1)
             view.handle(e)
         view.finish()
@@ -68,7 +69,7 @@ def test_chips_turn_from_running_to_done_cached_and_failed() -> None:
     assert html.count("pitstop-chip-failed") == 1 and "boom" in html
     assert "pitstop-chip-running" not in html
     header = view._status.value
-    assert "waited 250 ms for max_tokens_per_minute" in header
+    assert "waited 250 ms for tokens/minute" in header
     assert "compressed the conversation 40 → 10 messages (truncate)" in header
     assert "⚠ done with 1 failed tool call in 500 ms · 2 model turns · 3 tool calls " \
            "(1 cached, 1 failed) · 37 tokens" in header
@@ -182,9 +183,10 @@ def test_text_view_prints_tokens_and_tool_lines() -> None:
     view.finish()
     lines = out.getvalue().splitlines()
     assert "  ⇊ compressed the conversation 40 → 10 messages (truncate)" in lines
-    assert "  ◔ waited 250 ms for max_tokens_per_minute" in lines
+    assert "  ⏳ waiting for tokens/minute, about 300 ms" in lines
+    assert "  ◔ waited 250 ms for tokens/minute" in lines
     assert "  → search(query='x')" in lines
-    assert "  ⚡ weather cached (0 ms)" in lines
+    assert "  ⚡ weather cached (0.1 ms)" in lines
     assert "  ✗ search failed: Tool 'search' raised ValueError: boom" in lines
     assert "  ✓ search 310 ms" in lines
     assert "Hello world" in lines
@@ -211,3 +213,26 @@ def test_text_after_tool_calls_starts_a_new_paragraph() -> None:
               ev("token", content="Found it.")]:
         view.handle(e)
     assert view.state.streamed == "Let me look.\n\nFound it."
+
+
+def test_a_wait_is_shown_with_a_countdown_while_it_lasts() -> None:
+    """From its start event to its end, the header says what the run waits for and
+    counts the expected time down, re-drawn by a timer with no new event."""
+    with record_comms():
+        view, fake, _ = make_view_under_test()
+        view.handle(ev("started", task="q"))
+        view.handle(ev("rate_limit_wait", limit="max_tokens_per_minute", phase="start",
+                       expected=1.2))
+        fake.advance(0.1)  # the coalescer sends it within 1/30 s
+        assert "⏳ waiting for tokens/minute, about 1.2 s" in view._status.value
+        fake.advance(0.75)  # no event: the countdown timer re-draws it
+        # re-drawn every 0.2 s after the first update at 1/30 s: last at 0.633 s
+        assert "⏳ waiting for tokens/minute, about 567 ms" in view._status.value
+        fake.advance(1.0)
+        view.handle(ev("rate_limit_wait", limit="max_tokens_per_minute", phase="end",
+                       waited=1.1))
+        fake.advance(2.0)
+        header = view._status.value
+        assert "waiting for" not in header and "◔ waited 1.1 s for tokens/minute (1×)" in header
+        assert fake.pending == 0  # the countdown stopped with the wait
+        view.finish()

@@ -166,7 +166,11 @@ class ToolExecutor:
         governor = self.governor
         if governor is None:
             return await t.invoke(args, default_timeout=self.tool_timeout)
-        waits = await governor.acquire_tool_call()
+        on_wait = None
+        if emit is not None:
+            def on_wait(limit: str, expected: float | None) -> None:
+                emit(_events.rate_limit_wait_start(task_id or "", limit, expected))
+        waits = await governor.acquire_tool_call(on_wait=on_wait)
         if waits:
             report_waits(self.monitor, waits, task_id, emit)
         try:
@@ -262,7 +266,8 @@ class ToolExecutor:
 def report_waits(
     monitor: Monitor, waits: Sequence[Wait], task_id: str | None, emit: Emit | None
 ) -> None:
-    """Record each limiter wait as a span and, when streaming, a ``rate_limit_wait`` event."""
+    """Record each limiter wait as a span and, when streaming, the ``rate_limit_wait``
+    event that ends it (its ``start`` went out through ``on_wait`` when it began)."""
     end = monitor.clock()
     for w in waits:
         if w.waited <= 0:

@@ -8,13 +8,27 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pitstop.events import Event
 
-__all__ = ["Chip", "RunState", "chips_html", "format_seconds", "summary_line"]
+__all__ = ["Chip", "RunState", "chips_html", "format_seconds", "limit_label", "summary_line"]
+
+_LIMITS = {
+    "max_tokens_per_minute": "tokens/minute",
+    "max_tool_calls_per_minute": "tool calls/minute",
+    "max_concurrent_tasks": "a task slot (max_concurrent_tasks)",
+    "max_concurrent_tool_calls": "a tool-call slot (max_concurrent_tool_calls)",
+    "max_cost_per_hour": "the hourly budget",
+}
+
+
+def limit_label(limit: str) -> str:
+    """``tokens/minute`` for ``max_tokens_per_minute``: the limit as a reader says it."""
+    return _LIMITS.get(limit, limit)
 
 ChipStatus = Literal["running", "done", "cached", "failed", "cancelled"]
 
@@ -53,11 +67,15 @@ class RunState:
     chips: dict[str, Chip] = field(default_factory=dict)
     waits: dict[str, list[float]] = field(default_factory=dict)
     """limit name -> [number of waits, seconds waited]."""
+    waiting: dict[str, tuple[float | None, float]] = field(default_factory=dict)
+    """limit name -> (expected seconds, when the wait began on `clock`): waits going on."""
     compressions: list[dict[str, Any]] = field(default_factory=list)
     turns: int = 0
     error: str | None = None
     result: dict[str, Any] | None = None
     _turn_has_text: bool = False
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, for the countdown of a wait going on (injected in tests)."""
 
     def apply(self, event: Event) -> str:
         """Fold one event in; return the text it adds (empty for non-text events)."""
@@ -85,10 +103,13 @@ class RunState:
                     chip.status, chip.error = "failed", event.get("error", "failed")
                 else:
                     chip.status = "cached" if event["cached"] else "done"
+            case "rate_limit_wait" if event["phase"] == "start":
+                self.waiting[event["limit"]] = (event.get("expected"), self.clock())
             case "rate_limit_wait":
+                self.waiting.pop(event["limit"], None)
                 acc = self.waits.setdefault(event["limit"], [0, 0.0])
                 acc[0] += 1
-                acc[1] += event["waited"]
+                acc[1] += event.get("waited", 0.0)
             case "compression":
                 self.compressions.append(dict(event))
             case "usage":
@@ -139,9 +160,17 @@ class RunState:
         return self.streamed
 
     def notes(self) -> list[str]:
-        """One line per limit that made the run wait, and per compression."""
-        lines = [
-            f"◔ waited {format_seconds(total)} for {limit} ({int(n)}×)"
+        """One line per wait going on (with its countdown), per limit that made the run
+        wait, and per compression."""
+        now = self.clock()
+        lines = []
+        for limit, (expected, began) in self.waiting.items():
+            about = ""
+            if expected is not None:
+                about = f", about {format_seconds(max(0.0, expected - (now - began)))}"
+            lines.append(f"⏳ waiting for {limit_label(limit)}{about}")
+        lines += [
+            f"◔ waited {format_seconds(total)} for {limit_label(limit)} ({int(n)}×)"
             for limit, (n, total) in self.waits.items()
         ]
         for c in self.compressions:
@@ -153,12 +182,21 @@ class RunState:
 
 
 def format_seconds(seconds: float | None) -> str:
-    """``850 ms`` below two seconds, ``2.31 s`` above."""
+    """A duration rounded for reading: ``0.2 ms``, ``850 ms``, ``1.2 s``, ``2 min 05 s``.
+
+    Milliseconds below one second (one decimal below 10 ms), seconds with one decimal
+    below a minute, then minutes and seconds: the one way every view shows a duration.
+    """
     if seconds is None:
         return "?"
-    if seconds < 2:
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 0.9995:
         return f"{seconds * 1000:.0f} ms"
-    return f"{seconds:.2f} s"
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
 
 
 _CHIP_STYLE = {

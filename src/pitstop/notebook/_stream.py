@@ -47,9 +47,18 @@ from traitlets import Float, Int, TraitError, Unicode, observe, validate
 from pitstop.events import Event
 from pitstop.notebook._coalesce import CallLater, Coalescer, loop_call_later
 from pitstop.notebook._markdown import MarkdownStream, markdown_html
-from pitstop.notebook._state import RunState, chips_html, format_seconds, summary_line
+from pitstop.notebook._state import (
+    RunState,
+    chips_html,
+    format_seconds,
+    limit_label,
+    summary_line,
+)
 
 __all__ = ["StreamView", "TextStreamView", "make_view", "static_bundle"]
+
+TICK_SECONDS = 0.2
+"""How often the countdown of a wait is re-drawn while it lasts."""
 
 Sink = Callable[[str], None]
 """Receives each committed block of the answer as HTML, once."""
@@ -175,9 +184,11 @@ class StreamView(widgets.VBox):
         super().__init__(children=[style, self._status, self._scroller], **kwargs)
         self.rate = rate
         self.agent = agent
-        self.state = RunState()
+        self.state = RunState(clock=clock)
         self.debug = ""
         """A traceback shown folded in the final output (set by ``%%agent``)."""
+        self._call_later = call_later
+        self._ticker: Any = None  # re-draws the countdown while a limit makes the run wait
         self._markdown = MarkdownStream()
         self._dirty = False
         self._sink = sink or _display_html
@@ -247,6 +258,13 @@ class StreamView(widgets.VBox):
         if status != self._status.value:  # sent only when it changed
             self._status.value = status
         self.updates += 1
+        if state.waiting and self._ticker is None and self.status == "running":
+            self._ticker = self._call_later(TICK_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        self._ticker = None
+        if self.state.waiting and self.status == "running":
+            self._coalescer.poke()
 
     def finish(self, *, cancelled: bool = False) -> None:
         """End the run: send what is pending, then leave static output in its place.
@@ -262,6 +280,10 @@ class StreamView(widgets.VBox):
             self.status = "failed"
         else:
             self.status = "done"
+        if self._ticker is not None:
+            self._ticker.cancel()
+            self._ticker = None
+        self.state.waiting.clear()
         self._coalescer.poke()
         self._coalescer.close()
         rest = self._markdown.close(self.text)
@@ -335,8 +357,13 @@ class TextStreamView:
                 self._line(f"  {mark} {chip.tool} {detail}")
             case "compression":
                 self._line(f"  {state.notes()[-1]}")
+            case "rate_limit_wait" if event["phase"] == "start":
+                expected = event.get("expected")
+                about = f", about {format_seconds(expected)}" if expected is not None else ""
+                self._line(f"  ⏳ waiting for {limit_label(event['limit'])}{about}")
             case "rate_limit_wait":
-                self._line(f"  ◔ waited {format_seconds(event['waited'])} for {event['limit']}")
+                self._line(f"  ◔ waited {format_seconds(event.get('waited'))} for "
+                           f"{limit_label(event['limit'])}")
 
     def finish(self, *, cancelled: bool = False) -> None:
         """Print the closing status line."""

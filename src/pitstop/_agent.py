@@ -145,6 +145,9 @@ class HybridAgent:
         self.monitor = monitor or Monitor()
         self.enable_parallel_execution = enable_parallel_execution
         self.enable_streaming = enable_streaming
+        self.last_batch: list[TaskResult | None] = []
+        """The results of the latest `execute_batch`, in task order; after an interrupt,
+        None for each task that did not finish."""
         self.cache_config = cache_config
         self.cache: ToolCache | None = None
         if cache_config is not None:
@@ -316,7 +319,10 @@ class HybridAgent:
         """Run many tasks concurrently, at most `max_concurrency` at once.
 
         Returns one result per task, in order. Shows a tqdm progress bar (a widget in
-        Jupyter) unless ``progress=False``. Cancelling the batch cancels every task.
+        Jupyter) unless ``progress=False``. Cancelling the batch (Kernel > Interrupt)
+        cancels every task still running; the results of the tasks that finished stay
+        in `last_batch` (None for the others), and a notebook shows one line saying so
+        instead of a traceback.
         """
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
                 or max_concurrency < 1:
@@ -332,20 +338,26 @@ class HybridAgent:
             bar = tqdm(total=len(tasks), desc=f"{self.name} batch", unit="task")
         sem = asyncio.Semaphore(max_concurrency)
 
-        async def one(t: str | Mapping[str, Any]) -> TaskResult:
+        done: list[TaskResult | None] = [None] * len(tasks)
+        self.last_batch = done
+
+        async def one(i: int, t: str | Mapping[str, Any]) -> TaskResult:
             async with sem:
                 r = await self.execute_task(t, context)
+            done[i] = r
             if bar is not None:
                 bar.update(1)
             return r
 
-        jobs = [asyncio.ensure_future(one(t)) for t in tasks]
+        jobs = [asyncio.ensure_future(one(i, t)) for i, t in enumerate(tasks)]
         try:
             return list(await asyncio.gather(*jobs))
-        except BaseException:
+        except BaseException as exc:
             for j in jobs:
                 j.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+            if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+                _one_line_in_ipython(exc, _interrupted_batch(done))
             raise
         finally:
             if bar is not None:
@@ -441,3 +453,19 @@ class HybridAgent:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _interrupted_batch(done: Sequence[TaskResult | None]) -> str:
+    finished = sum(r is not None for r in done)
+    return (f"Interrupted: {finished} of {len(done)} tasks finished; their results are in "
+            f"agent.last_batch (in task order, None for the {len(done) - finished} "
+            "cut short).")
+
+
+def _one_line_in_ipython(exc: BaseException, line: str) -> None:
+    """Make IPython show `line` instead of the traceback of `exc` (which is re-raised
+    unchanged, so asyncio's cancellation semantics hold)."""
+    try:
+        exc._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - an exception without a __dict__
+        pass

@@ -10,7 +10,6 @@ import pytest
 from pitstop import FunctionLLM, HybridAgent, LLMResponse
 
 
-
 def _agent(gate: asyncio.Event) -> HybridAgent:
     async def respond(messages: list[Any], tools: list[Any]) -> LLMResponse:
         task = messages[-1].content
@@ -26,7 +25,7 @@ async def test_cancelled_batch_keeps_finished_results_and_renders_one_line() -> 
     agent = _agent(asyncio.Event())
     tasks = ["fast 0", "slow 1", "fast 2", "slow 3", "slow 4"]
     batch = asyncio.ensure_future(agent.execute_batch(tasks, progress=False))
-    while sum(r is not None for r in agent.last_batch) < 2:
+    while sum(r is not None for r in agent.last_batch) < 2:  # noqa: ASYNC110 - no hook to await
         await asyncio.sleep(0.01)
     batch.cancel()
     with pytest.raises(asyncio.CancelledError) as info:
@@ -45,7 +44,7 @@ async def test_in_ipython_the_interrupt_is_one_line(ip: Any, capsys: Any) -> Non
     ip.user_ns["agent"] = agent
     raw = 'results = await agent.execute_batch(["fast", "slow"], progress=False)\n'
     cell = asyncio.ensure_future(ip.run_cell_async(raw, transformed_cell=ip.transform_cell(raw)))
-    while not agent.last_batch or agent.last_batch[0] is None:
+    while not agent.last_batch or agent.last_batch[0] is None:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     cell.cancel()  # what ipykernel does on Kernel > Interrupt
     result = await asyncio.wait_for(cell, 5)

@@ -30,8 +30,9 @@ async def test_frames_of_a_real_agent() -> None:
     m = metrics_frame(agent)
     assert list(m.columns) == ["count", "errors", "avg_ms", "p50_ms", "p95_ms", "p99_ms",
                                "min_ms", "max_ms"]
-    assert list(m.index) == ["task", "llm_call", "tool:lookup"]
-    assert m.loc["task", "count"] == 2 and m.loc["tool:lookup", "count"] == 4
+    assert list(m.index) == ["task", "llm_call", "tool:lookup", "cache_hit:lookup"]
+    assert m.loc["task", "count"] == 2 and m.loc["tool:lookup", "count"] == 2
+    assert m.loc["cache_hit:lookup", "count"] == 2
     assert m.loc["llm_call", "count"] == 4
     c = cache_frame(agent)
     assert c.loc["lookup", ["hits", "misses"]].tolist() == [2, 2]
@@ -132,3 +133,29 @@ async def test_hint_for_a_limit_that_makes_calls_wait() -> None:
            "is 1, so they ran in 3 waves; raise it to run them all at once." in found
     w = waits_frame(agent)
     assert w.loc["max_concurrent_tool_calls", "waits"] == 2
+
+
+async def test_latency_gives_tool_runs_and_cache_hits_apart() -> None:
+    """A tool's runs and its cache hits are separate operations everywhere latency shows."""
+    from pitstop import Monitor
+    from pitstop.notebook._frames import metrics_frame
+
+    clock = [0.0]
+    monitor = Monitor(clock=lambda: clock[0])
+
+    async def slow(query: str) -> str:
+        """A tool that takes 400 ms on the monitor's clock."""
+        clock[0] += 0.4
+        return query
+
+    agent = make_agent([ToolCall("slow", {"query": "x"})], tools=[slow], monitor=monitor)
+    await agent.execute_task("first")
+    await agent.execute_task("second")  # the same call: a cache hit
+    runs = agent.get_operation_metrics("tool:slow")
+    hits = agent.get_operation_metrics("cache_hit:slow")
+    assert (runs["count"], runs["min_time"], runs["avg_time"]) == (1, 0.4, 0.4)
+    assert hits["count"] == 1 and hits["max_time"] < 0.01
+    frame = metrics_frame(agent)
+    rows = list(frame.index)
+    assert rows.index("cache_hit:slow") == rows.index("tool:slow") + 1
+    assert frame.loc["tool:slow", "avg_ms"] == 400.0

@@ -79,13 +79,15 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
 
 
-def _operation_key(kind: str, name: str) -> str:
+def _operation_key(kind: str, name: str, cached: bool = False) -> str:
     if kind == "operation":
         return name
     if kind == "task":
         return "task"
     if kind == "llm":
         return "llm_call"
+    if cached:  # a cache hit is not a run of the tool: its latency is kept apart
+        return f"cache_hit:{name}"
     return f"{kind}:{name}"
 
 
@@ -117,7 +119,7 @@ class Monitor:
         self.clock = clock
         self._spans: deque[Span] = deque(maxlen=max_spans)
         self._ops: dict[str, _OpStats] = {}
-        self._by_kind_name: dict[tuple[str, str], _OpStats] = {}
+        self._by_kind_name: dict[tuple[str, str, bool], _OpStats] = {}
         self._max_samples = max_samples
 
     def record(
@@ -134,13 +136,14 @@ class Monitor:
         """Record a finished span and return it."""
         span = Span(kind, name, start, end, status, task_id, attrs or _EMPTY)
         self._spans.append(span)
-        op = self._by_kind_name.get((kind, name))
+        cached = kind == "tool" and bool(span.attrs.get("cached"))
+        op = self._by_kind_name.get((kind, name, cached))
         if op is None:
-            key = _operation_key(kind, name)
+            key = _operation_key(kind, name, cached)
             op = self._ops.get(key)
             if op is None:
                 op = self._ops[key] = _OpStats(self._max_samples)
-            self._by_kind_name[(kind, name)] = op
+            self._by_kind_name[(kind, name, cached)] = op
         op.count += 1
         op.durations.append(end - start)
         if status != "ok":

@@ -24,17 +24,21 @@ _WAITS = ["limit", "waits", "wait_time_s", "max_wait_s", "rejections", "timeouts
           "utilisation"]
 
 
-def _order(name: str) -> tuple[int, str]:
+def _order(name: str) -> tuple[int, str, int]:
     rank = {"task": 0, "llm_call": 1}.get(name)
-    if rank is None:
-        rank = 2 if name.startswith("tool:") else 3 if name.startswith("wait:") else 4
-    return rank, name
+    if rank is not None:
+        return rank, name, 0
+    for prefix, (rank, sub) in {"tool:": (2, 0), "cache_hit:": (2, 1), "wait:": (3, 0)}.items():
+        if name.startswith(prefix):  # a tool's cache hits right under its runs
+            return rank, name[len(prefix):], sub
+    return 4, name, 0
 
 
 def metrics_frame(agent: Any) -> pd.DataFrame:
     """Latency per operation, in milliseconds.
 
-    Rows: ``task``, ``llm_call``, ``tool:<name>``, ``wait:<limit>``,
+    Rows: ``task``, ``llm_call``, ``tool:<name>`` (runs of the tool) with
+    ``cache_hit:<name>`` (calls the cache served) under it, ``wait:<limit>``,
     ``compression:<strategy>`` and your own `track_operation_time` names. Columns:
     ``count``, ``errors``, ``avg_ms``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``min_ms``,
     ``max_ms``.

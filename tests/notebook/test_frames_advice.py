@@ -115,10 +115,40 @@ async def test_hint_for_an_uncached_tool_whose_calls_repeat() -> None:
                        cache_config=CacheConfig(tool_specific_ttl={"lookup": 0}))
     for _ in range(3):
         await agent.execute_task("go")
-    assert hints(agent) == [
+    (hint,) = hints(agent)
+    assert hint.startswith(
         "Tool 'lookup' is not cached (TTL 0), yet 2 of its 3 calls repeated earlier "
-        "arguments; a TTL above 0 would serve those from the cache."
+        "arguments; a TTL above 0 (CacheConfig.tool_specific_ttl['lookup']) would serve those "
+        "from the cache and save about ")
+
+
+async def test_hint_for_repeated_calls_without_a_cache_with_the_time_it_would_save() -> None:
+    """No cache at all: identical calls are spotted, and the saving is their measured time."""
+    clock = Clock()
+    agent = make_agent([ToolCall("slow", {"query": "same"})], tools=[timed_tool(clock, 0.25)],
+                       monitor=Monitor(clock=clock), cache_config=None)
+    for _ in range(3):
+        await agent.execute_task("go")
+    assert hints(agent) == [
+        "Tool 'slow' was called 3 times, 2 of them with arguments it had already been given, "
+        "and the agent has no cache; HybridAgent(..., cache_config=CacheConfig()) would serve "
+        "those and save about 500 ms of tool time."
     ]
+
+
+async def test_hint_for_compression_that_fires_every_turn() -> None:
+    """A target just under the threshold compresses again at every turn; the hint says so."""
+    from pitstop import CompressionConfig, ContextEngine, FunctionLLM, HybridAgent
+
+    engine = ContextEngine(CompressionConfig(auto_compress_enabled=True, keep_recent=1,
+                                             auto_compress_threshold=4, auto_compress_target=3))
+    agent = HybridAgent("c", FunctionLLM(lambda m, t: "ok"), context_engine=engine)
+    for i in range(6):
+        await agent.execute_task(f"q{i}", {"session_id": "s"})
+    (hint,) = hints(agent)
+    assert hint.startswith("Auto-compression ran in 4 of the 4 model turns since it first fired")
+    assert "CompressionConfig.auto_compress_target=3 is close to auto_compress_threshold=4" \
+        in hint and "A lower target (e.g. 2)" in hint
 
 
 async def test_hint_for_a_limit_that_makes_calls_wait() -> None:
@@ -128,6 +158,7 @@ async def test_hint_for_a_limit_that_makes_calls_wait() -> None:
     await agent.execute_task("go")
     found = hints(agent)
     assert any(h.startswith("The limit max_concurrent_tool_calls=1 made calls wait 2 times")
+               and "raising ResourceLimits.max_concurrent_tool_calls" in h
                for h in found), found
     assert "A model turn asked for 3 tool calls but ResourceLimits.max_concurrent_tool_calls "\
            "is 1, so they ran in 3 waves; raise it to run them all at once." in found

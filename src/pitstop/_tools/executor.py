@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pitstop import _events
 from pitstop._cache.cache import Hit
+from pitstop._cache.keys import make_key
 from pitstop._metrics.monitor import Monitor
 from pitstop._tools.base import Tool
 from pitstop.errors import ToolNotFoundError
@@ -113,6 +114,7 @@ class ToolExecutor:
         cached = False
         status = "ok"
         trace: str | None = None
+        key: str | None = None
         try:
             t = self.tools.get(name)
             if t is None:
@@ -120,6 +122,7 @@ class ToolExecutor:
             args = t.validate(call.arguments)
             cache = self.cache
             if cache is None:
+                key = make_key(name, args)  # lets hints() spot repeats an agent could cache
                 value = await self._limited(t, args, task_id, emit)
             else:
                 found = await cache.lookup(t, args)  # the TTL in force now; single-flight
@@ -154,6 +157,8 @@ class ToolExecutor:
         attrs: dict[str, Any] = {"call_id": call.call_id, "turn": call.turn, "cached": cached}
         if trace is not None:
             attrs["traceback"] = trace  # shown folded by the notebook views
+        if key is not None:
+            attrs["key"] = key
         monitor.record("tool", name, start, end, status=status, task_id=task_id, attrs=attrs)
         if emit is not None:
             emit(result)

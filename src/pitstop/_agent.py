@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from pitstop._config import AgentConfig
@@ -145,6 +146,7 @@ class HybridAgent:
         self.monitor = monitor or Monitor()
         self.enable_parallel_execution = enable_parallel_execution
         self.enable_streaming = enable_streaming
+        self._taps: list[Callable[[Event], None]] = []  # live views following the next run
         self.last_batch: list[TaskResult | None] = []
         """The results of the latest `execute_batch`, in task order; after an interrupt,
         None for each task that did not finish."""
@@ -241,7 +243,8 @@ class HybridAgent:
                 f"context has session_id={session_id!r} but the agent has no context_engine; "
                 "pass context_engine=ContextEngine() to HybridAgent to keep conversations."
             )
-        return drive(Run(self, f"{self.agent_id}-{next(_task_counter)}", text, session_id))
+        events = drive(Run(self, f"{self.agent_id}-{next(_task_counter)}", text, session_id))
+        return _tapped(events, self._taps) if self._taps else events
 
     def _count(self, run: Run) -> None:
         """Add a finished run to the agent's totals."""
@@ -474,3 +477,14 @@ def _one_line_in_ipython(exc: BaseException, line: str) -> None:
         exc._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]
     except AttributeError:  # pragma: no cover - an exception without a __dict__
         pass
+
+
+async def _tapped(
+    events: AsyncGenerator[Event, None], taps: list[Callable[[Event], None]]
+) -> AsyncGenerator[Event, None]:
+    """`events`, each also shown to the taps (a live timeline following the run)."""
+    async with aclosing(events):
+        async for event in events:
+            for tap in list(taps):
+                tap(event)
+            yield event

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pitstop._metrics.monitor import Span
 from pitstop.errors import PitstopError
@@ -25,8 +25,10 @@ from pitstop.notebook._state import format_seconds
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from pitstop.notebook._live import LiveTimeline
+
 __all__ = ["Bar", "Lane", "NoRunRecorded", "TimelineData", "peak_overlap", "show_timeline",
-           "timeline", "timeline_data", "timeline_text"]
+           "timeline", "timeline_bundle", "timeline_data", "timeline_text"]
 
 COLOURS = {
     "task": "#d9d9d9",
@@ -186,16 +188,44 @@ def _title(data: TimelineData) -> str:
     return line + ("\n" + ", ".join(peaks) if peaks else "")
 
 
-def timeline(agent_or_spans: Any, task_id: str | None = None) -> Figure:
+@overload
+def timeline(agent_or_spans: Any, task_id: str | None = None, *,
+             live: Literal[False] = False) -> Figure: ...
+
+
+@overload
+def timeline(agent_or_spans: Any, task_id: str | None = None, *,
+             live: Literal[True]) -> LiveTimeline: ...
+
+
+def timeline(agent_or_spans: Any, task_id: str | None = None, *,
+             live: bool = False) -> Figure | LiveTimeline:
     """Draw one run as a Gantt chart and return the matplotlib `Figure`.
 
+    With ``live=True``, return a `LiveTimeline` that follows the agent's *next* run: its
+    bars appear and grow while the run goes (at most 10 redraws a second), and when
+    the run ends it becomes this same static chart. Show it (last line of a cell, or
+    ``display``), then run a task, in the same cell or a later one::
+
+        timeline(agent, live=True)
+        await agent.execute_task("Search for Python news and the weather in Paris")
+
     Args:
-        agent_or_spans: a `HybridAgent`, a `Monitor` or an iterable of `Span`.
+        agent_or_spans: a `HybridAgent`, a `Monitor` or an iterable of `Span` (``live``
+            needs a `HybridAgent`).
         task_id: the task to draw (default: the last one that finished).
+        live: follow the next run instead of drawing a finished one.
 
     Raises:
         NoRunRecorded: no task has finished yet, or none has this id.
     """
+    if live:
+        from pitstop.notebook._live import LiveTimeline
+
+        if not hasattr(agent_or_spans, "_taps"):
+            raise PitstopError(f"timeline(..., live=True) follows a HybridAgent's next run; "
+                               f"got {type(agent_or_spans).__name__}.")
+        return LiveTimeline().follow(agent_or_spans)
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -264,16 +294,26 @@ def timeline_text(data: TimelineData, width: int = 50) -> str:
     return "\n".join(rows)
 
 
+def timeline_bundle(agent_or_spans: Any, task_id: str | None = None) -> dict[str, Any]:
+    """The chart as a display bundle: a PNG, and `timeline_text` as ``text/plain``.
+
+    Raises:
+        NoRunRecorded: no task has finished yet, or none has this id.
+    """
+    data = timeline_data(agent_or_spans, task_id)
+    fig = timeline(agent_or_spans, data.task_id)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    return {"image/png": buf.getvalue(), "text/plain": timeline_text(data)}
+
+
 def show_timeline(agent_or_spans: Any, task_id: str | None = None) -> None:
     """Display the chart: a PNG in Jupyter, `timeline_text` where images cannot show."""
     from IPython.core.error import UsageError
     from IPython.display import display
 
     try:
-        data = timeline_data(agent_or_spans, task_id)
+        bundle = timeline_bundle(agent_or_spans, task_id)
     except NoRunRecorded as exc:
         raise UsageError(str(exc)) from None
-    fig = timeline(agent_or_spans, data.task_id)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    display({"image/png": buf.getvalue(), "text/plain": timeline_text(data)}, raw=True)
+    display(bundle, raw=True)

@@ -277,23 +277,34 @@ class AgentMagics(Magics):
         if not task:
             raise UsageError("The %%agent cell is empty; write the task under the %%agent line.")
         context = {"session_id": args.session} if args.session else None
+        from pitstop.notebook._stream import make_view, resolve_mode
+
         view = None
         if not args.no_stream:
-            from pitstop.notebook._stream import make_view
-
             view = make_view(self.display_mode, rate=self.update_rate, agent=label)
             view.show()
+        live = None
+        if args.timeline and resolve_mode(self.display_mode) == "widget":
+            from pitstop.notebook._live import LiveTimeline
+
+            live = LiveTimeline()
+            live.show()
+            live.follow(agent)  # grows with this run, then becomes the static chart
         try:
             result = await run_agent(agent, task, context, view, debug=args.debug)
         except Interrupted:
             raise
         except PitstopError as exc:  # misuse: a bad session id, a missing context engine...
             raise UsageError(str(exc)) from None
+        finally:
+            if live is not None:
+                live.unfollow()
+                live.finish()
         if args.out:
             self.user_ns[args.out] = result
         if args.no_stream:
             _show_answer(result, label, user_tracebacks(agent, result["task_id"]))
-        if args.timeline:
+        if args.timeline and live is None:
             from pitstop.notebook._gantt import show_timeline
 
             show_timeline(agent, result["task_id"])

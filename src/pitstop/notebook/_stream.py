@@ -55,7 +55,7 @@ from pitstop.notebook._state import (
     summary_line,
 )
 
-__all__ = ["StreamView", "TextStreamView", "make_view", "static_bundle"]
+__all__ = ["StreamView", "TextStreamView", "make_view", "resolve_mode", "static_bundle"]
 
 TICK_SECONDS = 0.2
 """How often the countdown of a wait is re-drawn while it lasts."""
@@ -375,6 +375,16 @@ class TextStreamView:
             self._line(self.debug.rstrip("\n"))
 
 
+def resolve_mode(mode: str = "auto") -> str:
+    """``widget`` or ``text``: what ``auto`` means here (the widget in a Jupyter kernel)."""
+    if mode == "auto":
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        return "widget" if getattr(ip, "kernel", None) is not None else "text"
+    return mode
+
+
 def make_view(
     mode: str = "auto", *, rate: float = 30.0, agent: str = ""
 ) -> StreamView | TextStreamView:
@@ -385,11 +395,6 @@ def make_view(
         rate: updates per second of the widget.
         agent: the name of the agent, shown in the status line.
     """
-    if mode == "auto":
-        from IPython import get_ipython
-
-        ip = get_ipython()
-        mode = "widget" if getattr(ip, "kernel", None) is not None else "text"
-    if mode == "widget":
+    if resolve_mode(mode) == "widget":
         return StreamView(rate=rate, agent=agent)
     return TextStreamView(agent=agent)

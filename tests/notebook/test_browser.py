@@ -14,6 +14,7 @@ Needs ``apt-get install -y chromium`` and ``pip install playwright`` (never
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -43,11 +44,27 @@ CELLS = [
     "from pitstop import FunctionLLM, HybridAgent\n"
     f"ANSWER = {ANSWER!r}\n"
     "md = HybridAgent('browser', FunctionLLM(lambda messages, tools: ANSWER, "
-    "time_to_first_token=0.3, tokens_per_second=60), name='markdown bot')",
+    "time_to_first_token=0.3, tokens_per_second=60), name='markdown bot')\n"
+    # a crew whose second tool call waits about 1 s for the per-minute limit
+    "import asyncio\n"
+    "from pitstop import LLMResponse, ResourceLimits, ToolCall\n"
+    "async def pit_crew(job: str) -> str:\n"
+    "    'Do one pit stop job (takes 1.5 s).'\n"
+    "    await asyncio.sleep(1.5)\n"
+    "    return job + ' done'\n"
+    "def crew_model(messages, tools):\n"
+    "    if messages[-1].role == 'tool':\n"
+    "        return 'All **four** tyres changed.'\n"
+    "    return LLMResponse(tool_calls=[ToolCall('pit_crew', {'job': 'front left'}),\n"
+    "                                   ToolCall('pit_crew', {'job': 'rear right'})])\n"
+    "crew = HybridAgent('crew', FunctionLLM(crew_model, time_to_first_token=0.3), "
+    "tools=[pit_crew], resource_limits=ResourceLimits(max_tool_calls_per_minute=60, "
+    "tool_call_burst_size=1), name='pit crew')",
     # the browser loads the widget code on first use; load it before the timed cell
     "import ipywidgets\nipywidgets.Label('widgets ready')",
     f"%%agent md --out r\n{TASK}",
     "open('answer.txt', 'w').write(r['output'])",
+    "%%agent crew --timeline\nChange the tyres",
 ]
 # not awaited: the command's promise resolves only when the cell has finished
 RUN_NEXT = "() => { void window.jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }"
@@ -213,6 +230,44 @@ def test_agent_cell_streams_markdown_and_survives_a_reload(lab: tuple[str, Path]
 
             check_static("after the run")
             agent_cell.screenshot(path=str(ARTIFACTS / "browser_stream.png"))
+
+            # a limiter wait is shown while it lasts; the live timeline grows
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            page.evaluate(RUN_NEXT)
+            crew_cell = page.locator(".jp-Notebook .jp-Cell").nth(4)
+            crew_prompt = crew_cell.locator(".jp-InputPrompt")
+            crew_cell.locator(".pitstop-live-timeline").wait_for(timeout=60_000)
+            waits_seen: list[str] = []
+            widths: list[float] = []
+            bars: list[int] = []
+            deadline = time.monotonic() + 60
+            while "[*]" in crew_prompt.inner_text() and time.monotonic() < deadline:
+                try:
+                    notes = crew_cell.locator(".pitstop-note").all_inner_texts()
+                    waits_seen += [n for n in notes if n.startswith("◷ waiting for")]
+                    chart = crew_cell.locator(".pitstop-live-timeline")
+                    if chart.count():
+                        bars.append(chart.locator(".pitstop-live-bar").count())
+                        running = chart.locator(".pitstop-live-running")
+                        if running.count():
+                            box = running.first.bounding_box(timeout=500)
+                            if box is not None:
+                                widths.append(box["width"])
+                        if len(bars) == 8:
+                            crew_cell.screenshot(path=str(ARTIFACTS / "browser_live.png"))
+                except Exception:  # replaced by the static output as the run ends
+                    pass
+                page.wait_for_timeout(100)
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+            assert any("tool calls/minute, about" in w for w in waits_seen), waits_seen
+            assert max(bars, default=0) >= 3, f"the live timeline did not grow: {bars}"
+            assert any(b > a for a, b in itertools.pairwise(widths)), \
+                f"no running bar grew: {widths}"
+            crew_cell.locator("img").wait_for(timeout=30_000)  # the static chart in its place
+            assert crew_cell.locator(".pitstop-live-timeline").count() == 0
+            assert "waiting for" not in crew_cell.inner_text()
+            assert "◔ waited" in crew_cell.locator(".pitstop-run").inner_text()
+            crew_cell.screenshot(path=str(ARTIFACTS / "browser_timeline.png"))
 
             page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
             saved = root / "stream.ipynb"

@@ -183,7 +183,7 @@ def test_text_view_prints_tokens_and_tool_lines() -> None:
     view.finish()
     lines = out.getvalue().splitlines()
     assert "  ⇊ compressed the conversation 40 → 10 messages (truncate)" in lines
-    assert "  ⏳ waiting for tokens/minute, about 300 ms" in lines
+    assert "  ◷ waiting for tokens/minute, about 300 ms" in lines
     assert "  ◔ waited 250 ms for tokens/minute" in lines
     assert "  → search(query='x')" in lines
     assert "  ⚡ weather cached (0.1 ms)" in lines
@@ -224,10 +224,10 @@ def test_a_wait_is_shown_with_a_countdown_while_it_lasts() -> None:
         view.handle(ev("rate_limit_wait", limit="max_tokens_per_minute", phase="start",
                        expected=1.2))
         fake.advance(0.1)  # the coalescer sends it within 1/30 s
-        assert "⏳ waiting for tokens/minute, about 1.2 s" in view._status.value
+        assert "◷ waiting for tokens/minute, about 1.2 s" in view._status.value
         fake.advance(0.75)  # no event: the countdown timer re-draws it
         # re-drawn every 0.2 s after the first update at 1/30 s: last at 0.633 s
-        assert "⏳ waiting for tokens/minute, about 567 ms" in view._status.value
+        assert "◷ waiting for tokens/minute, about 567 ms" in view._status.value
         fake.advance(1.0)
         view.handle(ev("rate_limit_wait", limit="max_tokens_per_minute", phase="end",
                        waited=1.1))

@@ -8,6 +8,13 @@ between events. When the run ends it is replaced, under the same display id, by 
 static chart of `pitstop.notebook._gantt` (drawn from the Monitor's exact spans), so
 the saved notebook holds the same picture as ``%%agent --timeline`` always did.
 
+**Why a widget while it grows.** In a kernel the live chart is an `ipywidgets.HTML`
+whose value is redrawn: widget updates reach the browser even while ``%%agent``'s
+answer area captures the cell's output (a capturing Output widget swallows display
+updates of its cell). The static chart replaces it by display id once nothing captures:
+right after the run in ``%%agent``, or on the loop's next turn after the result event
+when the chart follows an agent on its own.
+
 The live lanes come from the event stream alone, so model turns are placed from the
 events around them (a turn starts when the run or the previous tool turn ends); the
 final static chart has the measured times.
@@ -54,8 +61,8 @@ class LiveTimeline:
         rate: the most redraws a second.
         clock: seconds, the same clock as the events' ``timestamp`` (``time.time``).
         call_later: arms the redraw timers (injected in tests).
-        publish: where each redraw goes, as a display bundle (default: the display
-            handle of this chart).
+        publish: where each redraw and the final chart go, as display bundles (tests);
+            by default a widget while it grows, then its display handle.
     """
 
     def __init__(
@@ -82,24 +89,29 @@ class LiveTimeline:
         self._open_calls: set[str] = set()
         self._ticker: Any = None
         self._handle: Any = None
-        self._publish = publish or self._update_display
+        self._widget: Any = None
+        self._published_final = False
+        self._publish = publish
         self._coalescer = Coalescer(self._redraw, rate=rate, clock=clock, call_later=call_later)
 
     # -- showing ---------------------------------------------------------------------
 
     def show(self) -> None:
-        """Display the chart (empty until the run starts)."""
+        """Display the chart (empty until the run starts), as a widget in a kernel."""
         from IPython.display import display
 
-        if self._handle is None:
+        if self._handle is not None:
+            return
+        if self._publish is None:
+            import ipywidgets as widgets
+
+            self._widget = widgets.HTML(value=self.bundle()["text/html"])
+            self._handle = display(self._widget, display_id=True)
+        else:
             self._handle = display(self.bundle(), raw=True, display_id=True)
 
     def _ipython_display_(self) -> None:
         self.show()
-
-    def _update_display(self, bundle: dict[str, Any]) -> None:
-        if self._handle is not None:
-            self._handle.update(bundle, raw=True)
 
     # -- following an agent ----------------------------------------------------------
 
@@ -174,7 +186,7 @@ class LiveTimeline:
             case "result" | "error":
                 self._end_model(now)
                 if event["type"] == "result":
-                    self.finish()
+                    self.finish(now=False)
                     return
         self._poke()
 
@@ -205,7 +217,11 @@ class LiveTimeline:
 
     def _redraw(self) -> None:
         self.redraws += 1
-        self._publish(self.bundle())
+        bundle = self.bundle()
+        if self._publish is not None:
+            self._publish(bundle)
+        elif self._widget is not None:
+            self._widget.value = bundle["text/html"]
 
     def bundle(self) -> dict[str, Any]:
         """The chart as it stands: ``text/html`` and a ``text/plain`` summary."""
@@ -251,18 +267,44 @@ class LiveTimeline:
         plain = f"live timeline · {self.task_id or 'waiting for a run'} · {len(self.bars)} bars"
         return {"text/html": page, "text/plain": plain}
 
-    def finish(self) -> None:
-        """Stop growing and leave the static chart of the run (or the last live one)."""
-        if self.finished:
+    def finish(self, *, now: bool = True) -> None:
+        """Stop growing and leave the static chart of the run in place of the live one.
+
+        Args:
+            now: publish the static chart at once; False: on the loop's next turn, when
+                ``%%agent``'s answer area no longer captures the cell's output.
+        """
+        if not self.finished:
+            self.finished = True
+            if self._ticker is not None:
+                self._ticker.cancel()
+                self._ticker = None
+            self._coalescer.close()
+        if now:
+            self._leave_static()
             return
-        self.finished = True
-        if self._ticker is not None:
-            self._ticker.cancel()
-            self._ticker = None
-        self._coalescer.close()
+        try:
+            import asyncio
+
+            asyncio.get_running_loop().call_soon(self._leave_static)
+        except RuntimeError:
+            self._leave_static()
+
+    def _leave_static(self) -> None:
+        if self._published_final:
+            return
+        self._published_final = True
         final = self.final_bundle()
-        if final is not None:
+        if final is None:
+            return
+        if self._publish is not None:
             self._publish(final)
+            return
+        if self._handle is not None:
+            self._handle.update(final, raw=True)
+        if self._widget is not None:
+            self._widget.close()
+            self._widget = None
 
     def final_bundle(self) -> dict[str, Any] | None:
         """The static chart of the run from the agent's spans (None without an agent)."""

@@ -282,14 +282,16 @@ class AgentMagics(Magics):
         view = None
         if not args.no_stream:
             view = make_view(self.display_mode, rate=self.update_rate, agent=label)
-            view.show()
+            view.show(capture=False)
         live = None
         if args.timeline and resolve_mode(self.display_mode) == "widget":
             from pitstop.notebook._live import LiveTimeline
 
             live = LiveTimeline()
-            live.show()
+            live.show()  # below the stream, outside its captured answer area
             live.follow(agent)  # grows with this run, then becomes the static chart
+        if view is not None:
+            view.capture()
         try:
             result = await run_agent(agent, task, context, view, debug=args.debug)
         except Interrupted:

@@ -168,7 +168,7 @@ class RunState:
             about = ""
             if expected is not None:
                 about = f", about {format_seconds(max(0.0, expected - (now - began)))}"
-            lines.append(f"⏳ waiting for {limit_label(limit)}{about}")
+            lines.append(f"◷ waiting for {limit_label(limit)}{about}")
         lines += [
             f"◔ waited {format_seconds(total)} for {limit_label(limit)} ({int(n)}×)"
             for limit, (n, total) in self.waits.items()

@@ -212,12 +212,23 @@ class StreamView(widgets.VBox):
 
     # -- showing -----------------------------------------------------------------------
 
-    def show(self) -> None:
-        """Display the view and route the cell's display output into its answer area."""
+    def show(self, *, capture: bool = True) -> None:
+        """Display the view and route the cell's display output into its answer area.
+
+        Args:
+            capture: start routing at once; False to display other outputs below the
+                view first (they must be displayed before routing starts), then call
+                `capture`.
+        """
         from IPython.display import display
 
         self._handle = display(self, display_id=True)
-        if self._sink is _display_html:
+        if capture:
+            self.capture()
+
+    def capture(self) -> None:
+        """Route the cell's display output into the answer area until `finish`."""
+        if self._sink is _display_html and not self._capturing:
             self._body.__enter__()
             self._capturing = True
 
@@ -334,8 +345,11 @@ class TextStreamView:
     def _line(self, text: str) -> None:
         self._write(("" if self._at_line_start else "\n") + text + "\n")
 
-    def show(self) -> None:
+    def show(self, *, capture: bool = True) -> None:
         """Nothing to display up front: text is printed as it arrives."""
+
+    def capture(self) -> None:
+        """Nothing to route: text is printed as it arrives."""
 
     def handle(self, event: Event) -> None:
         """Print what the event adds."""
@@ -360,7 +374,7 @@ class TextStreamView:
             case "rate_limit_wait" if event["phase"] == "start":
                 expected = event.get("expected")
                 about = f", about {format_seconds(expected)}" if expected is not None else ""
-                self._line(f"  ⏳ waiting for {limit_label(event['limit'])}{about}")
+                self._line(f"  ◷ waiting for {limit_label(event['limit'])}{about}")
             case "rate_limit_wait":
                 self._line(f"  ◔ waited {format_seconds(event.get('waited'))} for "
                            f"{limit_label(event['limit'])}")

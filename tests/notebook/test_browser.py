@@ -170,7 +170,7 @@ def test_agent_cell_streams_markdown_and_survives_a_reload(lab: tuple[str, Path]
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
                                     headless=True, timeout=60_000)
         try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
             page.set_default_timeout(60_000)
             page.goto(url, timeout=90_000)
             page.wait_for_function(KERNEL_IDLE, timeout=90_000)

@@ -59,6 +59,7 @@ def test_chips_turn_from_running_to_done_cached_and_failed() -> None:
             view.handle(e)
         view._coalescer.close()
         assert view._status.value.count("pitstop-chip-running") == 3
+        assert "● running · model turn 1, tools running · 3 tool calls" in view._status.value
         for e in events[8:]:
             fake.advance(fake.now + 1)
             view.handle(e)

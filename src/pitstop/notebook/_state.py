@@ -246,7 +246,9 @@ def summary_line(state: RunState, *, cancelled: bool = False, agent: str = "") -
     if extra:
         calls += f" ({', '.join(extra)})"
     running = state.result is None and state.error is None and not cancelled
-    turns = (f"model turn {state.turns + 1}" if running
+    tools_running = any(c.status == "running" for c in chips)
+    turns = (f"model turn {max(state.turns, 1)}, tools running" if running and tools_running
+             else f"model turn {state.turns + 1}" if running
              else f"{state.turns} model turn{'s' if state.turns != 1 else ''}")
     parts = [agent, turns, calls] if agent else [turns, calls]
     result = state.result or {}

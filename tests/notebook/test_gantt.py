@@ -100,7 +100,7 @@ def test_text_chart() -> None:
     text = timeline_text(timeline_data(spans()), width=10)
     lines = text.splitlines()
     assert lines[0] == "t1 · 1.0 s · 3 tool calls (1 cached)"
-    assert lines[2] == "task                         |──────────| 0.0 ms – 1.0 s"
+    assert lines[2] == "task                         |──────────| 0 s – 1.0 s"
     assert lines[4] == "turn 1 · model               | █        | 100 ms – 200 ms"
     assert lines[5] == "turn 1 · search #1           |  ███     | 200 ms – 500 ms"
     assert lines[7] == "turn 1 · weather #3          |  xxxx    | 250 ms – 600 ms"

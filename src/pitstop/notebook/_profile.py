@@ -11,6 +11,7 @@ from typing import Any
 
 from pitstop.notebook._advice import hints
 from pitstop.notebook._frames import cache_frame, metrics_frame, waits_frame
+from pitstop.notebook._state import format_money, format_rate, format_seconds
 
 __all__ = ["show_profile"]
 
@@ -38,10 +39,10 @@ def show_profile(agent: Any) -> None:
     _heading(f"pitstop profile · {agent.name}")
     if perf["total_tasks"]:
         _note(
-            f"{perf['total_tasks']} tasks, {perf['success_rate']:.0%} succeeded · response "
-            f"time avg {perf['avg_response_time'] * 1000:.0f} ms, p50 "
-            f"{perf['p50_response_time'] * 1000:.0f} ms, p95 "
-            f"{perf['p95_response_time'] * 1000:.0f} ms · {perf['total_tokens']:,} tokens, "
+            f"{perf['total_tasks']} tasks, {format_rate(perf['success_rate'])} succeeded · "
+            f"response time avg {format_seconds(perf['avg_response_time'])}, p50 "
+            f"{format_seconds(perf['p50_response_time'])}, p95 "
+            f"{format_seconds(perf['p95_response_time'])} · {perf['total_tokens']:,} tokens, "
             f"{perf['total_tool_calls']} tool calls ({perf['cached_tool_calls']} from the cache)"
         )
     else:
@@ -56,8 +57,8 @@ def show_profile(agent: Any) -> None:
     else:
         stats = agent.get_cache_stats()
         _note(f"{stats['hits']} hits, {stats['misses']} misses, hit rate "
-              f"{stats['hit_rate']:.0%} · saved {stats['time_saved_s']:.2f} s and "
-              f"${stats['cost_saved']:.4f} · {stats['size']} entries, "
+              f"{format_rate(stats['hit_rate'])} · saved {format_seconds(stats['time_saved_s'])}"
+              f" and {format_money(stats['cost_saved'])} · {stats['size']} entries, "
               f"{stats['memory_mb']:.2f} MB")
         display(cache_frame(agent).round(4))
 

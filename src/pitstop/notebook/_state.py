@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 from pitstop.events import Event
 
-__all__ = ["Chip", "RunState", "chips_html", "format_seconds", "limit_label", "summary_line"]
+__all__ = ["Chip", "RunState", "chips_html", "format_money", "format_rate", "format_seconds",
+           "limit_label", "summary_line"]
 
 _LIMITS = {
     "max_tokens_per_minute": "tokens/minute",
@@ -189,6 +190,8 @@ def format_seconds(seconds: float | None) -> str:
     """
     if seconds is None:
         return "?"
+    if seconds == 0:
+        return "0 s"
     if seconds < 0.01:
         return f"{seconds * 1000:.1f} ms"
     if seconds < 0.9995:
@@ -197,6 +200,25 @@ def format_seconds(seconds: float | None) -> str:
         return f"{seconds:.1f} s"
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s"
+
+
+def format_money(dollars: float | None) -> str:
+    """Money with its unit, rounded for reading: ``$0.0042``, ``$0.12``, ``$12.30``."""
+    if dollars is None:
+        return "?"
+    if dollars == 0:
+        return "$0"
+    if abs(dollars) < 0.01:
+        return f"${dollars:.4f}"
+    return f"${dollars:.2f}"
+
+
+def format_rate(share: float | None) -> str:
+    """A rate as a percentage: ``0%``, ``4.5%``, ``62%``."""
+    if share is None:
+        return "?"
+    pct = share * 100
+    return f"{pct:.1f}%" if 0 < abs(pct) < 10 else f"{pct:.0f}%"
 
 
 _CHIP_STYLE = {

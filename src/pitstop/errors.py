@@ -15,12 +15,14 @@ builtin a user would naturally catch::
      ├── RateLimitExceeded                  a resource limit refused or timed out a request
      └── CompressionError                   a conversation could not be compressed
 
-Messages say what happened, the value seen and what to do about it.
+Messages say what happened, the value seen and what to do about it. Every error
+survives pickling with its message and fields (results moved between processes).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "CompressionError",
@@ -64,6 +66,9 @@ class ToolNotFoundError(PitstopError, LookupError):
     def __str__(self) -> str:  # LookupError would otherwise repr() the message
         return str(self.args[0])
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle: rebuild from the fields, not args
+        return (type(self), (self.name, self.known), self.__dict__)
+
 
 class ToolError(PitstopError):
     """A tool call did not produce a result."""
@@ -100,6 +105,19 @@ class RateLimitExceeded(PitstopError):
         self.requested = requested
         self.waited = waited
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle: the keyword fields travel too
+        return (_rebuild_rate_limit, (type(self), self.args, self.__dict__))
+
 
 class CompressionError(PitstopError):
     """A conversation could not be compressed."""
+
+
+def _rebuild_rate_limit(
+    cls: type[RateLimitExceeded], args: tuple[Any, ...], state: dict[str, Any]
+) -> RateLimitExceeded:
+    """Unpickle a `RateLimitExceeded` (or a subclass) from its message and fields."""
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc

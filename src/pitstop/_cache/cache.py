@@ -154,6 +154,9 @@ class CacheStats(TypedDict):
     """Why results were not stored, with counts."""
     backend_errors: NotRequired[int]
     """Backend operations that failed (the call then ran uncached)."""
+    corrupt: NotRequired[int]
+    """Damaged entries found (unreadable disk rows or Redis values), each dropped and
+    run as a miss."""
     degraded: NotRequired[bool]
     """True while the backend is unreachable."""
     in_flight: NotRequired[int]
@@ -212,10 +215,10 @@ class ToolCache:
                 )
         self.config = config
         self.namespace = config.namespace or namespace
-        self._backend = self._make_backend(config, self.namespace)
         if clock is None:
             clock = time.monotonic if config.backend == "memory" else time.time
         self._clock = clock
+        self._backend = self._make_backend(config, self.namespace, clock)
         self._timer = timer
         self._inflight: dict[str, _Flight] = {}
         self._stats: dict[str, _ToolStats] = {}
@@ -224,7 +227,9 @@ class ToolCache:
         self._trace: deque[tuple[Any, ...]] = deque(maxlen=config.trace_size)
 
     @staticmethod
-    def _make_backend(config: CacheConfig, namespace: str) -> Backend:
+    def _make_backend(
+        config: CacheConfig, namespace: str, clock: Callable[[], float]
+    ) -> Backend:
         freshness = Freshness(config)  # TTLs are read when an entry is looked up or swept
         if config.backend == "memory":
             from pitstop._cache.backends.memory import MemoryBackend
@@ -233,11 +238,13 @@ class ToolCache:
         if config.backend == "disk":
             from pitstop._cache.backends.disk import DiskBackend
 
-            return DiskBackend(config.path or default_disk_path(), namespace, freshness)
+            return DiskBackend(config.path or default_disk_path(), namespace, freshness,
+                               clock=clock)
         from pitstop._cache.backends.redis import RedisBackend
 
         url = config.redis_url or "redis://localhost:6379/0"
-        return RedisBackend(url, namespace, freshness, timeout=config.redis_timeout)
+        return RedisBackend(url, namespace, freshness, timeout=config.redis_timeout,
+                            clock=clock)
 
     @property
     def backend(self) -> Backend:
@@ -513,9 +520,10 @@ class ToolCache:
         an identical call in flight); ``misses`` the calls that ran it through the cache;
         ``hit_rate`` is hits / (hits + misses). Calls that skip the cache (TTL 0,
         ``cacheable=False``, cache disabled, unkeyable arguments) are ``bypassed``, and
-        ``uncacheable`` counts why results were not stored. ``time_saved_s`` adds, for
-        every hit, the measured run time of the result it reused; ``cost_saved`` the
-        tool's declared cost.
+        ``uncacheable`` counts why results were not stored; ``corrupt`` the damaged
+        entries found (unreadable rows or values), each dropped and run as a miss.
+        ``time_saved_s`` adds, for every hit, the measured run time of the result it
+        reused; ``cost_saved`` the tool's declared cost.
         """
         cfg = self.config
         backend = self._backend
@@ -559,6 +567,7 @@ class ToolCache:
             "cost_saved": sum(s.cost_saved for s in self._stats.values()),
             "uncacheable": dict(self._reasons),
             "backend_errors": backend.errors,
+            "corrupt": backend.corrupt,
             "degraded": backend.degraded,
             "in_flight": len(self._inflight),
             "tool_stats": tool_stats,

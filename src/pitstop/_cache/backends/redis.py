@@ -21,9 +21,18 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
-from pitstop._cache.backends.base import BackendGuard, Entry, Freshness, Hit, Matcher
+from pitstop._cache.backends.base import (
+    BackendGuard,
+    DamagedEntry,
+    Entry,
+    Freshness,
+    Hit,
+    Matcher,
+    read_hit,
+)
 from pitstop._cache.keys import decode
 from pitstop.errors import ConfigError
 
@@ -31,7 +40,8 @@ try:
     import redis
     import redis.asyncio as aioredis
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError, ResponseError
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise ConfigError(
         "CacheConfig(backend='redis') needs the redis package; "
@@ -152,15 +162,24 @@ class RedisBackend:
         url: ``redis://host:port/db``.
         namespace: the key prefix is ``pitstop:{namespace}``.
         freshness: the TTLs in force (None: entries never go stale).
-        timeout: seconds a command may take before Redis counts as unreachable.
+        timeout: seconds a command may take before Redis counts as unreachable. A
+            command that runs out of it is not retried: one slow answer opens the
+            breaker (`BackendGuard`), so a frozen Redis costs one timeout per retry
+            interval, not one per call.
+        clock: the cache's clock, to time the breaker from when a failure is seen.
     """
 
     name = "redis"
     stores_text = True
 
     def __init__(
-        self, url: str, namespace: str, freshness: Freshness | None = None, *,
+        self,
+        url: str,
+        namespace: str,
+        freshness: Freshness | None = None,
+        *,
         timeout: float = 1.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.url = url
         self._fresh = freshness
@@ -174,7 +193,7 @@ class RedisBackend:
         self._ascripts: dict[str, Any] = {}
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
-        self._guard = BackendGuard("redis", url)
+        self._guard = BackendGuard("redis", url, clock)
         self._pending: list[Matcher] = []  # invalidations asked for during an outage
         self._last_usage = (0, 0)
         self.evictions = 0
@@ -188,6 +207,10 @@ class RedisBackend:
     def degraded(self) -> bool:
         return self._guard.degraded
 
+    @property
+    def corrupt(self) -> int:
+        return self._guard.corrupt
+
     # -- clients ---------------------------------------------------------------------
 
     def _async(self) -> dict[str, Any]:
@@ -197,9 +220,9 @@ class RedisBackend:
             from redis.asyncio.retry import Retry
 
             # one immediate retry replaces a pooled connection that died with a restart;
-            # redis-py's default (10 retries with backoff) would stall every call of an outage
+            # a timeout is not retried (a frozen Redis would cost two timeouts per call)
             self._aclient = aioredis.Redis.from_url(
-                self.url, retry=Retry(NoBackoff(), 1), **self._options
+                self.url, retry=Retry(NoBackoff(), 1, (RedisConnectionError,)), **self._options
             )
             self._aloop = loop
             self._ascripts = {
@@ -213,7 +236,7 @@ class RedisBackend:
             from redis.retry import Retry
 
             self._client = redis.Redis.from_url(
-                self.url, retry=Retry(NoBackoff(), 1), **self._options
+                self.url, retry=Retry(NoBackoff(), 1, (RedisConnectionError,)), **self._options
             )
             self._scripts = {
                 name: self._client.register_script(src)
@@ -254,6 +277,10 @@ class RedisBackend:
             return None
         try:
             raw = await self._async()["get"](args=[self.prefix, key, *self._cutoffs(now)])
+        except ResponseError as exc:  # Redis answered: the data is wrong, not the server
+            self._guard.succeeded()
+            await self._drop(key, f"{type(exc).__name__}: {exc}", now)
+            return None
         except _FAILURES as exc:
             self._guard.failed(exc, now)
             return None
@@ -263,8 +290,24 @@ class RedisBackend:
         if raw == 0:
             self.expirations += 1
             return None
-        stored = decode(raw)
-        return Hit(stored["v"], stored["l"], tuple(stored["b"]))
+        try:
+            stored = decode(raw)  # JSON only: nothing is ever unpickled
+            if not isinstance(stored, dict) or not {"v", "l", "b"} <= stored.keys():
+                raise DamagedEntry("not an entry pitstop wrote")
+            return read_hit(None, stored["l"], stored["b"], value=stored["v"])
+        except (DamagedEntry, ValueError, TypeError) as exc:
+            await self._drop(key, str(exc) or type(exc).__name__, now)
+            return None
+
+    async def _drop(self, key: str, why: str, now: float) -> None:
+        """Count and remove a damaged entry; a failure to remove it is no outage."""
+        self._guard.damaged(key, why)
+        try:
+            await self._async()["delete"](args=[self.prefix, key])
+        except ResponseError:
+            pass
+        except _FAILURES as exc:
+            self._guard.failed(exc, now)
 
     async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
         if entry.size > max_bytes or not self._ready(now):
@@ -309,11 +352,19 @@ class RedisBackend:
     def _invalidate(self, matcher: Matcher) -> int:
         scripts = self._sync()
         assert self._client is not None
-        meta = self._client.hgetall(f"{self.prefix}:meta")
-        doomed = []
+        meta: dict[bytes, bytes] = self._client.hgetall(f"{self.prefix}:meta")  # type: ignore[assignment]
+        doomed: list[bytes] = []
         for k, raw in meta.items():
-            tool, labels = json.loads(raw)
-            if matcher(tool, tuple(labels)):
+            try:
+                tool, labels = decode(raw)
+                if not isinstance(tool, str):
+                    raise DamagedEntry(f"tool {tool!r:.40} is not a name")
+                labels = read_hit(None, 0.0, labels).labels
+            except (DamagedEntry, ValueError, TypeError) as exc:
+                self._guard.damaged(k.decode(errors="replace"), str(exc) or "unreadable")
+                doomed.append(k)  # what cannot be read is removed
+                continue
+            if matcher(tool, labels):
                 doomed.append(k)
         removed = 0
         for i in range(0, len(doomed), 500):

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["TAIL_CHARS", "MarkdownStream", "markdown_html"]
 
-TAIL_CHARS = 600
+TAIL_CHARS = 300
 """The longest still-growing tail re-rendered at each update (characters)."""
 
 

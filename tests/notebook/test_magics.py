@@ -327,7 +327,7 @@ def test_profile_shows_tables_timeline_and_hints(ip: Any, capsys: Any) -> None:
     capsys.readouterr()
     ip.run_line_magic("agent_profile", "bot")
     out = capsys.readouterr().out
-    for heading in ("Latency per operation (ms)", "Tool cache", "Limiter waits", "Last run",
+    for heading in ("Latency per operation", "Tool cache", "Limiter waits", "Last run",
                     "Hints"):
         assert f"\n{heading}\n" in out
     assert "tool:lookup" in out and "1 hits, 1 misses, hit rate 50%" in out

@@ -44,3 +44,29 @@ def test_ttl_tuner_chart_is_readable_at_100_percent() -> None:
     assert width >= 600
     table = tuner._summary.value
     assert "40%" in table and "$" in table and " s<" in table
+
+
+async def test_profile_tables_read_in_ms_s_percent_and_dollars() -> None:
+    """The tables %agent_profile shows use the same formats as every other view."""
+    from pitstop import Monitor, ToolCall
+    from pitstop.notebook._frames import cache_frame, metrics_frame, readable
+
+    from .conftest import make_agent
+
+    clock = [0.0]
+
+    async def slow(query: str) -> str:
+        """A 1.5 s tool on the monitor's clock."""
+        clock[0] += 1.5
+        return query
+
+    agent = make_agent([ToolCall("slow", {"query": "x"})], tools=[slow],
+                       monitor=Monitor(clock=lambda: clock[0]))
+    await agent.execute_task("one")
+    await agent.execute_task("two")
+    latency = readable(metrics_frame(agent))
+    assert latency.loc["tool:slow", "avg"] == "1.5 s" and "avg_ms" not in latency.columns
+    assert latency.loc["cache_hit:slow", "max"].endswith(" ms") or \
+        latency.loc["cache_hit:slow", "max"] == "0 s"
+    cache = readable(cache_frame(agent))
+    assert cache.loc["slow", "hit_rate"] == "50%" and cache.loc["slow", "cost_saved"] == "$0"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pitstop.notebook._advice import hints
-from pitstop.notebook._frames import cache_frame, metrics_frame, waits_frame
+from pitstop.notebook._frames import cache_frame, metrics_frame, readable, waits_frame
 from pitstop.notebook._state import format_money, format_rate, format_seconds
 
 __all__ = ["show_profile"]
@@ -48,8 +48,8 @@ def show_profile(agent: Any) -> None:
     else:
         _note("No task is recorded yet (or metrics were reset): run one with %%agent.")
 
-    _heading("Latency per operation (ms)")
-    display(metrics_frame(agent).round(1))
+    _heading("Latency per operation")
+    display(readable(metrics_frame(agent)))
 
     _heading("Tool cache")
     if agent.cache is None:
@@ -60,13 +60,13 @@ def show_profile(agent: Any) -> None:
               f"{format_rate(stats['hit_rate'])} · saved {format_seconds(stats['time_saved_s'])}"
               f" and {format_money(stats['cost_saved'])} · {stats['size']} entries, "
               f"{stats['memory_mb']:.2f} MB")
-        display(cache_frame(agent).round(4))
+        display(readable(cache_frame(agent)))
 
     _heading("Limiter waits")
     if agent.governor is None:
         _note("No resource limits are set (resource_limits=None).")
     else:
-        display(waits_frame(agent).round(3))
+        display(readable(waits_frame(agent)))
 
     if agent.monitor.last_task_id() is not None:
         _heading("Last run")

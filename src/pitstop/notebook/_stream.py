@@ -166,21 +166,21 @@ class StreamView(widgets.VBox):
         # one HTML for status and chips: fewer widgets make a cheaper start
         self._status = widgets.HTML(value=_header_html(f"● waiting · {agent}" if agent
                                                        else "● waiting", [], ""))
-        self._body = widgets.Output()
-        self._tail = widgets.HTML(value="")
+        # flex "0 0 auto": each part keeps its height, so the scroller (not they) scrolls
+        self._body = widgets.Output(layout=widgets.Layout(flex="0 0 auto"))
+        self._tail = widgets.HTML(value="", layout=widgets.Layout(flex="0 0 auto"))
         self._tail.add_class("pitstop-answer")
         self._body.add_class("pitstop-answer")
-        # flex "0 0 auto": the content keeps its height, so the scroller (not it) scrolls
-        inner = widgets.VBox([self._body, self._tail],
-                             layout=widgets.Layout(flex="0 0 auto", overflow="visible"))
-        # column-reverse pins the scroll position to the end while text arrives
+        # column-reverse pins the scroll position to the end while text arrives; it also
+        # shows its children bottom-up, so the growing tail goes first
         self._scroller = widgets.Box(
-            [inner], layout=widgets.Layout(max_height="32em", overflow="auto", display="flex",
-                                           flex_flow="column-reverse"))
+            [self._tail, self._body],
+            layout=widgets.Layout(max_height="32em", overflow="auto", display="flex",
+                                  flex_flow="column-reverse"))
         self._scroller.add_class("pitstop-stream")
         style = widgets.HTML(value=_STREAM_CSS, layout=widgets.Layout(display="none"))
         self._parts: list[widgets.Widget] = [style, self._status, self._body, self._tail,
-                                             inner, self._scroller]
+                                             self._scroller]
         super().__init__(children=[style, self._status, self._scroller], **kwargs)
         self.rate = rate
         self.agent = agent

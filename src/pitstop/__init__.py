@@ -32,6 +32,8 @@ _EXPORTS: dict[str, str] = {
     "SimulatedLLM": "pitstop.llm._simulated",
     "OpenAIClient": "pitstop.llm._openai",
     "LocalModel": "pitstop.llm._local",
+    "Price": "pitstop.llm._pricing",
+    "set_price": "pitstop.llm._pricing",
     # caching
     "CacheConfig": "pitstop._cache.config",
     "ToolCache": "pitstop._cache.cache",
@@ -63,7 +65,9 @@ _EXPORTS: dict[str, str] = {
     "ToolTimeoutError": "pitstop.errors",
     "LLMError": "pitstop.errors",
     "LLMConnectionError": "pitstop.errors",
+    "LLMTimeoutError": "pitstop.errors",
     "RateLimitExceeded": "pitstop.errors",
+    "BudgetExceeded": "pitstop.errors",
     "CompressionError": "pitstop.errors",
 }
 
@@ -109,10 +113,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from pitstop._metrics.monitor import Monitor, OperationMetrics, Span
     from pitstop._tools.base import Tool, ToolRegistry, default_registry, tool
     from pitstop.errors import (
+        BudgetExceeded,
         CompressionError,
         ConfigError,
         LLMConnectionError,
         LLMError,
+        LLMTimeoutError,
         MissingExtraError,
         PitstopError,
         RateLimitExceeded,
@@ -126,4 +132,5 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from pitstop.llm._function import FunctionLLM
     from pitstop.llm._local import LocalModel
     from pitstop.llm._openai import OpenAIClient
+    from pitstop.llm._pricing import Price, set_price
     from pitstop.llm._simulated import SimulatedLLM

@@ -16,6 +16,7 @@ import json
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pitstop import _events
@@ -27,10 +28,13 @@ from pitstop.errors import ToolNotFoundError
 from pitstop.events import RateLimitWaitEvent, ToolCallEvent, ToolResultEvent
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
+
     from pitstop._cache.cache import Miss, ToolCache
     from pitstop._limits.governor import Governor, Wait
+    from pitstop._metrics.genai import AgentRun
 
-__all__ = ["PlannedCall", "ToolEvent", "ToolExecutor", "report_waits", "result_text"]
+__all__ = ["PlannedCall", "ToolBatch", "ToolEvent", "ToolExecutor", "report_waits", "result_text"]
 
 ToolEvent = ToolCallEvent | ToolResultEvent | RateLimitWaitEvent
 """The events one tool call can produce."""
@@ -136,8 +140,13 @@ class ToolExecutor:
         cached = False
         status = "ok"
         result: ToolResultEvent
-        trace: str | None = None
         key: str | None = None
+        failure: BaseException | None = None
+        otel = monitor.otel
+        ospan = None
+        outcome: str | None = None
+        if otel is not None:  # the one check the export costs while it is off
+            ospan = otel.execute_tool(call, self.tools.get(name))
         try:
             t = self.tools.get(name)
             if t is None:
@@ -151,8 +160,12 @@ class ToolExecutor:
                 found = await cache.lookup(t, args)  # the TTL in force now; single-flight
                 if found.__class__ is Hit:
                     value, cached = found.value, True
+                    if ospan is not None:
+                        outcome = "shared" if found.shared else "hit"
                 else:
                     miss = cast("Miss", found)
+                    if ospan is not None and miss.flight is not None:
+                        outcome = "miss"
                     try:
                         value = await self._limited(t, args, task_id, emit)
                     except BaseException as exc:
@@ -165,20 +178,22 @@ class ToolExecutor:
                 monitor.record("tool", name, start, monitor.clock(), status="cancelled",
                                task_id=task_id,
                                attrs={"call_id": call.call_id, "turn": call.turn})
+                if ospan is not None:
+                    ospan.end("cancelled", outcome=outcome)
                 raise
             # the tool raised CancelledError itself (a library inside it can): its error
             status = "error"
-            trace = _events.user_traceback(exc)
+            failure = exc
             end = monitor.clock()
             result = self._failed(call, tid, exc, end - start)
         except (SystemExit, GeneratorExit) as exc:  # a tool's own: never the process's end
             status = "error"
-            trace = _events.user_traceback(exc)
+            failure = exc
             end = monitor.clock()
             result = self._failed(call, tid, exc, end - start)
         except Exception as exc:
             status = "error"
-            trace = _events.user_traceback(exc)
+            failure = exc
             end = monitor.clock()
             result = {
                 "type": "tool_result", "timestamp": time.time(), "task_id": tid,
@@ -191,11 +206,14 @@ class ToolExecutor:
                 "call_id": call.call_id, "tool_name": name, "success": True,
                 "result": value, "cached": cached, "duration": end - start}
         attrs: dict[str, Any] = {"call_id": call.call_id, "turn": call.turn, "cached": cached}
+        trace = _events.user_traceback(failure) if failure is not None else None
         if trace is not None:
             attrs["traceback"] = trace  # shown folded by the notebook views
         if key is not None:
             attrs["key"] = key
         monitor.record("tool", name, start, end, status=status, task_id=task_id, attrs=attrs)
+        if ospan is not None:
+            ospan.end(status, outcome=outcome, result=result.get("result"), error=failure)
         if emit is not None:
             emit(result)
         return result
@@ -231,61 +249,23 @@ class ToolExecutor:
             governor.release_tool_call()
 
     async def stream(
-        self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None
+        self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None,
+        otel_run: AgentRun | None = None,
     ) -> AsyncGenerator[ToolEvent, None]:
         """Run calls at most `bound` at a time; yield every event the moment it happens.
 
         Yields ``tool_call``, ``rate_limit_wait`` and ``tool_result`` events, results in
         completion order. Closing or cancelling the iterator cancels the calls still running.
+        With `otel_run` (OpenTelemetry on), each call's task runs in a context whose current
+        span is the task's ``invoke_agent``, so the ``execute_tool`` spans nest under it.
         """
-        loop = asyncio.get_running_loop()
-        events: deque[ToolEvent] = deque()
-        waiter: list[asyncio.Future[None] | None] = [None]
-        remaining = len(calls)
-        running: set[asyncio.Task[ToolResultEvent]] = set()
-        pending = iter(calls)
-
-        def emit(event: ToolEvent) -> None:
-            events.append(event)
-            w = waiter[0]
-            if w is not None and not w.done():
-                w.set_result(None)
-
-        def launch_next() -> None:
-            for call in pending:
-                task = loop.create_task(self.run_one(call, task_id, emit))
-                running.add(task)
-                task.add_done_callback(on_done)
-                return
-
-        def on_done(task: asyncio.Task[ToolResultEvent]) -> None:
-            nonlocal remaining
-            running.discard(task)
-            remaining -= 1
-            if not task.cancelled():
-                launch_next()
-            w = waiter[0]
-            if w is not None and not w.done():
-                w.set_result(None)
-
-        for _ in range(min(bound, len(calls))):
-            launch_next()
-        try:
-            while True:
-                while events:
-                    yield events.popleft()
-                if remaining == 0:
-                    break
-                wake = waiter[0] = loop.create_future()
-                await wake
-                waiter[0] = None
-            while events:
-                yield events.popleft()
-        finally:
-            if running:
-                for task in list(running):
-                    task.cancel()
-                await asyncio.gather(*running, return_exceptions=True)
+        batch = ToolBatch(self, bound=bound, task_id=task_id, otel_run=otel_run)
+        for call in calls:
+            batch.add(call)
+        batch.close()
+        async with aclosing(batch.events()) as events:
+            async for event in events:
+                yield event
 
     async def run_all(
         self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None = None
@@ -315,12 +295,129 @@ class ToolExecutor:
         return [r for r in results if r is not None]
 
 
+class ToolBatch:
+    """Tool calls that may arrive one by one (as a model streams them) and run at most
+    `bound` at a time; their events are read with `events` (or `drain` without waiting).
+
+    `add` starts a call at once when the bound allows, so a call can run while the model
+    is still writing the next one; `close` says no more will come. Closing the `events`
+    iterator early (or `cancel`) cancels the calls still running or waiting.
+    """
+
+    __slots__ = ("_closed", "_events", "_executor", "_loop", "_otel_run", "_pending",
+                 "_running", "_waiter", "bound", "remaining", "started", "task_id")
+
+    def __init__(
+        self, executor: ToolExecutor, *, bound: int, task_id: str | None,
+        otel_run: AgentRun | None = None,
+    ) -> None:
+        self._executor = executor
+        self._otel_run = otel_run
+        """With OpenTelemetry on: each call's task runs in a context whose current span is
+        the task's ``invoke_agent``, so the ``execute_tool`` spans nest under it."""
+        self.bound = bound
+        self.task_id = task_id
+        self._loop = asyncio.get_running_loop()
+        self._events: deque[ToolEvent] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._pending: deque[PlannedCall] = deque()
+        self._running: set[asyncio.Task[ToolResultEvent]] = set()
+        self._closed = False
+        self.remaining = 0
+        """Calls added and not yet finished."""
+        self.started: set[str] = set()
+        """Ids of the calls added so far."""
+
+    @property
+    def ready(self) -> bool:
+        """True when events are waiting to be read."""
+        return bool(self._events)
+
+    def add(self, call: PlannedCall) -> None:
+        """Start `call` now if fewer than `bound` run, else when one ends."""
+        self.remaining += 1
+        self.started.add(call.call_id)
+        if len(self._running) < self.bound:
+            self._launch(call)
+        else:
+            self._pending.append(call)
+
+    def close(self) -> None:
+        """No more calls will be added."""
+        self._closed = True
+        self._wake()
+
+    def drain(self) -> list[ToolEvent]:
+        """The events that happened so far, without waiting."""
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def _emit(self, event: ToolEvent) -> None:
+        self._events.append(event)
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _launch(self, call: PlannedCall) -> None:
+        coro = self._executor.run_one(call, self.task_id, self._emit)
+        otel_run = self._otel_run
+        task = (self._loop.create_task(coro) if otel_run is None
+                else self._loop.create_task(coro, context=otel_run.tool_context()))
+        self._running.add(task)
+        task.add_done_callback(self._on_done)
+
+    def _on_done(self, task: asyncio.Task[ToolResultEvent]) -> None:
+        self._running.discard(task)
+        self.remaining -= 1
+        if not task.cancelled() and self._pending:
+            self._launch(self._pending.popleft())
+        self._wake()
+
+    async def events(self) -> AsyncGenerator[ToolEvent, None]:
+        """Every event until the batch is closed and its calls have all ended."""
+        events = self._events
+        try:
+            while True:
+                while events:
+                    yield events.popleft()
+                if self._closed and self.remaining == 0:
+                    break
+                wake = self._waiter = self._loop.create_future()
+                await wake
+                self._waiter = None
+            while events:
+                yield events.popleft()
+        finally:
+            await self.cancel()
+
+    async def cancel(self) -> None:
+        """Cancel the calls still running or waiting (a failed or abandoned turn)."""
+        self._pending.clear()
+        running = self._running
+        if running:
+            for task in list(running):
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+
 def report_waits(
-    monitor: Monitor, waits: Sequence[Wait], task_id: str | None, emit: Emit | None
+    monitor: Monitor, waits: Sequence[Wait], task_id: str | None, emit: Emit | None,
+    otel_parent: Context | None = None,
 ) -> None:
     """Record each limiter wait as a span and, when streaming, the ``rate_limit_wait``
-    event that ends it (its ``start`` went out through ``on_wait`` when it began)."""
+    event that ends it (its ``start`` went out through ``on_wait`` when it began).
+
+    With OpenTelemetry on, each wait is also a span under `otel_parent` (None: the current
+    span, which inside a tool call is its ``execute_tool``).
+    """
     end = monitor.clock()
+    otel = monitor.otel
+    if otel is not None:
+        otel.waits(waits, otel_parent)
     for w in waits:
         if w.waited <= 0:
             continue

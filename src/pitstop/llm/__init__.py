@@ -18,6 +18,7 @@ from pitstop.llm._base import (
     Usage,
 )
 from pitstop.llm._function import FunctionLLM
+from pitstop.llm._pricing import Price, set_price
 from pitstop.llm._simulated import SimulatedLLM
 
 __all__ = [
@@ -27,12 +28,14 @@ __all__ = [
     "LocalModel",
     "Message",
     "OpenAIClient",
+    "Price",
     "RateLimitInfo",
     "SimulatedLLM",
     "StreamItem",
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "set_price",
 ]
 
 

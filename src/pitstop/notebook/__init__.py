@@ -7,7 +7,7 @@ The pieces they use are public too, and load on first use so ``import pitstop`` 
 * `StreamView`, `TextStreamView`: live views of a streamed run;
 * `timeline`: a matplotlib Gantt chart of one run (``live=True``: a `LiveTimeline` that
   grows while the next run goes);
-* `metrics_frame`, `cache_frame`, `waits_frame`, `spans_frame`: pandas DataFrames;
+* `metrics_frame`, `cache_frame`, `cost_frame`, `waits_frame`, `spans_frame`: pandas DataFrames;
 * `hints`: plain sentences about what slows an agent down;
 * `TTLTuner`, `replay`: choose cache TTLs by replaying the recorded tool calls.
 """
@@ -25,6 +25,7 @@ _EXPORTS: dict[str, str] = {
     "NoRunRecorded": "pitstop.notebook._gantt",
     "metrics_frame": "pitstop.notebook._frames",
     "cache_frame": "pitstop.notebook._frames",
+    "cost_frame": "pitstop.notebook._frames",
     "waits_frame": "pitstop.notebook._frames",
     "spans_frame": "pitstop.notebook._frames",
     "hints": "pitstop.notebook._advice",
@@ -55,6 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from pitstop.notebook._advice import hints  # noqa: F401
     from pitstop.notebook._frames import (  # noqa: F401
         cache_frame,
+        cost_frame,
         metrics_frame,
         spans_frame,
         waits_frame,

@@ -10,7 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from pitstop.notebook._advice import hints
-from pitstop.notebook._frames import cache_frame, metrics_frame, readable, waits_frame
+from pitstop.notebook._frames import (
+    cache_frame,
+    cost_frame,
+    metrics_frame,
+    readable,
+    waits_frame,
+)
 from pitstop.notebook._state import format_money, format_rate, format_seconds
 
 __all__ = ["show_profile"]
@@ -48,6 +54,17 @@ def show_profile(agent: Any) -> None:
     else:
         _note("No task is recorded yet (or metrics were reset): run one with %%agent.")
 
+    if perf.get("models") or perf.get("tools"):
+        _heading("Cost")
+        priced = "" if not perf["unpriced_model_calls"] else (
+            f" · {perf['unpriced_model_calls']} model calls of unknown price not counted "
+            "(set price= on the client)")
+        _note(f"{format_money(perf['total_cost'])} in all (models "
+              f"{format_money(perf['model_cost'])}, tools {format_money(perf['tool_cost'])}) · "
+              f"saved {format_money(perf['prompt_cache_saved'])} by the provider's prompt "
+              f"cache and {format_money(perf['tool_cache_saved'])} by the tool cache{priced}")
+        display(readable(cost_frame(agent)))
+
     _heading("Latency per operation")
     display(readable(metrics_frame(agent)))
 
@@ -67,6 +84,15 @@ def show_profile(agent: Any) -> None:
         _note("No resource limits are set (resource_limits=None).")
     else:
         display(readable(waits_frame(agent)))
+        budgets = agent.get_resource_usage().get("budgets")
+        if budgets:
+            parts = [f"{k}=${budgets[k]:g}" for k in ("max_cost_per_task", "max_cost_per_hour",
+                                                       "max_cost_total") if budgets.get(k)]
+            spent = budgets.get("spent_total_usd")
+            _note("Spend budgets: " + ", ".join(parts)
+                  + (f" · {format_money(spent)} spent under them" if spent is not None
+                     else "")
+                  + f" · {budgets['task_refusals']} task refusals")
 
     if agent.monitor.last_task_id() is not None:
         _heading("Last run")

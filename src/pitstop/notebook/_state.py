@@ -255,7 +255,8 @@ def chips_html(chips: list[Chip]) -> str:
 
 
 def summary_line(state: RunState, *, cancelled: bool = False, agent: str = "") -> str:
-    """``✓ done in 1.23 s · my_agent · 2 model turns · 4 tool calls (1 cached) · 1,423 tokens``.
+    """``✓ done in 1.23 s · my_agent · 2 model turns · 4 tool calls (1 cached) · 1,423 tokens ·
+    $0.0004``.
 
     The head says what happened: ``done``, ``done with N failed tool calls`` (the run
     answered, but some of its tools failed), ``failed`` or ``interrupted``.
@@ -277,6 +278,9 @@ def summary_line(state: RunState, *, cancelled: bool = False, agent: str = "") -
     tokens = (result.get("usage") or {}).get("total_tokens")
     if tokens is not None:
         parts.append(f"{tokens:,} tokens")
+    cost = result.get("cost")
+    if cost:  # None: the model's price is unknown; 0: nothing billed
+        parts.append(format_money(cost))
     if cancelled:
         head = "■ interrupted"
     elif state.error is not None:

@@ -21,10 +21,11 @@ keeps what later stages need on the `Run`, so a stage can be read and changed al
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing
-from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing, suppress
+from typing import TYPE_CHECKING, Any
 
 from pitstop import _events
 from pitstop._tools.executor import (
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from pitstop._context.engine import ContextEngine
     from pitstop._limits.budget import SpendReservation
     from pitstop._limits.governor import Reservation, Wait
+    from pitstop._metrics.genai import AgentRun, ChatSpan
 
 __all__ = ["Run"]
 
@@ -69,6 +71,7 @@ class Run:
         "batch",
         "cached_tokens",
         "calls",
+        "chat",
         "cost",
         "deferred",
         "eager",
@@ -80,6 +83,7 @@ class Run:
         "input_tokens",
         "iterations",
         "messages",
+        "otel",
         "output",
         "output_tokens",
         "parts",
@@ -96,6 +100,7 @@ class Run:
         "system",
         "task_id",
         "text",
+        "traceback",
         "turn_start",
         "usage",
     )
@@ -119,6 +124,7 @@ class Run:
         self.records: list[ToolCallRecord] = []
         self.output = ""
         self.error: str | None = None
+        self.traceback: str | None = None  # of user code that made the run fail
         self.status = "ok"
         self.holds_slot = False
         # the current turn
@@ -135,6 +141,9 @@ class Run:
         self.deferred: list[PlannedCall] = []  # those that wait for the turn's end
         self.eager = agent.config.eager_tools
         self.results: dict[str, ToolResultEvent] = {}  # their results by call id
+        # OpenTelemetry, when pitstop.otel is instrumented: the task's and the turn's spans
+        self.otel: AgentRun | None = None
+        self.chat: ChatSpan | None = None
 
     # -- stages ------------------------------------------------------------------------
 
@@ -142,7 +151,14 @@ class Run:
         """Take a task slot (waiting as `ResourceLimits` says), then remember the task."""
         governor = self.agent.governor
         if governor is not None:
-            waits = await governor.acquire_task()
+            waits: Any = ()
+            if not governor.try_acquire_task():
+                box: list[Any] = []
+                async with aclosing(self._announced(
+                        lambda on_wait: governor.acquire_task(on_wait=on_wait), box)) as events:
+                    async for event in events:
+                        yield event
+                waits = box[0]
             self.holds_slot = True
             for event in self._waited(waits):
                 yield event
@@ -164,6 +180,8 @@ class Run:
                 attrs={"before": c.before, "after": c.after, "tokens_before": c.tokens_before,
                        "tokens_after": c.tokens_after},
             )
+            if self.otel is not None:
+                self.otel.compression(c)
             yield _events.compression(self.task_id, c.strategy, c.before, c.after,
                                       c.tokens_before, c.tokens_after, c.duration)
         self.messages = [self.system, *engine.messages(self.session_id)]
@@ -183,8 +201,17 @@ class Run:
             estimate = governor.estimate_tokens(
                 self.messages, model=model, max_output_tokens=agent.config.max_output_tokens,
             )
-            self.reservation = await governor.reserve_tokens(estimate)
-            for event in self._waited(self.reservation.waits):
+            reservation = governor.try_reserve_tokens(estimate)
+            if reservation is None:
+                box: list[Any] = []
+                async with aclosing(self._announced(
+                        lambda on_wait: governor.reserve_tokens(estimate, on_wait=on_wait),
+                        box)) as events:
+                    async for event in events:
+                        yield event
+                reservation = box[0]
+            self.reservation = reservation
+            for event in self._waited(reservation.waits):
                 yield event
         if limits.has_budget:
             prompt = governor.estimate_tokens(self.messages, model=model, max_output_tokens=0)
@@ -216,6 +243,9 @@ class Run:
         self.planned = []
         self.deferred = []
         self.turn_start = agent.monitor.clock()
+        if self.otel is not None:
+            self.chat = self.otel.chat(self.messages, agent.config.max_output_tokens,
+                                       agent._specs, turn=iteration)
         stream = agent.llm.stream(self.messages, agent._specs,
                                   max_tokens=agent.config.max_output_tokens)
         timeout = agent.config.model_timeout
@@ -255,6 +285,7 @@ class Run:
 
     async def close_model_turn(self, stream: AsyncIterator[StreamItem], ok: bool) -> None:
         """Close a model call left early, record its span, settle the token reservation."""
+        failure = None if ok else sys.exc_info()[1]  # what ended the model call early
         agent = self.agent
         llm = agent.llm
         monitor = agent.monitor
@@ -285,6 +316,10 @@ class Run:
             if self.spend is not None:
                 governor.settle_cost(self.spend, usage.cost if ok or usage.total_tokens
                                      else None)
+        if self.chat is not None:
+            self.chat.end("ok" if ok else "error", usage, self.calls, "".join(self.parts),
+                          failure)
+            self.chat = None
 
     def end_model_turn(self) -> list[Event]:
         """The turn's text, usage and tool calls, kept; its closing events."""
@@ -327,7 +362,8 @@ class Run:
     def _new_batch(self) -> ToolBatch:
         agent = self.agent
         bound = agent.config.max_concurrency if agent.enable_parallel_execution else 1
-        return ToolBatch(agent._executor, bound=bound, task_id=self.task_id)
+        return ToolBatch(agent._executor, bound=bound, task_id=self.task_id,
+                         otel_run=self.otel)
 
     def early_events(self) -> list[ToolEvent]:
         """Events of tools started early that happened while the model was streaming;
@@ -367,8 +403,11 @@ class Run:
     def fail(self, exc: BaseException) -> Event:
         """The run failed inside: keep the reason for the result; the ``error`` event."""
         self.status = "error"
+        if self.otel is not None:
+            self.otel.error = exc
         event = _events.error(self.task_id, exc)
         self.error = event["error"]
+        self.traceback = _events.user_traceback(exc)
         return event
 
     def finish(self) -> None:
@@ -379,9 +418,15 @@ class Run:
             self.holds_slot = False
         monitor = agent.monitor
         self.end = monitor.clock()
+        attrs: dict[str, object] = {"iterations": self.iterations,
+                                    "tool_calls": len(self.records)}
+        if self.traceback is not None:
+            attrs["traceback"] = self.traceback  # shown folded by the notebook views
         monitor.record("task", self.task_id, self.start, self.end, status=self.status,
-                       task_id=self.task_id,
-                       attrs={"iterations": self.iterations, "tool_calls": len(self.records)})
+                       task_id=self.task_id, attrs=attrs)
+        if self.otel is not None:
+            self.otel.end(self.status, self.output, iterations=self.iterations,
+                          tool_calls=len(self.records))
         agent._count(self)
 
     def result(self) -> ResultEvent:
@@ -406,9 +451,47 @@ class Run:
         else:
             self.history.extend(messages)
 
+    async def _announced(
+        self, acquire: Callable[[Any], Awaitable[Any]], box: list[Any]
+    ) -> AsyncGenerator[Event, None]:
+        """Await ``acquire(on_wait)``, yielding a wait's ``start`` event the moment it
+        begins (not when it ends); the acquired value goes into `box`.
+
+        Only used when the limit has no room at once, so a run that does not wait
+        creates no task.
+        """
+        notices: list[Event] = []
+        ready = asyncio.Event()
+
+        def on_wait(limit: str, expected: float | None) -> None:
+            notices.append(_events.rate_limit_wait_start(self.task_id, limit, expected))
+            ready.set()
+
+        task = asyncio.ensure_future(acquire(on_wait))
+        try:
+            while True:
+                if not notices and not task.done():
+                    flag = asyncio.ensure_future(ready.wait())
+                    try:
+                        await asyncio.wait((task, flag), return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        flag.cancel()
+                ready.clear()
+                while notices:
+                    yield notices.pop(0)
+                if task.done():
+                    break
+        finally:
+            if not task.done():  # cancelled, or the consumer left: leave the queue
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        box.append(task.result())
+
     def _waited(self, waits: Sequence[Wait]) -> list[Event]:
         events: list[Event] = []
-        report_waits(self.agent.monitor, waits, self.task_id, events.append)
+        report_waits(self.agent.monitor, waits, self.task_id, events.append,
+                     self.otel.context if self.otel is not None else None)
         return events
 
 
@@ -422,7 +505,11 @@ async def drive(run: Run) -> AsyncGenerator[Event, None]:
     streaming = run.agent.enable_streaming
     task_id = run.task_id
     now = time.time
-    run.start = run.agent.monitor.clock()
+    monitor = run.agent.monitor
+    run.start = monitor.clock()
+    otel = monitor.otel  # OpenTelemetry: the one check per task while it is off
+    if otel is not None:
+        run.otel = otel.invoke_agent(run.agent, task_id, run.text, run.session_id)
     yield _events.started(run.task_id, run.text)
     try:
         # each stage is closed explicitly, so a consumer that leaves closes it at once

@@ -180,11 +180,20 @@ async def run_batch(
         bar = tqdm(total=len(texts), initial=len(texts) - len(items), unit="task",
                    desc=f"{agent.name} batch" + (f" {batch_id}" if batch_id else "") + where)
     delivery = Delivery(results, texts, keys, journal, bar)
+    agent.last_batch = results  # filled as results arrive: an interrupted batch keeps them
     try:
         if engine is None:
             await run_local(agent, items, context, delivery, max_concurrency=max_concurrency)
         else:
             await engine.run(agent, items, context, delivery, batch_id=batch_id)
+    except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+        from pitstop._agent import _interrupted_batch, _one_line_in_ipython
+
+        line = _interrupted_batch(results)
+        if batch_id is not None:
+            line += f" Run it again with batch_id={batch_id!r} to run only the rest."
+        _one_line_in_ipython(exc, line)
+        raise
     finally:
         await delivery.close()
     missing = [i for i, r in enumerate(results) if r is None]

@@ -13,7 +13,10 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypedDict
+
+if TYPE_CHECKING:
+    from pitstop._metrics.genai import Instrumentation, OperationSpan
 
 __all__ = [
     "OTHER",
@@ -88,17 +91,19 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
 
 
-def _key_shown(kind: str, name: str) -> str:
-    return repr(_operation_key(kind, name)[:60])
+def _key_shown(kind: str, name: str, cached: bool = False) -> str:
+    return repr(_operation_key(kind, name, cached)[:60])
 
 
-def _operation_key(kind: str, name: str) -> str:
+def _operation_key(kind: str, name: str, cached: bool = False) -> str:
     if kind == "operation":
         return name
     if kind == "task":
         return "task"
     if kind == "llm":
         return "llm_call"
+    if cached:  # a cache hit is not a run of the tool: its latency is kept apart
+        return f"cache_hit:{name}"
     return f"{kind}:{name}"
 
 
@@ -132,6 +137,13 @@ class Monitor:
         max_operations: how many distinct operations are timed apart.
     """
 
+    otel: ClassVar[Instrumentation | None] = None
+    """The OpenTelemetry export in force (`pitstop.otel.instrument`), else None.
+
+    Where an operation starts, the agent and the tool executor read this once; while it
+    is None that one attribute check is all the export costs.
+    """
+
     def __init__(
         self,
         *,
@@ -143,9 +155,9 @@ class Monitor:
         self.clock = clock
         self._spans: deque[Span] = deque(maxlen=max_spans)
         self._ops: dict[str, _OpStats] = {}
-        # (kind, name) -> its stats, so the hot path skips building the key; never
-        # holds task ids (one per task) and stops growing at 2 * max_operations
-        self._by_kind_name: dict[tuple[str, str], _OpStats] = {}
+        # (kind, name, cache hit) -> its stats, so the hot path skips building the key;
+        # never holds task ids (one per task) and stops growing at 2 * max_operations
+        self._by_kind_name: dict[tuple[str, str, bool], _OpStats] = {}
         self._max_samples = max_samples
         self._max_operations = max_operations
         self._warned = False
@@ -164,18 +176,19 @@ class Monitor:
         """Record a finished span and return it."""
         span = Span(kind, name, start, end, status, task_id, attrs or _EMPTY)
         self._spans.append(span)
-        op = self._by_kind_name.get((kind, name))
+        cached = kind == "tool" and bool(span.attrs.get("cached"))
+        op = self._by_kind_name.get((kind, name, cached))
         if op is None:
-            op = self._op(kind, name)
+            op = self._op(kind, name, cached)
         op.count += 1
         op.durations.append(end - start)
         if status != "ok":
             op.errors += 1
         return span
 
-    def _op(self, kind: str, name: str) -> _OpStats:
+    def _op(self, kind: str, name: str, cached: bool = False) -> _OpStats:
         """The stats of (kind, name): found, made, or ``(other)`` past the bound."""
-        key = _operation_key(kind, name)
+        key = _operation_key(kind, name, cached)
         op = self._ops.get(key)
         if op is None:
             if len(self._ops) >= self._max_operations:
@@ -185,7 +198,8 @@ class Monitor:
                     self._warned = True
                     warnings.warn(
                         f"Monitor: more than max_operations={self._max_operations} distinct "
-                        f"operations (the latest: {_key_shown(kind, name)}); the ones after it "
+                        f"operations (the latest: {_key_shown(kind, name, cached)}); the ones "
+                        "after it "
                         f"are timed together as {OTHER!r}. Use fewer distinct names (no ids "
                         "in tracked names), or raise Monitor(max_operations=...).",
                         RuntimeWarning,
@@ -194,7 +208,7 @@ class Monitor:
             if op is None:
                 op = self._ops[key] = _OpStats(self._max_samples)
         if kind != "task" and len(self._by_kind_name) < 2 * self._max_operations:
-            self._by_kind_name[(kind, name)] = op
+            self._by_kind_name[(kind, name, cached)] = op
         return op
 
     def sizes(self) -> dict[str, int]:
@@ -278,17 +292,21 @@ class OperationTimer:
     A block that raises is recorded with status ``error`` and the exception goes on.
     """
 
-    __slots__ = ("_attrs", "_monitor", "_name", "_start", "duration")
+    __slots__ = ("_attrs", "_monitor", "_name", "_otel", "_start", "duration")
 
     def __init__(self, monitor: Monitor, name: str, attrs: Mapping[str, Any]) -> None:
         self._monitor = monitor
         self._name = name
         self._attrs = attrs
         self._start = 0.0
+        self._otel: OperationSpan | None = None
         self.duration: float | None = None
         """Seconds the block took, once it has ended."""
 
     def __enter__(self) -> OperationTimer:
+        otel = self._monitor.otel
+        if otel is not None:
+            self._otel = otel.operation(self._name, self._attrs)
         self._start = self._monitor.clock()
         return self
 
@@ -309,6 +327,9 @@ class OperationTimer:
         self._monitor.record(
             "operation", self._name, self._start, end, status=status, attrs=dict(self._attrs)
         )
+        if self._otel is not None:
+            self._otel.end(status, exc)
+            self._otel = None
 
     async def __aenter__(self) -> OperationTimer:
         return self.__enter__()

@@ -121,6 +121,7 @@ async def test_resume_after_a_cancelled_batch_runs_only_the_unfinished(tmp_path:
     with pytest.raises(asyncio.CancelledError):
         await run
     assert sorted(e.index for e in journal("half")) == [1, 3, 5, 7, 9]
+    assert [r is not None for r in agent.last_batch] == [bool(i % 2) for i in range(10)]
     (tmp_path / "open").touch()
     results = await agent.execute_batch(batch, progress=False, batch_id="half")
     assert [json.loads(r["output"][5:])["n"] for r in results] == list(range(10))

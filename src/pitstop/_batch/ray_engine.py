@@ -71,6 +71,7 @@ class _Worker:
     """A task that was running on a dead worker twice is running here."""
     restarting: bool = False
     """It died; Ray is restarting it (it takes no task meanwhile)."""
+    restarting_watch: bool = False
 
 
 class RayEngine:
@@ -252,6 +253,7 @@ class RayEngine:
         workers = [_Worker(actor, lane, cpw, self._pids[lane])
                    for actor, lane in zip(self._actors, self._lanes, strict=True)]
         streams: set[asyncio.Future[None]] = set()
+        watchers: set[asyncio.Future[None]] = set()
         failure: list[BaseException] = []
 
         def take(w: _Worker) -> list[tuple[int, Task, int]]:
@@ -276,7 +278,6 @@ class RayEngine:
 
         async def stream(w: _Worker, taken: list[tuple[int, Task, int]]) -> None:
             nonlocal remaining
-            pid_before = w.pid
             isolated = taken[0][2] >= 2
             call = w.actor.run_stream.options(num_returns="streaming").remote(
                 [task for _, task, _ in taken], ctx)
@@ -314,13 +315,12 @@ class RayEngine:
                     else:
                         stats.rerun += 1
                         retry.append((index, task, deaths + 1))
-                async with cond:
-                    cond.notify_all()
-                pid_now = await _alive_pid(w.actor, lost_errors)
-                if pid_now != pid_before:
-                    stats.worker_deaths.add(w.lane)
-                w.pid = pid_now
-                w.restarting = False
+                stats.worker_deaths.add(w.lane)
+                if not w.restarting_watch:
+                    w.restarting_watch = True
+                    watch = asyncio.ensure_future(back_again(w))
+                    watchers.add(watch)
+                    watch.add_done_callback(watchers.discard)
             except ray.exceptions.RayTaskError as exc:
                 failure.append(exc.as_instanceof_cause())
             except Exception as exc:  # pragma: no cover - a Ray failure we did not foresee
@@ -330,6 +330,15 @@ class RayEngine:
                     w.suspect_busy = False
             async with cond:
                 cond.notify_all()
+
+        async def back_again(w: _Worker) -> None:
+            """Let a restarted worker take tasks again once it answers."""
+            try:
+                w.pid = await _alive_pid(w.actor, lost_errors)
+            finally:
+                w.restarting = w.restarting_watch = False
+                async with cond:
+                    cond.notify_all()
 
         async def dispatch(w: _Worker) -> None:
             while True:
@@ -362,6 +371,8 @@ class RayEngine:
             await asyncio.gather(*jobs, *streams, return_exceptions=True)
             raise
         finally:
+            for watch in watchers:  # a worker still restarting: the next batch waits for it
+                watch.cancel()
             self._pids.update({w.lane: w.pid for w in workers})
 
 

@@ -69,6 +69,7 @@ _EXPORTS: dict[str, str] = {
     "RateLimitExceeded": "pitstop.errors",
     "BudgetExceeded": "pitstop.errors",
     "CompressionError": "pitstop.errors",
+    "WorkerLostError": "pitstop.errors",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"])
@@ -126,6 +127,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ToolError,
         ToolNotFoundError,
         ToolTimeoutError,
+        WorkerLostError,
     )
     from pitstop.events import Event, TaskResult, ToolOutcome
     from pitstop.llm._base import LLMClient, LLMResponse, Message, ToolCall, ToolSpec, Usage

@@ -7,9 +7,9 @@ memory, monitor) and answers the public API; the stages one task goes through ar
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from pitstop._config import AgentConfig
@@ -22,6 +22,7 @@ from pitstop.events import Event, ResultEvent, TaskResult, ToolOutcome
 from pitstop.llm._base import LLMClient, Usage
 
 if TYPE_CHECKING:
+    from pitstop._batch.run import Engine
     from pitstop._cache.cache import CacheStats, ToolCache
     from pitstop._cache.config import CacheConfig
     from pitstop._context.engine import ContextEngine
@@ -218,6 +219,10 @@ class HybridAgent:
         self.monitor = monitor or Monitor()
         self.enable_parallel_execution = enable_parallel_execution
         self.enable_streaming = enable_streaming
+        self._taps: list[Callable[[Event], None]] = []  # live views following the next run
+        self.last_batch: list[TaskResult | None] = []
+        """The results of the latest `execute_batch`, in task order; after an interrupt,
+        None for each task that did not finish."""
         self.cache_config = cache_config
         self.cache: ToolCache | None = None
         if cache_config is not None:
@@ -283,6 +288,23 @@ class HybridAgent:
         del out["type"], out["timestamp"]
         return cast(TaskResult, out)
 
+    def run_sync(
+        self, task: str | Mapping[str, Any], context: Mapping[str, Any] | None = None
+    ) -> TaskResult:
+        """`execute_task` from synchronous code: a script, or a notebook cell.
+
+        Works whether or not an event loop is running, without patching it: the task
+        runs on the agent's own private loop (`pitstop._sync`), on a helper thread
+        when the calling thread already runs a loop. In async code prefer
+        ``await agent.execute_task(...)``, which shares the caller's loop.
+        """
+        runner = self.__dict__.get("_sync_runner")
+        if runner is None:
+            from pitstop._sync import SyncRunner
+
+            runner = self.__dict__["_sync_runner"] = SyncRunner()
+        return runner.run(self.execute_task(task, context))
+
     def execute_task_streaming(
         self, task: str | Mapping[str, Any], context: Mapping[str, Any] | None = None
     ) -> AsyncGenerator[Event, None]:
@@ -306,7 +328,8 @@ class HybridAgent:
                 f"context has session_id={session_id!r} but the agent has no context_engine; "
                 "pass context_engine=ContextEngine() to HybridAgent to keep conversations."
             )
-        return drive(Run(self, f"{self.agent_id}-{next(_task_counter)}", text, session_id))
+        events = drive(Run(self, f"{self.agent_id}-{next(_task_counter)}", text, session_id))
+        return _tapped(events, self._taps) if self._taps else events
 
     def _count_call(self, usage: Usage) -> None:
         """Add one model call's usage and cost to the per-model totals."""
@@ -409,44 +432,32 @@ class HybridAgent:
         *,
         max_concurrency: int = 10,
         progress: bool = True,
+        engine: Engine | None = None,
+        batch_id: str | None = None,
     ) -> list[TaskResult]:
-        """Run many tasks concurrently, at most `max_concurrency` at once.
+        """Run many tasks and return one result per task, in order.
 
         `tasks` may be any iterable (a generator is read once, before anything runs).
-        Returns one result per task, in order. Shows a tqdm progress bar (a widget in
-        Jupyter) unless ``progress=False``. Cancelling the batch cancels every task.
+        Shows one tqdm progress bar (a widget in Jupyter) unless ``progress=False``.
+        Cancelling the batch (Kernel > Interrupt) cancels every task still running, local
+        or remote; the results of the tasks that finished stay in `last_batch` (None for
+        the others), and a notebook shows one line saying so instead of a traceback.
+
+        Args:
+            tasks: task strings or dicts with ``"description"``.
+            context: the context of every task.
+            max_concurrency: tasks running at once on this process (the local engine).
+            progress: show the progress bar.
+            engine: None runs the batch on this event loop; ``RayEngine(...)`` from
+                `pitstop.distributed` runs it on Ray workers (their own concurrency).
+            batch_id: journal each finished result under this id, so running the same
+                batch again runs only the unfinished or failed tasks (see
+                `pitstop.distributed.journal`).
         """
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
-                or max_concurrency < 1:
-            raise ConfigError(f"max_concurrency must be an integer >= 1, got {max_concurrency!r}.")
-        tasks = _materialise(tasks, "tasks", "tasks (strings or dicts with 'description')")
-        for t in tasks:
-            _task_text(t)  # fail before anything runs
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        from pitstop._batch.run import run_batch
 
-            bar = tqdm(total=len(tasks), desc=f"{self.name} batch", unit="task")
-        sem = asyncio.Semaphore(max_concurrency)
-
-        async def one(t: str | Mapping[str, Any]) -> TaskResult:
-            async with sem:
-                r = await self.execute_task(t, context)
-            if bar is not None:
-                bar.update(1)
-            return r
-
-        jobs = [asyncio.ensure_future(one(t)) for t in tasks]
-        try:
-            return list(await asyncio.gather(*jobs))
-        except BaseException:
-            for j in jobs:
-                j.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+        return await run_batch(self, tasks, context, max_concurrency=max_concurrency,
+                               progress=progress, engine=engine, batch_id=batch_id)
 
     # -- cache ------------------------------------------------------------------------------
 
@@ -500,7 +511,12 @@ class HybridAgent:
 
     def get_operation_metrics(self, name: str) -> OperationMetrics:
         """``count``, ``avg_time``, ``p50_time``, ``p95_time``, ``p99_time``, ``min_time``,
-        ``max_time``, ``error_count`` of an operation (zeros if it never ran)."""
+        ``max_time``, ``error_count`` of an operation (zeros if it never ran).
+
+        Names: ``task``, ``llm_call``, ``tool:<name>`` (calls that ran the tool),
+        ``cache_hit:<name>`` (calls served by the cache, kept apart so a 0.2 ms hit does
+        not hide in a 400 ms tool's average), ``wait:<limit>``,
+        ``compression:<strategy>`` and your own `track_operation_time` names."""
         return self.monitor.operation_metrics(name)
 
     def get_performance_metrics(self) -> PerformanceMetrics:
@@ -574,3 +590,30 @@ class HybridAgent:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _interrupted_batch(done: Sequence[TaskResult | None]) -> str:
+    finished = sum(r is not None for r in done)
+    return (f"Interrupted: {finished} of {len(done)} tasks finished; their results are in "
+            f"agent.last_batch (in task order, None for the {len(done) - finished} "
+            "cut short).")
+
+
+def _one_line_in_ipython(exc: BaseException, line: str) -> None:
+    """Make IPython show `line` instead of the traceback of `exc` (which is re-raised
+    unchanged, so asyncio's cancellation semantics hold)."""
+    try:
+        exc._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - an exception without a __dict__
+        pass
+
+
+async def _tapped(
+    events: AsyncGenerator[Event, None], taps: list[Callable[[Event], None]]
+) -> AsyncGenerator[Event, None]:
+    """`events`, each also shown to the taps (a live timeline following the run)."""
+    async with aclosing(events):
+        async for event in events:
+            for tap in list(taps):
+                tap(event)
+            yield event

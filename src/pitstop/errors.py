@@ -15,7 +15,8 @@ builtin a user would naturally catch::
      │    └── LLMTimeoutError(TimeoutError) a model call ran past its total or idle deadline
      ├── RateLimitExceeded                  a resource limit refused or timed out a request
      │    └── BudgetExceeded                a spend budget (dollars) refused a model call
-     └── CompressionError                   a conversation could not be compressed
+     ├── CompressionError                   a conversation could not be compressed
+     └── WorkerLostError                    a batch task's worker process died too often
 
 Messages say what happened, the value seen and what to do about it. Every error
 survives pickling with its message and fields (results moved between processes).
@@ -40,6 +41,7 @@ __all__ = [
     "ToolError",
     "ToolNotFoundError",
     "ToolTimeoutError",
+    "WorkerLostError",
 ]
 
 
@@ -166,6 +168,14 @@ class BudgetExceeded(RateLimitExceeded):
 
 class CompressionError(PitstopError):
     """A conversation could not be compressed."""
+
+
+class WorkerLostError(PitstopError):
+    """The worker process running a batch task died while running it, too many times.
+
+    A `RayEngine` batch delivers such a task as a failed result whose ``error`` is this
+    error's message; the other tasks of the batch are not affected.
+    """
 
 
 def _rebuild_rate_limit(

@@ -18,8 +18,11 @@ The agent asks before it acts and says when it is done::
         governor.release_task()
 
 Every acquire returns the `Wait` records of the limits it waited for (empty when it got
-through at once), so the agent can show a ``rate_limit_wait`` event and a Monitor span
-for each; `Governor.usage` sums them per limit. An acquire that does not wait is a few
+through at once), so the agent can show a ``rate_limit_wait`` end event and a Monitor
+span for each; `Governor.usage` sums them per limit. An ``on_wait(limit, expected)``
+callback hears of a wait the moment it begins (for the ``start`` event), and the
+``try_*`` methods take what is free without awaiting, so the agent needs no task to
+listen for a wait that does not happen. An acquire that does not wait is a few
 attribute reads and a bucket check: no task, no lock, no await that suspends.
 
 **Counting like the provider.** A provider (OpenAI and those that copy it) charges a
@@ -106,6 +109,10 @@ class Wait:
     """Seconds."""
     requested: float
     """Tokens, calls or slots asked for."""
+
+
+OnWait = Callable[[str, "float | None"], None]
+"""``on_wait(limit, expected_seconds)``: a wait begins (expected None when unknown)."""
 
 
 @dataclass(slots=True)
@@ -295,7 +302,12 @@ class Governor:
 
     # -- acquiring -----------------------------------------------------------------------
 
-    async def acquire_task(self) -> tuple[Wait, ...]:
+    def try_acquire_task(self) -> bool:
+        """Take a `max_concurrent_tasks` slot if one is free now (no await)."""
+        gate = self._tasks
+        return gate is None or gate.take_now(1)
+
+    async def acquire_task(self, *, on_wait: OnWait | None = None) -> tuple[Wait, ...]:
         """Take a `max_concurrent_tasks` slot; `release_task` gives it back.
 
         Raises:
@@ -304,14 +316,28 @@ class Governor:
         gate = self._tasks
         if gate is None or gate.take_now(1):
             return ()
-        return await self._wait(gate, 1, self._clock())
+        return await self._wait(gate, 1, self._clock(), on_wait)
 
     def release_task(self) -> None:
         """Give back the slot of `acquire_task`."""
         if self._tasks is not None:
             self._tasks.release()
 
-    async def reserve_tokens(self, amount: int) -> Reservation:
+    def try_reserve_tokens(self, amount: int) -> Reservation | None:
+        """Reserve `amount` tokens (and a request) if the buckets have them now (no
+        await), else None and nothing taken."""
+        gate, requests = self._tokens, self._requests
+        if requests is not None and not requests.take_now(1):
+            return None
+        if gate is None or amount == 0:
+            return Reservation(amount)
+        if 0 < amount <= gate.capacity and gate.take_now(amount):
+            return self._track(Reservation(amount), gate)
+        if requests is not None:
+            requests.adjust(-1)  # give the request back: the slow path takes it in turn
+        return None
+
+    async def reserve_tokens(self, amount: int, *, on_wait: OnWait | None = None) -> Reservation:
         """Reserve `amount` tokens of `max_tokens_per_minute`, and one request of
         `max_requests_per_minute`, before a model call.
 
@@ -322,7 +348,7 @@ class Governor:
         waits: tuple[Wait, ...] = ()
         requests = self._requests
         if requests is not None and not requests.take_now(1):
-            waits = await self._wait(requests, 1, self._clock())
+            waits = await self._wait(requests, 1, self._clock(), on_wait)
         gate = self._tokens
         if gate is None or amount == 0:
             return Reservation(amount, waits)
@@ -343,11 +369,16 @@ class Governor:
             reservation = Reservation(amount, waits)
         else:
             reservation = Reservation(
-                amount, waits + await self._wait(gate, amount, self._clock())
+                amount, waits + await self._wait(gate, amount, self._clock(), on_wait)
             )
+        return self._track(reservation, gate)
+
+    def _track(self, reservation: Reservation, gate: Gate) -> Reservation:
+        """Count `reservation` in flight until the provider's answer shows its charge."""
         if self.provider_accounting and isinstance(gate, BucketGate):
             # Until the provider's answer shows it charged them, these tokens may still be
             # in its full bucket, whose refill is lost meanwhile; ours must not outrun it.
+            amount = reservation.amount
             now = self._clock()
             self._expire_in_flight(now)
             reservation.in_flight = True
@@ -469,7 +500,7 @@ class Governor:
         if delta:
             self._spend.adjust(delta)
 
-    async def acquire_tool_call(self) -> tuple[Wait, ...]:
+    async def acquire_tool_call(self, *, on_wait: OnWait | None = None) -> tuple[Wait, ...]:
         """Take a `max_tool_calls_per_minute` token and a `max_concurrent_tool_calls` slot.
 
         `release_tool_call` gives the slot back when the call ends (the token is spent).
@@ -482,11 +513,12 @@ class Governor:
         start: float | None = None
         if slots is not None and not slots.take_now(1):
             start = self._clock()
-            waits = await self._wait(slots, 1, start)
+            waits = await self._wait(slots, 1, start, on_wait)
         if rate is None or rate.take_now(1):
             return waits
         try:
-            return waits + await self._wait(rate, 1, self._clock() if start is None else start)
+            return waits + await self._wait(rate, 1, self._clock() if start is None else start,
+                                            on_wait)
         except BaseException:
             if slots is not None:
                 slots.release()
@@ -497,12 +529,19 @@ class Governor:
         if self._tool_slots is not None:
             self._tool_slots.release()
 
-    async def _wait(self, gate: Gate, amount: float, start: float) -> tuple[Wait, ...]:
+    async def _wait(
+        self, gate: Gate, amount: float, start: float, on_wait: OnWait | None = None
+    ) -> tuple[Wait, ...]:
         """The slow path: queue at `gate`; the deadline counts from `start`."""
         began = self._clock()
+        blocked = None
+        if on_wait is not None:
+            def blocked(delay: float) -> None:
+                on_wait(gate.name, delay if math.isfinite(delay) else None)
         try:
             waited = await gate.wait(
-                amount, start=began, deadline=start + self._timeout, reject=self._reject
+                amount, start=began, deadline=start + self._timeout, reject=self._reject,
+                on_blocked=blocked,
             )
         except Refusal as refusal:
             raise self._refused(gate, amount, refusal, self._clock() - start) from (

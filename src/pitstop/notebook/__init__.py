@@ -5,7 +5,8 @@ The pieces they use are public too, and load on first use so ``import pitstop`` 
 ``%load_ext pitstop`` stay cheap:
 
 * `StreamView`, `TextStreamView`: live views of a streamed run;
-* `timeline`: a matplotlib Gantt chart of one run;
+* `timeline`: a matplotlib Gantt chart of one run (``live=True``: a `LiveTimeline` that
+  grows while the next run goes); `batch_timeline`: a batch on workers, a lane per worker;
 * `metrics_frame`, `cache_frame`, `cost_frame`, `waits_frame`, `spans_frame`: pandas DataFrames;
 * `hints`: plain sentences about what slows an agent down;
 * `TTLTuner`, `replay`: choose cache TTLs by replaying the recorded tool calls.
@@ -20,6 +21,8 @@ _EXPORTS: dict[str, str] = {
     "StreamView": "pitstop.notebook._stream",
     "TextStreamView": "pitstop.notebook._stream",
     "timeline": "pitstop.notebook._gantt",
+    "batch_timeline": "pitstop.notebook._batch_timeline",
+    "LiveTimeline": "pitstop.notebook._live",
     "NoRunRecorded": "pitstop.notebook._gantt",
     "metrics_frame": "pitstop.notebook._frames",
     "cache_frame": "pitstop.notebook._frames",
@@ -52,6 +55,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from pitstop._cache.replay import replay  # noqa: F401
     from pitstop.notebook._advice import hints  # noqa: F401
+    from pitstop.notebook._batch_timeline import batch_timeline  # noqa: F401
     from pitstop.notebook._frames import (  # noqa: F401
         cache_frame,
         cost_frame,
@@ -60,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         waits_frame,
     )
     from pitstop.notebook._gantt import NoRunRecorded, timeline  # noqa: F401
+    from pitstop.notebook._live import LiveTimeline  # noqa: F401
     from pitstop.notebook._magics import AgentMagics  # noqa: F401
     from pitstop.notebook._profile import show_profile  # noqa: F401
     from pitstop.notebook._stream import StreamView, TextStreamView  # noqa: F401

@@ -13,9 +13,17 @@ builtin a user would naturally catch::
      ├── LLMError                           a model call that failed
      │    └── LLMConnectionError(ConnectionError)
      ├── RateLimitExceeded                  a resource limit refused or timed out a request
-     └── CompressionError                   a conversation could not be compressed
+     ├── CompressionError                   a conversation could not be compressed
+     └── NoRunRecorded(LookupError)         no recorded run to draw (pitstop.notebook.timeline)
 
 Messages say what happened, the value seen and what to do about it.
+
+Every exception a user can meet is one of these. A few private control-flow signals
+never leave the module pair that uses them and are named with an underscore:
+``_NotJSON`` and ``_Unkeyable`` (cache keys), ``_Refusal`` (a limiter gate to the
+Governor, which raises `RateLimitExceeded`), ``_StreamCutError`` (OpenAIClient's retry)
+and ``_Interrupted`` (a notebook run cancelled by Kernel > Interrupt, shown as a
+``UsageError``). ``tests/test_exported_members.py`` checks both rules.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ __all__ = [
     "LLMConnectionError",
     "LLMError",
     "MissingExtraError",
+    "NoRunRecorded",
     "PitstopError",
     "RateLimitExceeded",
     "ToolArgumentError",
@@ -103,3 +112,10 @@ class RateLimitExceeded(PitstopError):
 
 class CompressionError(PitstopError):
     """A conversation could not be compressed."""
+
+
+class NoRunRecorded(PitstopError, LookupError):
+    """There is no recorded run to draw (none yet, or not the task id asked for)."""
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message
+        return str(self.args[0])

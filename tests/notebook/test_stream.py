@@ -9,7 +9,7 @@ import pytest
 from traitlets import TraitError
 
 from pitstop.notebook._stream import StreamView, TextStreamView, make_view
-from pitstop.notebook._testing import FakeLoop, StreamRecorder, record_comms
+from pitstop.testing import FakeClock, StreamRecorder, record_comms
 
 
 def ev(kind: str, **fields: Any) -> dict[str, Any]:
@@ -40,10 +40,10 @@ def run_events() -> list[dict[str, Any]]:
     ]
 
 
-def make_view_under_test(rate: float = 30.0) -> tuple[StreamView, FakeLoop, StreamRecorder]:
-    fake = FakeLoop()
+def make_view_under_test(rate: float = 30.0) -> tuple[StreamView, FakeClock, StreamRecorder]:
+    fake = FakeClock()
     sink = StreamRecorder()
-    view = StreamView(rate=rate, clock=fake.clock, call_later=fake.call_later, sink=sink)
+    view = StreamView(rate=rate, clock=fake, call_later=fake.call_later, sink=sink)
     return view, fake, sink
 
 
@@ -57,7 +57,7 @@ def test_chips_turn_from_running_to_done_cached_and_failed() -> None:
         view._coalescer.close()
         assert view._status.value.count("pitstop-chip-running") == 3
         for e in events[7:]:
-            fake.advance(fake.now + 1)
+            fake.advance_to(1)
             view.handle(e)
         view.finish()
     html = view._status.value
@@ -81,7 +81,7 @@ def test_text_goes_out_once_and_never_through_a_trait() -> None:
         opened = len(comms.messages)
         words = [f" word{i}" for i in range(300)]
         for i, w in enumerate(words):
-            fake.advance(i * 0.001)
+            fake.advance_to(i * 0.001)
             view.handle(ev("token", content=w))
         view.finish()
     assert sink.text == "".join(words)
@@ -96,9 +96,9 @@ def test_updates_are_coalesced_to_the_rate() -> None:
     with record_comms():
         view, fake, sink = make_view_under_test(rate=30)
         for i in range(2000):
-            fake.advance(i / 2000)
+            fake.advance_to(i / 2000)
             view.handle(ev("token", content=f" t{i}"))
-        fake.advance(1.0)
+        fake.advance_to(1.0)
         view.finish()
     assert 28 <= view.updates <= 32
     assert 28 <= len(sink.messages) <= 32
@@ -111,7 +111,7 @@ def test_bytes_stay_proportional_to_the_text() -> None:
         view, fake, sink = make_view_under_test()
         text = []
         for i in range(4000):
-            fake.advance(i / 2000)
+            fake.advance_to(i / 2000)
             token = " naïve\n" if i % 50 == 0 else f" tok{i % 97}"
             text.append(token)
             view.handle(ev("token", content=token))
@@ -127,7 +127,7 @@ def test_no_message_is_sent_when_nothing_changed() -> None:
         view, fake, _ = make_view_under_test()
         view.handle(ev("tool_call", call_id="a", tool_name="lookup", parameters={"q": 1}))
         sent = len(comms.messages)
-        fake.advance(1.0)
+        fake.advance_to(1.0)
         view.handle(ev("token", content=""))  # changes nothing shown
         assert len(comms.messages) == sent
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pitstop._cache.backends.base import Backend, Entry, Matcher
 from pitstop._cache.config import BYTES_PER_MB, CacheConfig, default_disk_path
-from pitstop._cache.keys import NotJSON, decode, encode, make_key, make_labels, utf8_size
+from pitstop._cache.keys import _NotJSON, decode, encode, make_key, make_labels, utf8_size
 from pitstop._cache.trace import TraceRecord
 from pitstop.errors import ConfigError
 
@@ -247,7 +247,7 @@ class ToolCache:
             if is_text:
                 shared = ("ok", payload, True, latency)
             await self._store(key, flight, payload, is_text, size, latency, ttl)
-        except NotJSON:
+        except _NotJSON:
             storable = False
             self._reasons["result_not_json"] += 1
         finally:

@@ -26,7 +26,6 @@ from typing import Any
 
 __all__ = [
     "IMMUTABLE_TYPES",
-    "NotJSON",
     "decode",
     "encode",
     "make_key",
@@ -76,7 +75,7 @@ def _make_dumps() -> Any:
 _dumps = _make_dumps()
 
 
-class NotJSON(Exception):
+class _NotJSON(Exception):
     """A result that JSON cannot hand back unchanged (internal)."""
 
 
@@ -176,7 +175,7 @@ def encode(result: Any, *, text: bool) -> tuple[Any, bool, int]:
             backend keep an immutable scalar as it is, saving a copy.
 
     Raises:
-        NotJSON: JSON would not hand the result back unchanged.
+        _NotJSON: JSON would not hand the result back unchanged.
     """
     t = type(result)
     try:
@@ -184,11 +183,11 @@ def encode(result: Any, *, text: bool) -> tuple[Any, bool, int]:
             if not text:
                 return result, False, utf8_size(result) if t is str else len(repr(result))
         elif not _json_native(result, 0):
-            raise NotJSON
+            raise _NotJSON
         payload = _dumps(result)
         return payload, True, utf8_size(payload)
     except (TypeError, ValueError, RecursionError, UnicodeEncodeError):
-        raise NotJSON from None
+        raise _NotJSON from None
 
 
 def _json_native(value: Any, depth: int) -> bool:

@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop._limits.config import ResourceLimits
-from pitstop._limits.gate import BucketGate, Gate, Refusal, SlotGate
+from pitstop._limits.gate import BucketGate, Gate, SlotGate, _Refusal
+from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop.llm._base import Message, RateLimitInfo
 from pitstop.llm._tokens import count_message_tokens
 
@@ -268,7 +268,7 @@ class Governor:
             waited = await gate.wait(
                 amount, start=began, deadline=start + self._timeout, reject=self._reject
             )
-        except Refusal as refusal:
+        except _Refusal as refusal:
             raise self._refused(gate, amount, refusal, self._clock() - start) from (
                 refusal.__cause__
             )
@@ -362,7 +362,7 @@ class Governor:
     # -- messages ------------------------------------------------------------------------
 
     def _refused(
-        self, gate: Gate, amount: float, refusal: Refusal, waited: float
+        self, gate: Gate, amount: float, refusal: _Refusal, waited: float
     ) -> RateLimitExceeded:
         name = gate.name
         limit = getattr(gate, "limit", None) or getattr(gate, "per_minute", None)

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Coroutine
 from typing import Any
 
-from pitstop._limits.gate import Clock, Gate, Refusal, Sleep
+from pitstop._limits.gate import Clock, Gate, Sleep, _Refusal
 
 __all__ = ["BUCKET_SCRIPT", "CLAIM_SLACK_S", "RedisBucketGate"]
 
@@ -152,7 +152,7 @@ class RedisBucketGate(Gate):
         except RedisError as exc:
             self.errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
-            raise Refusal("unavailable", waited=0.0, delay=math.inf) from exc
+            raise _Refusal("unavailable", waited=0.0, delay=math.inf) from exc
         self.level = float(level)
         return float(result)
 

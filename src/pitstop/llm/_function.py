@@ -4,25 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from pitstop.errors import ConfigError, LLMError
 from pitstop.llm._base import LLMResponse, Message, StreamItem, ToolSpec, Usage
-from pitstop.llm._tokens import count_message_tokens, count_tokens
+from pitstop.llm._tokens import count_message_tokens, count_tokens, split_tokens
 
-__all__ = ["FunctionLLM", "split_tokens"]
-
-_TOKEN_RE = re.compile(r"\s*\S+|\s+")
+__all__ = ["FunctionLLM", "Responder", "Sleep"]
 
 Responder = Callable[
     [list[Message], list[ToolSpec]], "LLMResponse | str | Awaitable[LLMResponse | str]"
 ]
+"""What `FunctionLLM` calls: ``fn(messages, tools)``, sync or async."""
 
-
-def split_tokens(text: str) -> list[str]:
-    """Split text into word-sized stream deltas that join back to the same text."""
-    return _TOKEN_RE.findall(text)
+Sleep = Callable[[float], Awaitable[None]]
+"""How a simulated model waits: `asyncio.sleep`, or a fake clock's ``sleep`` in tests."""
 
 
 class FunctionLLM:
@@ -38,6 +34,8 @@ class FunctionLLM:
         time_to_first_token: seconds before the first delta.
         tokens_per_second: pace of the text deltas (None: all at once).
         model: the name reported in spans and used for token counting.
+        sleep: how the pacing waits; `pitstop.testing.FakeClock.sleep` makes a paced
+            model run on fake time in tests.
     """
 
     def __init__(
@@ -47,6 +45,7 @@ class FunctionLLM:
         time_to_first_token: float = 0.0,
         tokens_per_second: float | None = None,
         model: str = "function-llm",
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if not callable(fn):
             raise ConfigError(f"FunctionLLM needs a function fn(messages, tools), got {fn!r}.")
@@ -62,6 +61,7 @@ class FunctionLLM:
         self.time_to_first_token = time_to_first_token
         self.tokens_per_second = tokens_per_second
         self.model = model
+        self.sleep = sleep
         self.calls = 0
         """How many times the model was called."""
 
@@ -86,14 +86,14 @@ class FunctionLLM:
                 f"FunctionLLM's function must return an LLMResponse or a str, got {answer!r}."
             )
         if self.time_to_first_token:
-            await asyncio.sleep(self.time_to_first_token)
+            await self.sleep(self.time_to_first_token)
         pieces = split_tokens(answer.text) if answer.text else []
         if max_tokens is not None:
             pieces = pieces[:max_tokens]
         delay = 1.0 / self.tokens_per_second if self.tokens_per_second else 0.0
         for piece in pieces:
             if delay:
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
             yield piece
         for call in answer.tool_calls:
             yield call

@@ -16,13 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pitstop.errors import PitstopError
+from pitstop.errors import NoRunRecorded
 from pitstop._metrics.monitor import Span
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["Bar", "Lane", "NoRunRecorded", "TimelineData", "peak_overlap", "show_timeline",
+__all__ = ["Bar", "Lane", "TimelineData", "peak_overlap", "show_timeline",
            "timeline", "timeline_data", "timeline_text"]
 
 COLOURS = {
@@ -40,13 +40,6 @@ LEGEND = {
     "cached": "tool call (cache hit)", "failed": "tool call (failed)",
     "cancelled": "cancelled", "wait": "limiter wait", "compression": "compression",
 }
-
-
-class NoRunRecorded(PitstopError, LookupError):
-    """There is no recorded run to draw (none yet, or not the task id asked for)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,33 +1,25 @@
 """`HybridAgent`: orchestration of model turns, tool calls, cache, limits and memory.
 
-A task travels (see DESIGN.md)::
-
-    execute_task_streaming(task, context)         execute_task drains the same stream
-      Governor.acquire_task()                     max_concurrent_tasks
-      ContextEngine.prepare()                     session history, auto-compression
-      loop, at most config.max_iterations:
-        Governor.reserve_tokens(estimate)         tokens per minute
-        LLMClient.stream(messages, tool_specs)    -> token events as they arrive
-        Governor.settle_tokens(actual usage)
-        no tool calls -> final answer
-        ToolExecutor.stream(calls, bound)         -> tool_call / tool_result events
+The agent holds the configuration and the parts (tools, executor, cache, governor,
+memory, monitor) and answers the public API; the stages one task goes through are in
+`pitstop._run` (see docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from pitstop._config import AgentConfig
-from pitstop.errors import ConfigError, PitstopError
-from pitstop.llm._base import LLMClient, Message, ToolCall, Usage
 from pitstop._metrics.monitor import Monitor, OperationTimer
+from pitstop._run import Run, drive
 from pitstop._tools.base import Tool, ToolRegistry, resolve_tools
-from pitstop._tools.executor import PlannedCall, ToolExecutor, report_waits, result_text
+from pitstop._tools.executor import PlannedCall, ToolExecutor
+from pitstop.errors import ConfigError
+from pitstop.events import Event, ResultEvent, TaskResult, ToolOutcome
+from pitstop.llm._base import LLMClient
 
 if TYPE_CHECKING:
     from pitstop._cache.cache import ToolCache
@@ -57,14 +49,6 @@ def _task_text(task: Any) -> str:
         f"task must be a string or a dict with 'description', got {type(task).__name__}: "
         f"{task!r:.80}."
     )
-
-
-def _record(event: dict[str, Any], parameters: Any) -> dict[str, Any]:
-    """A tool_result event as an entry of the result's ``tool_calls``."""
-    record = dict(event)
-    del record["type"], record["timestamp"], record["task_id"]
-    record["parameters"] = parameters
-    return record
 
 
 class HybridAgent:
@@ -162,7 +146,7 @@ class HybridAgent:
 
     async def execute_task(
         self, task: str | Mapping[str, Any], context: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
+    ) -> TaskResult:
         """Run a task to the end and return ``output``, ``success``, ``tool_calls``,
         ``iterations``, ``execution_time``, ``usage``, ``task_id`` (and ``error`` when it failed).
 
@@ -170,23 +154,26 @@ class HybridAgent:
         gives ``success=False`` with the reason in ``error``; misuse (a bad task or context)
         raises `ConfigError` at once.
         """
-        result: dict[str, Any] | None = None
+        result: ResultEvent | None = None
         async for event in self.execute_task_streaming(task, context):
             if event["type"] == "result":
                 result = event
         assert result is not None  # the stream always ends with a result
         out = dict(result)
         del out["type"], out["timestamp"]
-        return out
+        return cast(TaskResult, out)
 
-    async def execute_task_streaming(
+    def execute_task_streaming(
         self, task: str | Mapping[str, Any], context: Mapping[str, Any] | None = None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[Event, None]:
         """Run a task, yielding each event the moment it happens (see `pitstop.events`).
 
         The stream is ``started``, then ``token``, ``tool_call``, ``tool_result``,
         ``rate_limit_wait``, ``compression`` and ``usage`` events as they happen, then
-        ``error`` if the run failed, and always a final ``result``.
+        ``error`` if the run failed, and always a final ``result``. The stages a task
+        goes through are in `pitstop._run`.
+
+        A bad task or context raises `ConfigError` here, before anything runs.
         """
         text = _task_text(task)
         if context is not None and not isinstance(context, Mapping):
@@ -199,208 +186,24 @@ class HybridAgent:
                 f"context has session_id={session_id!r} but the agent has no context_engine; "
                 "pass context_engine=ContextEngine() to HybridAgent to keep conversations."
             )
-        task_id = f"{self.agent_id}-{next(_task_counter)}"
-        now = time.time
-        monitor = self.monitor
-        clock = monitor.clock
-        cfg = self.config
-        governor = self.governor
-        engine = self.context_engine if session_id is not None else None
-        sid = session_id or ""
-        start = clock()
-        yield {"type": "started", "timestamp": now(), "task_id": task_id, "task": text}
+        return drive(Run(self, f"{self.agent_id}-{next(_task_counter)}", text, session_id))
 
-        usage_in = usage_out = 0
-        tool_records: list[tuple[dict[str, Any], Any]] = []
-        iterations = 0
-        output = ""
-        error: str | None = None
-        error_type: str | None = None
-        status = "ok"
-        holds_slot = False
-        history: list[Message] = []
-        user_message = Message("user", text)
-        system = Message("system", cfg.system_prompt)
-        try:
-            if governor is not None:
-                waits = await governor.acquire_task()
-                holds_slot = True
-                for event in self._wait_events(waits, task_id):
-                    yield event
-            if engine is not None:
-                engine.append(sid, user_message)
-            else:
-                history.append(user_message)
-            for iteration in range(1, cfg.max_iterations + 1):
-                iterations = iteration
-                if engine is not None:
-                    compression = await engine.prepare(sid, llm=self.llm)
-                    if compression is not None:
-                        yield self._compression_event(compression, task_id)
-                    messages = [system, *engine.messages(sid)]
-                else:
-                    messages = [system, *history]
-
-                reservation = None
-                if governor is not None and governor.limits.max_tokens_per_minute:
-                    estimate = governor.estimate_tokens(
-                        messages, model=getattr(self.llm, "model", None),
-                        max_output_tokens=cfg.max_output_tokens,
-                    )
-                    reservation = await governor.reserve_tokens(estimate)
-                    for event in self._wait_events(reservation.waits, task_id):
-                        yield event
-
-                parts: list[str] = []
-                calls: list[ToolCall] = []
-                usage: Usage | None = None
-                llm_start = clock()
-                llm_status = "error"
-                streaming = self.enable_streaming
-                model_stream = self.llm.stream(
-                    messages, self._specs, max_tokens=cfg.max_output_tokens
-                )
-                try:
-                    async for item in model_stream:
-                        if item.__class__ is str:
-                            parts.append(item)
-                            if streaming:
-                                yield {"type": "token", "content": item, "timestamp": now(),
-                                       "task_id": task_id}
-                        elif isinstance(item, ToolCall):
-                            calls.append(item)
-                        elif isinstance(item, Usage):
-                            usage = item
-                        elif isinstance(item, str):
-                            parts.append(item)
-                            if streaming:
-                                yield {"type": "token", "content": str(item), "timestamp": now(),
-                                       "task_id": task_id}
-                    llm_status = "ok"
-                finally:
-                    aclose = getattr(model_stream, "aclose", None)
-                    if aclose is not None and llm_status != "ok":
-                        await aclose()  # a consumer that stopped early closes the model call
-                    if usage is None:
-                        usage = Usage(0, 0)
-                    monitor.record(
-                        "llm", getattr(self.llm, "model", type(self.llm).__name__), llm_start,
-                        clock(), status=llm_status, task_id=task_id,
-                        attrs={"turn": iteration, "input_tokens": usage.input_tokens,
-                               "output_tokens": usage.output_tokens, "tool_calls": len(calls)},
-                    )
-                    if reservation is not None and governor is not None:
-                        governor.settle_tokens(reservation, usage.total_tokens)
-                reply = "".join(parts)
-                if not streaming and reply:
-                    yield {"type": "token", "content": reply, "timestamp": now(),
-                           "task_id": task_id}
-                usage_in += usage.input_tokens
-                usage_out += usage.output_tokens
-                yield {"type": "usage", "timestamp": now(), "task_id": task_id,
-                       "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
-
-                if not calls:
-                    output = reply
-                    self._remember(engine, session_id, history, Message("assistant", reply))
-                    break
-
-                if any(c.id is None for c in calls):
-                    calls = [c if c.id else ToolCall(c.name, c.arguments,
-                                                     f"{task_id}-{iteration}-{k}")
-                             for k, c in enumerate(calls)]
-                # The call is stored with its results, after the tools end: a run cancelled
-                # mid-tools must not leave a tool call without results in the session.
-                assistant = Message("assistant", reply, tool_calls=tuple(calls))
-                planned = [PlannedCall(c.id, c.name, c.arguments, iteration)  # type: ignore[arg-type]
-                           for c in calls]
-                bound = cfg.max_concurrency if self.enable_parallel_execution else 1
-                results: dict[str, dict[str, Any]] = {}
-                async with aclosing(  # type: ignore[type-var]
-                    self._executor.stream(planned, bound=bound, task_id=task_id)
-                ) as tool_events:
-                    async for event in tool_events:
-                        if event["type"] == "tool_result":
-                            results[event["call_id"]] = event
-                        yield event
-                tool_messages = []
-                for p in planned:
-                    r = results[p.call_id]
-                    tool_records.append((r, p.arguments))
-                    tool_messages.append(Message("tool", result_text(r), tool_call_id=p.call_id,
-                                                 name=p.tool_name))
-                self._remember(engine, session_id, history, assistant, *tool_messages)
-            else:
-                raise PitstopError(
-                    f"The task did not finish within max_iterations={cfg.max_iterations} model "
-                    "turns (the model kept calling tools); raise AgentConfig.max_iterations or "
-                    "check the tools' results."
-                )
-        except (asyncio.CancelledError, GeneratorExit):  # cancelled, or the consumer left
-            status = "cancelled"
-            raise
-        except Exception as exc:
-            status = "error"
-            error = str(exc) or type(exc).__name__
-            error_type = type(exc).__name__
-            yield {"type": "error", "timestamp": now(), "task_id": task_id,
-                   "error": error, "error_type": error_type}
-        finally:
-            if holds_slot and governor is not None:
-                governor.release_task()
-            end = clock()
-            monitor.record("task", task_id, start, end, status=status, task_id=task_id,
-                           attrs={"iterations": iterations, "tool_calls": len(tool_records)})
-            totals = self._totals
-            totals["tasks"] += 1
-            totals["succeeded"] += status == "ok"
-            totals["input_tokens"] += usage_in
-            totals["output_tokens"] += usage_out
-            totals["tool_calls"] += len(tool_records)
-            totals["tool_errors"] += sum(1 for r, _ in tool_records if not r["success"])
-            totals["cached_tool_calls"] += sum(1 for r, _ in tool_records if r["cached"])
-        yield {
-            "type": "result", "timestamp": now(), "task_id": task_id, "output": output,
-            "success": status == "ok", "tool_calls": [_record(r, a) for r, a in tool_records],
-            "iterations": iterations,
-            "execution_time": end - start,
-            "usage": {"input_tokens": usage_in, "output_tokens": usage_out,
-                      "total_tokens": usage_in + usage_out},
-            "error": error,
-        }
-
-    @staticmethod
-    def _remember(
-        engine: ContextEngine | None, session_id: str | None, history: list[Message],
-        *messages: Message,
-    ) -> None:
-        if engine is not None and session_id is not None:
-            engine.append(session_id, *messages)
-        else:
-            history.extend(messages)
-
-    def _wait_events(self, waits: Sequence[Any], task_id: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        report_waits(self.monitor, waits, task_id, events.append)
-        return events
-
-    def _compression_event(self, c: Any, task_id: str) -> dict[str, Any]:
-        end = self.monitor.clock()
-        self.monitor.record(
-            "compression", c.strategy, end - c.duration, end, task_id=task_id,
-            attrs={"before": c.before, "after": c.after, "tokens_before": c.tokens_before,
-                   "tokens_after": c.tokens_after},
-        )
-        return {"type": "compression", "timestamp": time.time(), "task_id": task_id,
-                "strategy": c.strategy, "before": c.before, "after": c.after,
-                "tokens_before": c.tokens_before, "tokens_after": c.tokens_after,
-                "duration": c.duration}
+    def _count(self, run: Run) -> None:
+        """Add a finished run to the agent's totals."""
+        totals = self._totals
+        totals["tasks"] += 1
+        totals["succeeded"] += run.status == "ok"
+        totals["input_tokens"] += run.input_tokens
+        totals["output_tokens"] += run.output_tokens
+        totals["tool_calls"] += len(run.records)
+        totals["tool_errors"] += sum(1 for r in run.records if not r["success"])
+        totals["cached_tool_calls"] += sum(1 for r in run.records if r["cached"])
 
     # -- tools directly ---------------------------------------------------------------------
 
     async def execute_tools_parallel(
         self, tool_calls: Sequence[Mapping[str, Any]], max_concurrency: int = 10
-    ) -> list[dict[str, Any]]:
+    ) -> list[ToolOutcome]:
         """Run tool calls concurrently, through the cache and the limits.
 
         Args:
@@ -433,7 +236,7 @@ class HybridAgent:
             params = item.get("parameters", {})
             planned.append(PlannedCall(f"{self.agent_id}-direct-{i}", name, params))
         ran = await self._executor.run_all(planned, bound=max_concurrency)
-        out: list[dict[str, Any]] = []
+        out: list[ToolOutcome] = []
         it = iter(ran)
         for i in range(len(tool_calls)):
             if i in bad:
@@ -441,13 +244,13 @@ class HybridAgent:
                             "cached": False, "duration": 0.0})
                 continue
             r = next(it)
-            item = {"tool_name": r["tool_name"], "success": r["success"],
-                    "cached": r["cached"], "duration": r["duration"]}
+            outcome: ToolOutcome = {"tool_name": r["tool_name"], "success": r["success"],
+                                    "cached": r["cached"], "duration": r["duration"]}
             if r["success"]:
-                item["result"] = r["result"]
+                outcome["result"] = r["result"]
             else:
-                item["error"] = r["error"]
-            out.append(item)
+                outcome["error"] = r["error"]
+            out.append(outcome)
         return out
 
     async def execute_batch(
@@ -457,7 +260,7 @@ class HybridAgent:
         *,
         max_concurrency: int = 10,
         progress: bool = True,
-    ) -> list[dict[str, Any]]:
+    ) -> list[TaskResult]:
         """Run many tasks concurrently, at most `max_concurrency` at once.
 
         Returns one result per task, in order. Shows a tqdm progress bar (a widget in
@@ -477,7 +280,7 @@ class HybridAgent:
             bar = tqdm(total=len(tasks), desc=f"{self.name} batch", unit="task")
         sem = asyncio.Semaphore(max_concurrency)
 
-        async def one(t: str | Mapping[str, Any]) -> dict[str, Any]:
+        async def one(t: str | Mapping[str, Any]) -> TaskResult:
             async with sem:
                 r = await self.execute_task(t, context)
             if bar is not None:

@@ -1,4 +1,8 @@
-"""`ToolCache`: every tool call of the agent goes through `ToolCache.call`.
+"""`ToolCache`: every tool call of the agent is looked up here first.
+
+The executor asks `ToolCache.lookup`, then, on a `Miss`, runs the tool and reports the
+outcome to `ToolCache.fill` or `ToolCache.fail`; `ToolCache.call` does the same three
+steps for callers with a ready ``run`` function.
 
 A call is served from the backend when a fresh entry exists (a *hit*); otherwise it
 runs the tool (a *miss*) and stores the result when the tool is cacheable, its TTL is
@@ -21,7 +25,7 @@ import re
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pitstop._cache.backends.base import Backend, Entry, Matcher
 from pitstop._cache.config import BYTES_PER_MB, CacheConfig, default_disk_path
@@ -32,7 +36,7 @@ from pitstop.errors import ConfigError
 if TYPE_CHECKING:
     from pitstop._tools.base import Tool
 
-__all__ = ["ToolCache"]
+__all__ = ["Hit", "Miss", "ToolCache"]
 
 _RETRY = ("retry",)  # the caller running a shared call was cancelled: run it again
 
@@ -52,6 +56,32 @@ class _Flight:
         for fut in self.waiters:
             if not fut.done():  # a cancelled waiter's future is done already
                 fut.set_result(outcome)
+
+
+class Hit(NamedTuple):
+    """A call answered without running its tool: from the backend, or shared in flight."""
+
+    value: Any
+    """The result."""
+
+
+class Miss(NamedTuple):
+    """A call whose tool the caller must run, then report to `ToolCache.fill` or `fail`."""
+
+    tool: Tool
+    """The tool to run."""
+    key: str | None
+    """The cache key (None when the arguments have none)."""
+    ttl: float
+    """The TTL in force when the call was looked up."""
+    now: float
+    """When it was looked up, on the cache's clock (for the trace)."""
+    started: float
+    """When it was looked up, on the cache's timer (for the run time)."""
+    flight: _Flight | None
+    """The single flight this caller leads, or None when the cache was bypassed."""
+    labels: tuple[str, ...]
+    """Labels for the trace of a bypassed call."""
 
 
 class _ToolStats:
@@ -142,7 +172,7 @@ class ToolCache:
     async def call(
         self, tool: Tool, arguments: dict[str, Any], run: Callable[[], Awaitable[Any]]
     ) -> tuple[Any, bool]:
-        """Return ``(result, cached)`` for one tool call.
+        """Return ``(result, cached)`` for one tool call: `lookup`, then `run` and `fill`.
 
         On a miss, awaits ``run()`` (the tool with its timeout and limits), once for all
         identical calls in flight, and stores the result when it may be cached.
@@ -152,50 +182,62 @@ class ToolCache:
         Args:
             tool: the tool (its ``name``, ``cacheable`` and ``cost`` are used).
             arguments: the validated arguments.
-            run: runs the tool; may be called again if a shared run is cancelled.
+            run: runs the tool; called at most once by this caller.
+        """
+        found = await self.lookup(tool, arguments)
+        if found.__class__ is Hit:
+            return found.value, True
+        try:
+            value = await run()
+        except BaseException as exc:
+            self.fail(found, exc)  # type: ignore[arg-type]
+            raise
+        await self.fill(found, value)  # type: ignore[arg-type]
+        return value, False
+
+    async def lookup(self, tool: Tool, arguments: Mapping[str, Any]) -> Hit | Miss:
+        """Find a fresh result for a call, or take the job of running it.
+
+        Returns a `Hit` when a stored result is fresh (judged with the TTL in force now)
+        or an identical call in flight finished for this one (single-flight). Otherwise
+        a `Miss`: the caller runs the tool, then hands the result to `fill` or the
+        exception to `fail`, exactly once. A caller whose shared call was cancelled in
+        its owner's task gets a `Miss` and runs the tool itself.
         """
         cfg = self.config
         name = tool.name
         if not cfg.enabled:
-            return await self._bypass(tool, None, run, "disabled", 0.0, arguments)
+            return self._bypass(tool, None, "disabled", 0.0, arguments)
         if not tool.cacheable:
-            return await self._bypass(tool, None, run, "not_cacheable_tool", 0.0, arguments)
+            return self._bypass(tool, None, "not_cacheable_tool", 0.0, arguments)
         ttl = cfg.tool_specific_ttl.get(name)
         if ttl is None:
             ttl = cfg.default_ttl
         key = make_key(name, arguments)
         if not ttl > 0:
-            return await self._bypass(tool, key, run, "ttl_zero", cfg.ttl_for(name), arguments)
+            return self._bypass(tool, key, "ttl_zero", cfg.ttl_for(name), arguments)
         if key is None:
-            return await self._bypass(tool, None, run, "arguments_not_serialisable", ttl,
-                                      arguments)
+            return self._bypass(tool, None, "arguments_not_serialisable", ttl, arguments)
         now = self._clock()
-        if key in self._inflight:  # join at once, without asking the backend
-            return await self._miss(tool, arguments, key, ttl, now, run)
-        hit = await self._backend.get(key, now)
-        if hit is None:
-            return await self._miss(tool, arguments, key, ttl, now, run)
-        value, latency, labels = hit
-        stats = self._stats.get(name) or self._new_stats(name)
-        stats.hits += 1
-        stats.time_saved += latency
-        cost = tool.cost or 0.0
-        stats.cost_saved += cost
-        trace = self._trace
-        if trace.maxlen != cfg.trace_size:
-            trace = self._resize_trace()
-        trace.append((now, name, key, "hit", latency, cost, True, ttl, labels))
-        return value, True
+        if key not in self._inflight:  # an identical call in flight: join it, no backend
+            hit = await self._backend.get(key, now)
+            if hit is not None:
+                value, latency, labels = hit
+                stats = self._stats.get(name) or self._new_stats(name)
+                stats.hits += 1
+                stats.time_saved += latency
+                cost = tool.cost or 0.0
+                stats.cost_saved += cost
+                trace = self._trace
+                if trace.maxlen != cfg.trace_size:
+                    trace = self._resize_trace()
+                trace.append((now, name, key, "hit", latency, cost, True, ttl, labels))
+                return Hit(value)
+        return await self._join_or_lead(tool, arguments, key, ttl, now)
 
-    async def _miss(
-        self,
-        tool: Tool,
-        arguments: Mapping[str, Any],
-        key: str,
-        ttl: float,
-        now: float,
-        run: Callable[[], Awaitable[Any]],
-    ) -> tuple[Any, bool]:
+    async def _join_or_lead(
+        self, tool: Tool, arguments: Mapping[str, Any], key: str, ttl: float, now: float
+    ) -> Hit | Miss:
         name = tool.name
         stats = self._stats.get(name) or self._new_stats(name)
         cost = tool.cost or 0.0
@@ -215,29 +257,28 @@ class ToolCache:
             stats.time_saved += latency
             stats.cost_saved += cost
             self._record(now, name, key, "shared", latency, cost, True, ttl, flight.labels)
-            return (decode(value) if is_text else value), True
-
+            return Hit(decode(value) if is_text else value)
         flight = _Flight(name, make_labels(name, arguments))
         self._inflight[key] = flight
         stats.misses += 1
-        timer = self._timer
-        started = timer()
-        try:
-            result = await run()
-        except asyncio.CancelledError:
-            self._land(key, flight)
-            flight.resolve(_RETRY)
-            raise
-        except BaseException as exc:
-            latency = timer() - started
-            self._land(key, flight)
-            flight.resolve(("error", exc, latency))
-            stats.errors += 1
-            stats.run_time += latency
-            self._record(now, name, key, "error", latency, cost, False, ttl, flight.labels)
-            raise
-        latency = timer() - started
+        return Miss(tool, key, ttl, now, self._timer(), flight, ())
+
+    async def fill(self, miss: Miss, result: Any) -> None:
+        """The tool of a `Miss` returned `result`: store it when it may be cached, and
+        hand it to the identical calls that waited for it."""
+        latency = self._timer() - miss.started
+        tool, key, flight = miss.tool, miss.key, miss.flight
+        name = tool.name
+        stats = self._stats.get(name) or self._new_stats(name)
         stats.run_time += latency
+        cost = tool.cost or 0.0
+        if flight is None:  # the cache was bypassed
+            if self.config.trace_size > 0:
+                storable = key is not None and tool.cacheable
+                self._record(miss.now, name, key, "bypass", latency, cost, storable, miss.ttl,
+                             miss.labels)
+            return
+        assert key is not None
         # waiters get their own copy decoded from the JSON text; an immutable scalar, or
         # a result JSON cannot copy, is shared as it is
         shared: tuple[Any, ...] = ("ok", result, False, latency)
@@ -246,15 +287,43 @@ class ToolCache:
             payload, is_text, size = encode(result, text=self._backend.stores_text)
             if is_text:
                 shared = ("ok", payload, True, latency)
-            await self._store(key, flight, payload, is_text, size, latency, ttl)
+            await self._store(key, flight, payload, is_text, size, latency, miss.ttl)
         except _NotJSON:
             storable = False
             self._reasons["result_not_json"] += 1
         finally:
             self._land(key, flight)
             flight.resolve(shared)
-        self._record(now, name, key, "miss", latency, cost, storable, ttl, flight.labels)
-        return result, False
+        self._record(miss.now, name, key, "miss", latency, cost, storable, miss.ttl,
+                     flight.labels)
+
+    def fail(self, miss: Miss, exc: BaseException) -> None:
+        """The tool of a `Miss` raised `exc` (or its caller was cancelled): nothing is
+        stored; identical calls that waited get the same exception, or run again after
+        a cancellation."""
+        tool, key, flight = miss.tool, miss.key, miss.flight
+        cancelled = isinstance(exc, asyncio.CancelledError)
+        if flight is not None and key is not None:
+            self._land(key, flight)
+            if cancelled:
+                flight.resolve(_RETRY)
+                return
+        if cancelled:
+            return
+        latency = self._timer() - miss.started
+        name = tool.name
+        stats = self._stats.get(name) or self._new_stats(name)
+        stats.errors += 1
+        stats.run_time += latency
+        if flight is not None:
+            flight.resolve(("error", exc, latency))
+            labels = flight.labels
+        elif self.config.trace_size > 0:
+            labels = miss.labels
+        else:
+            return
+        self._record(miss.now, name, key, "error", latency, tool.cost or 0.0, False, miss.ttl,
+                     labels)
 
     async def _store(
         self, key: str, flight: _Flight, payload: Any, is_text: bool, size: int,
@@ -278,42 +347,15 @@ class ToolCache:
             await self._backend.delete(key, now)
             self._reasons["invalidated_in_flight"] += 1
 
-    async def _bypass(
-        self,
-        tool: Tool,
-        key: str | None,
-        run: Callable[[], Awaitable[Any]],
-        reason: str,
-        ttl: float,
-        arguments: Mapping[str, Any],
-    ) -> tuple[Any, bool]:
-        name = tool.name
-        stats = self._stats.get(name) or self._new_stats(name)
+    def _bypass(
+        self, tool: Tool, key: str | None, reason: str, ttl: float, arguments: Mapping[str, Any]
+    ) -> Miss:
+        stats = self._stats.get(tool.name) or self._new_stats(tool.name)
         stats.bypassed += 1
         self._reasons[reason] += 1
-        tracing = self.config.trace_size > 0
-        labels = make_labels(name, arguments) if tracing and key is not None else ()
-        now = self._clock()
-        started = self._timer()
-        try:
-            result = await run()
-        except asyncio.CancelledError:
-            raise
-        except BaseException:
-            latency = self._timer() - started
-            stats.errors += 1
-            stats.run_time += latency
-            if tracing:
-                self._record(now, name, key, "error", latency, tool.cost or 0.0, False, ttl,
-                             labels)
-            raise
-        latency = self._timer() - started
-        stats.run_time += latency
-        if tracing:
-            storable = key is not None and tool.cacheable
-            self._record(now, name, key, "bypass", latency, tool.cost or 0.0, storable, ttl,
-                         labels)
-        return result, False
+        labels = (make_labels(tool.name, arguments)
+                  if self.config.trace_size > 0 and key is not None else ())
+        return Miss(tool, key, ttl, self._clock(), self._timer(), None, labels)
 
     def _land(self, key: str, flight: _Flight) -> None:
         if self._inflight.get(key) is flight:

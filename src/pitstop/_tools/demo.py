@@ -17,8 +17,8 @@ import os
 import zlib
 from typing import Any
 
-from pitstop.errors import ToolArgumentError
 from pitstop._tools.base import Tool, default_registry, tool
+from pitstop.errors import ToolArgumentError
 
 __all__ = ["calculator", "evaluate", "search", "translate", "weather"]
 

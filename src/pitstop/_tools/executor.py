@@ -1,7 +1,9 @@
 """The tool executor: runs tool calls concurrently, bounded, through cache and limits.
 
-One call travels: validate arguments -> cache (hit: done) -> single-flight -> the
-Governor's tool-call limits -> the tool, with its timeout -> cache store. Each call
+One call travels, and `ToolExecutor.run_one` reads, in this order: ``tool_call`` event ->
+resolve and validate -> `ToolCache.lookup` (a fresh entry or an identical call in
+flight: done) -> the Governor's tool-call limits -> the tool, with its timeout ->
+`ToolCache.fill` (or `fail`) -> ``tool_result`` event. Each call
 records one Monitor span and produces one result dict. Calls of one batch run at most
 `bound` at a time; a finished call starts the next waiting one, so a batch of a
 thousand calls never holds more than `bound` tasks.
@@ -13,20 +15,25 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from pitstop.errors import ToolNotFoundError
+from pitstop import _events
+from pitstop._cache.cache import Hit
 from pitstop._metrics.monitor import Monitor
 from pitstop._tools.base import Tool
+from pitstop.errors import ToolNotFoundError
+from pitstop.events import RateLimitWaitEvent, ToolCallEvent, ToolResultEvent
 
 if TYPE_CHECKING:
-    from pitstop._cache.cache import ToolCache
+    from pitstop._cache.cache import Miss, ToolCache
     from pitstop._limits.governor import Governor, Wait
 
-__all__ = ["PlannedCall", "ToolExecutor", "result_text"]
+__all__ = ["PlannedCall", "ToolEvent", "ToolExecutor", "report_waits", "result_text"]
 
-Emit = Callable[[dict[str, Any]], None]
+ToolEvent = ToolCallEvent | ToolResultEvent | RateLimitWaitEvent
+"""The events one tool call can produce."""
+Emit = Callable[[ToolEvent], None]
 
 
 class PlannedCall(NamedTuple):
@@ -41,7 +48,7 @@ class PlannedCall(NamedTuple):
     turn: int = 0
 
 
-def result_text(result: dict[str, Any]) -> str:
+def result_text(result: ToolResultEvent) -> str:
     """A tool result as the text the model reads."""
     if not result["success"]:
         return f"Error: {result['error']}"
@@ -93,16 +100,16 @@ class ToolExecutor:
 
     async def run_one(
         self, call: PlannedCall, task_id: str | None, emit: Emit | None
-    ) -> dict[str, Any]:
-        """Run one call and return its ``tool_result`` dict (never raises but for cancellation)."""
+    ) -> ToolResultEvent:
+        """Run one call and return its ``tool_result`` event (never raises but for
+        cancellation), in the order a call travels: announce, resolve and validate, the
+        cache, the limits, the tool, the result."""
         monitor = self.monitor
         start = monitor.clock()
         name = call.tool_name
+        tid = task_id or ""
         if emit is not None:
-            emit({
-                "type": "tool_call", "timestamp": time.time(), "task_id": task_id,
-                "call_id": call.call_id, "tool_name": name, "parameters": call.arguments,
-            })
+            emit(_events.tool_call(tid, call.call_id, name, call.arguments))
         cached = False
         status = "ok"
         try:
@@ -110,33 +117,48 @@ class ToolExecutor:
             if t is None:
                 raise ToolNotFoundError(name, self.tools)
             args = t.validate(call.arguments)
-            if self.cache is not None:
-                value, cached = await self.cache.call(
-                    t, args, lambda: self._invoke(t, args, task_id, emit)
-                )
+            cache = self.cache
+            if cache is None:
+                value = await self._limited(t, args, task_id, emit)
             else:
-                value = await self._invoke(t, args, task_id, emit)
-            success, payload_key, payload = True, "result", value
+                found = await cache.lookup(t, args)  # the TTL in force now; single-flight
+                if found.__class__ is Hit:
+                    value, cached = found.value, True
+                else:
+                    miss = cast("Miss", found)
+                    try:
+                        value = await self._limited(t, args, task_id, emit)
+                    except BaseException as exc:
+                        cache.fail(miss, exc)
+                        raise
+                    await cache.fill(miss, value)
         except asyncio.CancelledError:
             monitor.record("tool", name, start, monitor.clock(), status="cancelled",
                            task_id=task_id, attrs={"call_id": call.call_id, "turn": call.turn})
             raise
         except Exception as exc:
             status = "error"
-            success, payload_key, payload = False, "error", _describe_error(name, exc)
-        end = monitor.clock()
+            end = monitor.clock()
+            result: ToolResultEvent = {
+                "type": "tool_result", "timestamp": time.time(), "task_id": tid,
+                "call_id": call.call_id, "tool_name": name, "success": False,
+                "error": _describe_error(name, exc), "cached": False, "duration": end - start}
+        else:
+            end = monitor.clock()
+            result = {
+                "type": "tool_result", "timestamp": time.time(), "task_id": tid,
+                "call_id": call.call_id, "tool_name": name, "success": True,
+                "result": value, "cached": cached, "duration": end - start}
         monitor.record("tool", name, start, end, status=status, task_id=task_id,
                        attrs={"call_id": call.call_id, "turn": call.turn, "cached": cached})
-        result = {"type": "tool_result", "timestamp": time.time(), "task_id": task_id,
-                  "call_id": call.call_id, "tool_name": name, "success": success,
-                  payload_key: payload, "cached": cached, "duration": end - start}
         if emit is not None:
             emit(result)
         return result
 
-    async def _invoke(
+    async def _limited(
         self, t: Tool, args: dict[str, Any], task_id: str | None, emit: Emit | None
     ) -> Any:
+        """The tool-call limits (waiting as configured), then the tool with its timeout."""
         governor = self.governor
         if governor is None:
             return await t.invoke(args, default_timeout=self.tool_timeout)
@@ -150,20 +172,20 @@ class ToolExecutor:
 
     async def stream(
         self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None
-    ) -> AsyncIterator[dict[str, Any]]:
+    ) -> AsyncGenerator[ToolEvent, None]:
         """Run calls at most `bound` at a time; yield every event the moment it happens.
 
         Yields ``tool_call``, ``rate_limit_wait`` and ``tool_result`` events, results in
         completion order. Closing or cancelling the iterator cancels the calls still running.
         """
         loop = asyncio.get_running_loop()
-        events: deque[dict[str, Any]] = deque()
+        events: deque[ToolEvent] = deque()
         waiter: list[asyncio.Future[None] | None] = [None]
         remaining = len(calls)
-        running: set[asyncio.Task[dict[str, Any]]] = set()
+        running: set[asyncio.Task[ToolResultEvent]] = set()
         pending = iter(calls)
 
-        def emit(event: dict[str, Any]) -> None:
+        def emit(event: ToolEvent) -> None:
             events.append(event)
             w = waiter[0]
             if w is not None and not w.done():
@@ -176,7 +198,7 @@ class ToolExecutor:
                 task.add_done_callback(on_done)
                 return
 
-        def on_done(task: asyncio.Task[dict[str, Any]]) -> None:
+        def on_done(task: asyncio.Task[ToolResultEvent]) -> None:
             nonlocal remaining
             running.discard(task)
             remaining -= 1
@@ -207,11 +229,11 @@ class ToolExecutor:
 
     async def run_all(
         self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None = None
-    ) -> list[dict[str, Any]]:
+    ) -> list[ToolResultEvent]:
         """Run calls at most `bound` at a time; results in the order of `calls`."""
         if len(calls) == 1:  # no task, no gather: one call runs in the caller's task
             return [await self.run_one(calls[0], task_id, None)]
-        results: list[dict[str, Any] | None] = [None] * len(calls)
+        results: list[ToolResultEvent | None] = [None] * len(calls)
         index = {id(c): i for i, c in enumerate(calls)}
         if bound >= len(calls):
             done = await asyncio.gather(*(self.run_one(c, task_id, None) for c in calls))
@@ -244,5 +266,4 @@ def report_waits(
         monitor.record("wait", w.limit, end - w.waited, end, task_id=task_id,
                        attrs={"requested": w.requested})
         if emit is not None:
-            emit({"type": "rate_limit_wait", "timestamp": time.time(), "task_id": task_id,
-                  "limit": w.limit, "waited": w.waited})
+            emit(_events.rate_limit_wait(task_id or "", w.limit, w.waited))

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pitstop.errors import NoRunRecorded
 from pitstop._metrics.monitor import Span
+from pitstop.errors import NoRunRecorded
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

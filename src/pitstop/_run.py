@@ -1,0 +1,391 @@
+"""One task's way through the agent, in the stages of the design.
+
+`execute_task_streaming` makes a `Run` and drives it::
+
+    run.admit()            Governor: a task slot (max_concurrent_tasks)
+    loop, at most config.max_iterations:
+      run.prepare_memory() the session's history, auto-compression -> the turn's messages
+      run.reserve_tokens() tokens per minute
+      model turn           open_model_turn, take, close_model_turn, end_model_turn:
+                           the model's stream -> token, usage events
+      no tool calls -> run.answer(); stop
+      tool turn            open_tool_turn, end_tool_turn: the turn's calls through the
+                           executor -> tool_call, rate_limit_wait, tool_result events
+    run.finish()           release the slot, record the task span and totals -> result
+
+Each stage is an async generator of events (or a plain method when it yields none) and
+keeps what later stages need on the `Run`, so a stage can be read and changed alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import aclosing
+from typing import TYPE_CHECKING
+
+from pitstop import _events
+from pitstop._tools.executor import PlannedCall, ToolEvent, report_waits, result_text
+from pitstop.errors import PitstopError
+from pitstop.events import (
+    Event,
+    ResultEvent,
+    TokenEvent,
+    ToolCallRecord,
+    ToolResultEvent,
+)
+from pitstop.llm._base import Message, StreamItem, ToolCall, Usage
+
+if TYPE_CHECKING:
+    from pitstop._agent import HybridAgent
+    from pitstop._context.engine import ContextEngine
+    from pitstop._limits.governor import Reservation, Wait
+
+__all__ = ["Run"]
+
+
+class Run:
+    """The state of one task while it runs: what each stage leaves for the next.
+
+    Args:
+        agent: the agent running the task.
+        task_id: the run's id.
+        text: the task's text.
+        session_id: the conversation to remember it in, or None.
+    """
+
+    __slots__ = (
+        "agent",
+        "calls",
+        "end",
+        "engine",
+        "error",
+        "history",
+        "holds_slot",
+        "input_tokens",
+        "iterations",
+        "messages",
+        "output",
+        "output_tokens",
+        "parts",
+        "planned",
+        "records",
+        "reply",
+        "reservation",
+        "results",
+        "session_id",
+        "start",
+        "status",
+        "system",
+        "task_id",
+        "text",
+        "turn_start",
+        "usage",
+    )
+
+    def __init__(self, agent: HybridAgent, task_id: str, text: str, session_id: str | None):
+        self.agent = agent
+        self.task_id = task_id
+        self.text = text
+        self.session_id = session_id
+        self.engine: ContextEngine | None = agent.context_engine if session_id else None
+        self.history: list[Message] = []  # the conversation when there is no session
+        self.system = Message("system", agent.config.system_prompt)
+        self.start = agent.monitor.clock()
+        self.end = self.start
+        self.iterations = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.records: list[ToolCallRecord] = []
+        self.output = ""
+        self.error: str | None = None
+        self.status = "ok"
+        self.holds_slot = False
+        # the current turn
+        self.messages: list[Message] = []  # its prompt
+        self.reservation: Reservation | None = None  # its tokens, when limited
+        self.parts: list[str] = []  # its text as it arrived
+        self.calls: list[ToolCall] = []  # its tool calls
+        self.usage: Usage | None = None  # its usage, as the model reported it
+        self.turn_start = self.start
+        self.reply = ""  # its whole text
+        self.planned: list[PlannedCall] = []  # its tool calls, as run
+        self.results: dict[str, ToolResultEvent] = {}  # their results by call id
+
+    # -- stages ------------------------------------------------------------------------
+
+    async def admit(self) -> AsyncGenerator[Event, None]:
+        """Take a task slot (waiting as `ResourceLimits` says), then remember the task."""
+        governor = self.agent.governor
+        if governor is not None:
+            waits = await governor.acquire_task()
+            self.holds_slot = True
+            for event in self._waited(waits):
+                yield event
+        self._remember(Message("user", self.text))
+
+    async def prepare_memory(self) -> AsyncGenerator[Event, None]:
+        """Build this turn's prompt; compress the session's history first when it is due."""
+        engine = self.engine
+        if engine is None:
+            self.messages = [self.system, *self.history]
+            return
+        assert self.session_id is not None
+        c = await engine.prepare(self.session_id, llm=self.agent.llm)
+        if c is not None:
+            monitor = self.agent.monitor
+            end = monitor.clock()
+            monitor.record(
+                "compression", c.strategy, end - c.duration, end, task_id=self.task_id,
+                attrs={"before": c.before, "after": c.after, "tokens_before": c.tokens_before,
+                       "tokens_after": c.tokens_after},
+            )
+            yield _events.compression(self.task_id, c.strategy, c.before, c.after,
+                                      c.tokens_before, c.tokens_after, c.duration)
+        self.messages = [self.system, *engine.messages(self.session_id)]
+
+    async def reserve_tokens(self) -> AsyncGenerator[Event, None]:
+        """Reserve the turn's tokens (prompt estimate plus the output cap) when limited."""
+        agent = self.agent
+        governor = agent.governor
+        self.reservation = None
+        if governor is not None and governor.limits.max_tokens_per_minute:
+            estimate = governor.estimate_tokens(
+                self.messages, model=getattr(agent.llm, "model", None),
+                max_output_tokens=agent.config.max_output_tokens,
+            )
+            self.reservation = await governor.reserve_tokens(estimate)
+            for event in self._waited(self.reservation.waits):
+                yield event
+
+    def open_model_turn(self, iteration: int) -> AsyncIterator[StreamItem]:
+        """Start one model turn: the model's stream of text, tool calls and usage.
+
+        The caller reads it (`drive` does, yielding a ``token`` event per text delta,
+        which is the hot path), hands everything but plain text to `take`, and always
+        ends with `close_model_turn`.
+        """
+        agent = self.agent
+        self.iterations = iteration
+        self.parts = []
+        self.calls = []
+        self.usage = None
+        self.turn_start = agent.monitor.clock()
+        return agent.llm.stream(self.messages, agent._specs,
+                                max_tokens=agent.config.max_output_tokens)
+
+    def take(self, item: StreamItem) -> TokenEvent | None:
+        """Keep a tool call or the usage; a text delta of a `str` subclass is a token."""
+        if isinstance(item, ToolCall):
+            self.calls.append(item)
+        elif isinstance(item, Usage):
+            self.usage = item
+        elif isinstance(item, str):
+            self.parts.append(str(item))
+            if self.agent.enable_streaming:
+                return _events.token(self.task_id, str(item))
+        return None
+
+    async def close_model_turn(self, stream: AsyncIterator[StreamItem], ok: bool) -> None:
+        """Close a model call left early, record its span, settle the token reservation."""
+        agent = self.agent
+        llm = agent.llm
+        monitor = agent.monitor
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None and not ok:
+            await aclose()  # a consumer that stopped early closes the model call
+        if self.usage is None:
+            self.usage = Usage(0, 0)
+        usage = self.usage
+        monitor.record(
+            "llm", getattr(llm, "model", type(llm).__name__), self.turn_start, monitor.clock(),
+            status="ok" if ok else "error", task_id=self.task_id,
+            attrs={"turn": self.iterations, "input_tokens": usage.input_tokens,
+                   "output_tokens": usage.output_tokens, "tool_calls": len(self.calls)},
+        )
+        if self.reservation is not None and agent.governor is not None:
+            agent.governor.settle_tokens(self.reservation, usage.total_tokens)
+
+    def end_model_turn(self) -> list[Event]:
+        """The turn's text, usage and tool calls, kept; its closing events."""
+        task_id = self.task_id
+        usage = self.usage or Usage(0, 0)
+        events: list[Event] = []
+        self.reply = reply = "".join(self.parts)
+        if not self.agent.enable_streaming and reply:
+            events.append(_events.token(task_id, reply))
+        self.input_tokens += usage.input_tokens
+        self.output_tokens += usage.output_tokens
+        events.append(_events.usage(task_id, usage.input_tokens, usage.output_tokens))
+        calls = self.calls
+        if any(c.id is None for c in calls):
+            n = self.iterations
+            self.calls = [c if c.id else ToolCall(c.name, c.arguments, f"{task_id}-{n}-{k}")
+                          for k, c in enumerate(calls)]
+        return events
+
+    def answer(self) -> None:
+        """The turn had no tool call: its text is the answer."""
+        self.output = self.reply
+        self._remember(Message("assistant", self.reply))
+
+    def open_tool_turn(self, iteration: int) -> AsyncGenerator[ToolEvent, None]:
+        """Start the turn's tool calls (bounded, concurrent): the executor's event stream.
+
+        The caller yields each event, hands each ``tool_result`` to ``results``, and ends
+        with `end_tool_turn`.
+        """
+        agent = self.agent
+        self.planned = [PlannedCall(c.id or "", c.name, c.arguments, iteration)
+                        for c in self.calls]
+        self.results = {}
+        bound = agent.config.max_concurrency if agent.enable_parallel_execution else 1
+        return agent._executor.stream(self.planned, bound=bound, task_id=self.task_id)
+
+    def end_tool_turn(self) -> None:
+        """Remember the model's tool calls with their results, in the order asked.
+
+        The call is stored with its results, after the tools end: a run cancelled
+        mid-tools must not leave a tool call without results in the session.
+        """
+        results = self.results
+        replies = []
+        for p in self.planned:
+            r = results[p.call_id]
+            self.records.append(_record(r, p.arguments))
+            replies.append(Message("tool", result_text(r), tool_call_id=p.call_id,
+                                   name=p.tool_name))
+        self._remember(Message("assistant", self.reply, tool_calls=tuple(self.calls)), *replies)
+
+    def out_of_turns(self) -> PitstopError:
+        """The error for a run that used every turn without an answer."""
+        n = self.agent.config.max_iterations
+        return PitstopError(
+            f"The task did not finish within max_iterations={n} model turns (the model kept "
+            "calling tools); raise AgentConfig.max_iterations or check the tools' results."
+        )
+
+    def fail(self, exc: BaseException) -> Event:
+        """The run failed inside: keep the reason for the result; the ``error`` event."""
+        self.status = "error"
+        event = _events.error(self.task_id, exc)
+        self.error = event["error"]
+        return event
+
+    def finish(self) -> None:
+        """Release the task slot, record the task's span and add to the agent's totals."""
+        agent = self.agent
+        if self.holds_slot and agent.governor is not None:
+            agent.governor.release_task()
+            self.holds_slot = False
+        monitor = agent.monitor
+        self.end = monitor.clock()
+        monitor.record("task", self.task_id, self.start, self.end, status=self.status,
+                       task_id=self.task_id,
+                       attrs={"iterations": self.iterations, "tool_calls": len(self.records)})
+        agent._count(self)
+
+    def result(self) -> ResultEvent:
+        """The ``result`` event: what `execute_task` returns."""
+        i, o = self.input_tokens, self.output_tokens
+        return _events.result(self.task_id, {
+            "task_id": self.task_id, "output": self.output, "success": self.status == "ok",
+            "tool_calls": self.records, "iterations": self.iterations,
+            "execution_time": self.end - self.start,
+            "usage": {"input_tokens": i, "output_tokens": o, "total_tokens": i + o},
+            "error": self.error,
+        })
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _remember(self, *messages: Message) -> None:
+        if self.engine is not None and self.session_id is not None:
+            self.engine.append(self.session_id, *messages)
+        else:
+            self.history.extend(messages)
+
+    def _waited(self, waits: Sequence[Wait]) -> list[Event]:
+        events: list[Event] = []
+        report_waits(self.agent.monitor, waits, self.task_id, events.append)
+        return events
+
+
+async def drive(run: Run) -> AsyncGenerator[Event, None]:
+    """Take `run` through its stages, yielding each event the moment it happens.
+
+    Ends with ``result`` always; an ``error`` event comes before it when the run failed.
+    Cancellation (or a consumer that stops reading) is recorded and goes on.
+    """
+    max_iterations = run.agent.config.max_iterations
+    streaming = run.agent.enable_streaming
+    task_id = run.task_id
+    now = time.time
+    run.start = run.agent.monitor.clock()
+    yield _events.started(run.task_id, run.text)
+    try:
+        # each stage is closed explicitly, so a consumer that leaves closes it at once
+        async with aclosing(run.admit()) as events:
+            async for event in events:
+                yield event
+        for iteration in range(1, max_iterations + 1):
+            async with aclosing(run.prepare_memory()) as events:
+                async for event in events:
+                    yield event
+            async with aclosing(run.reserve_tokens()) as events:
+                async for event in events:
+                    yield event
+            # The model turn is read here, not in a stage of its own: one generator less
+            # between the model and the caller on the per-token hot path.
+            stream = run.open_model_turn(iteration)
+            parts = run.parts
+            ok = False
+            try:
+                async for item in stream:
+                    if item.__class__ is str:
+                        parts.append(item)  # type: ignore[arg-type]
+                        if streaming:
+                            token: TokenEvent = {"type": "token", "timestamp": now(),
+                                                 "task_id": task_id, "content": item}  # type: ignore[typeddict-item]
+                            yield token
+                    elif (taken := run.take(item)) is not None:
+                        yield taken
+                ok = True
+            finally:
+                await run.close_model_turn(stream, ok)
+            for event in run.end_model_turn():
+                yield event
+            if not run.calls:
+                run.answer()
+                break
+            async with aclosing(run.open_tool_turn(iteration)) as tool_events:
+                results = run.results
+                async for tool_event in tool_events:
+                    if tool_event["type"] == "tool_result":
+                        results[tool_event["call_id"]] = tool_event
+                    yield tool_event
+            run.end_tool_turn()
+        else:
+            raise run.out_of_turns()
+    except (asyncio.CancelledError, GeneratorExit):  # cancelled, or the consumer left
+        run.status = "cancelled"
+        raise
+    except Exception as exc:
+        yield run.fail(exc)
+    finally:
+        run.finish()
+    yield run.result()
+
+
+def _record(event: ToolResultEvent, parameters: object) -> ToolCallRecord:
+    """A tool_result event as an entry of the result's ``tool_calls``."""
+    record: ToolCallRecord = {
+        "call_id": event["call_id"], "tool_name": event["tool_name"],
+        "success": event["success"], "cached": event["cached"],
+        "duration": event["duration"], "parameters": parameters,
+    }
+    if "result" in event:
+        record["result"] = event["result"]
+    if "error" in event:
+        record["error"] = event["error"]
+    return record

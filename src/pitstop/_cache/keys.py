@@ -22,10 +22,11 @@ import json
 import pathlib
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "IMMUTABLE_TYPES",
+    "Encoded",
     "decode",
     "encode",
     "make_key",
@@ -166,8 +167,19 @@ def utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
-def encode(result: Any, *, text: bool) -> tuple[Any, bool, int]:
-    """The stored form of a result: ``(payload, is_json_text, size_in_bytes)``.
+class Encoded(NamedTuple):
+    """The stored form of a result."""
+
+    payload: Any
+    """JSON text, or (``text=False``) an immutable scalar kept as it is."""
+    is_text: bool
+    """True when `payload` is JSON text."""
+    size: int
+    """Bytes the payload takes (UTF-8 for text)."""
+
+
+def encode(result: Any, *, text: bool) -> Encoded:
+    """The stored form of a result: its payload, whether that is JSON text, its size.
 
     Args:
         result: what the tool returned.
@@ -181,11 +193,11 @@ def encode(result: Any, *, text: bool) -> tuple[Any, bool, int]:
     try:
         if t in _SCALARS:
             if not text:
-                return result, False, utf8_size(result) if t is str else len(repr(result))
+                return Encoded(result, False, utf8_size(result) if t is str else len(repr(result)))
         elif not _json_native(result, 0):
             raise _NotJSON
         payload = _dumps(result)
-        return payload, True, utf8_size(payload)
+        return Encoded(payload, True, utf8_size(payload))
     except (TypeError, ValueError, RecursionError, UnicodeEncodeError):
         raise _NotJSON from None
 

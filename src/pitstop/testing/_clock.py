@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 __all__ = ["FakeClock", "FakeTimer"]
@@ -148,13 +148,21 @@ class FakeClock:
         await self.settle()
 
     async def run(
-        self, *aws: Awaitable[Any], limit: float = 3600.0, return_exceptions: bool = False
+        self,
+        *aws: Awaitable[Any],
+        limit: float = 3600.0,
+        real_timeout: float = 5.0,
+        return_exceptions: bool = False,
     ) -> list[Any]:
         """Run `aws` concurrently on fake time, jumping to each next wake-up; their results.
 
+        When every task waits and nothing is armed on the clock, they wait for something
+        outside fake time (a thread, a socket): `run` gives that up to `real_timeout`
+        real seconds to wake a task or arm the clock before calling it a deadlock.
+
         Raises:
-            RuntimeError: every task waits and nothing is armed to wake one (a deadlock),
-                or they are still running after `limit` fake seconds.
+            RuntimeError: a deadlock (see above), or the tasks are still running after
+                `limit` fake seconds.
         """
         tasks = [asyncio.ensure_future(a) for a in aws]
         deadline = self.now + limit
@@ -165,10 +173,8 @@ class FakeClock:
                     break
                 wake = self.next_wake()
                 if wake is None:
-                    raise RuntimeError(
-                        "FakeClock.run: deadlock, every task waits and no timer or sleep is "
-                        "armed (is something waiting on real time or an event never set?)"
-                    )
+                    await self._wait_outside(tasks, real_timeout)
+                    continue
                 if wake > deadline:
                     raise RuntimeError(f"FakeClock.run: still running after {limit} fake seconds")
                 await self.run_for(max(0.0, wake - self.now))
@@ -181,3 +187,18 @@ class FakeClock:
         if return_exceptions:
             return [t.exception() or t.result() for t in tasks]
         return [t.result() for t in tasks]
+
+    async def _wait_outside(
+        self, tasks: Sequence[asyncio.Future[Any]], real_timeout: float
+    ) -> None:
+        """Wait (in real time) until a task is done or the clock has something armed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + real_timeout
+        while self.next_wake() is None and not any(t.done() for t in tasks):
+            if loop.time() > deadline:
+                raise RuntimeError(
+                    f"FakeClock.run: deadlock, every task waits, nothing is armed on the "
+                    f"clock and nothing else woke a task in {real_timeout} real seconds "
+                    "(is something sleeping on real time, or waiting for an event never set?)"
+                )
+            await asyncio.sleep(0.001)  # let a thread or a socket finish

@@ -14,11 +14,13 @@ __version__ = "0.1.0"
 __all__ = [
     "AgentConfig",
     "CacheConfig",
+    "CacheStats",
     "CompressionConfig",
     "CompressionError",
     "CompressionResult",
     "ConfigError",
     "ContextEngine",
+    "Event",
     "FunctionLLM",
     "Governor",
     "HybridAgent",
@@ -32,17 +34,22 @@ __all__ = [
     "Monitor",
     "NoRunRecorded",
     "OpenAIClient",
+    "OperationMetrics",
+    "PerformanceMetrics",
     "PitstopError",
     "RateLimitExceeded",
     "ResourceLimits",
+    "ResourceUsage",
     "SimulatedLLM",
     "Span",
+    "TaskResult",
     "Tool",
     "ToolArgumentError",
     "ToolCache",
     "ToolCall",
     "ToolError",
     "ToolNotFoundError",
+    "ToolOutcome",
     "ToolRegistry",
     "ToolSpec",
     "ToolTimeoutError",
@@ -89,6 +96,14 @@ __getattr__, __dir__ = _lazy.attach(
         # monitoring
         "Monitor": "pitstop._metrics.monitor",
         "Span": "pitstop._metrics.monitor",
+        # typed results and stats (plain dicts at run time)
+        "Event": "pitstop.events",
+        "TaskResult": "pitstop.events",
+        "ToolOutcome": "pitstop.events",
+        "CacheStats": "pitstop._cache.cache",
+        "ResourceUsage": "pitstop._limits.governor",
+        "OperationMetrics": "pitstop._metrics.monitor",
+        "PerformanceMetrics": "pitstop._agent",
         # errors
         "PitstopError": "pitstop.errors",
         "ConfigError": "pitstop.errors",
@@ -109,15 +124,15 @@ __getattr__, __dir__ = _lazy.attach(
 )
 
 if TYPE_CHECKING:  # pragma: no cover - the same table, for type checkers and IDEs
-    from pitstop._agent import HybridAgent
-    from pitstop._cache.cache import ToolCache
+    from pitstop._agent import HybridAgent, PerformanceMetrics
+    from pitstop._cache.cache import CacheStats, ToolCache
     from pitstop._cache.config import CacheConfig
     from pitstop._config import AgentConfig
     from pitstop._context.config import CompressionConfig
     from pitstop._context.engine import CompressionResult, ContextEngine
     from pitstop._limits.config import ResourceLimits
-    from pitstop._limits.governor import Governor
-    from pitstop._metrics.monitor import Monitor, Span
+    from pitstop._limits.governor import Governor, ResourceUsage
+    from pitstop._metrics.monitor import Monitor, OperationMetrics, Span
     from pitstop._tools.base import Tool, ToolRegistry, default_registry, tool
     from pitstop.errors import (
         CompressionError,
@@ -133,6 +148,7 @@ if TYPE_CHECKING:  # pragma: no cover - the same table, for type checkers and ID
         ToolNotFoundError,
         ToolTimeoutError,
     )
+    from pitstop.events import Event, TaskResult, ToolOutcome
     from pitstop.llm._base import LLMClient, LLMResponse, Message, ToolCall, ToolSpec, Usage
     from pitstop.llm._function import FunctionLLM
     from pitstop.llm._local import LocalModel

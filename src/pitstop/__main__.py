@@ -40,23 +40,23 @@ async def demo(*, fast: bool = False) -> None:
     for n, task in enumerate(DEMO_TASKS, 1):
         out.write(f"\n\033[1mTask {n}:\033[0m {task}\n")
         async for e in agent.execute_task_streaming(task, {"session_id": "demo"}):
-            kind = e["type"]
-            if kind == "token":
-                out.write(e["content"])
-                out.flush()
-            elif kind == "tool_call":
-                out.write(f"  -> {e['tool_name']}({e['parameters']})\n")
-            elif kind == "tool_result":
-                state = "cached" if e["cached"] else ("ok" if e["success"] else "failed")
-                out.write(f"  <- {e['tool_name']} {state} in {e['duration'] * 1000:.1f} ms\n")
-            elif kind == "rate_limit_wait":
-                out.write(f"  .. waited {e['waited']:.2f} s for {e['limit']}\n")
-            elif kind == "compression":
-                out.write(f"  .. compressed history {e['before']} -> {e['after']} messages\n")
-            elif kind == "result":
-                calls, tokens = len(e["tool_calls"]), e["usage"]["total_tokens"]
-                out.write(f"\n  done in {e['execution_time']:.2f} s, {calls} tool calls, "
-                          f"{tokens} tokens\n")
+            match e["type"]:
+                case "token":
+                    out.write(e["content"])
+                    out.flush()
+                case "tool_call":
+                    out.write(f"  -> {e['tool_name']}({e['parameters']})\n")
+                case "tool_result":
+                    state = "cached" if e["cached"] else ("ok" if e["success"] else "failed")
+                    out.write(f"  <- {e['tool_name']} {state} in {e['duration'] * 1000:.1f} ms\n")
+                case "rate_limit_wait":
+                    out.write(f"  .. waited {e['waited']:.2f} s for {e['limit']}\n")
+                case "compression":
+                    out.write(f"  .. compressed history {e['before']} -> {e['after']} messages\n")
+                case "result":
+                    calls, tokens = len(e["tool_calls"]), e["usage"]["total_tokens"]
+                    out.write(f"\n  done in {e['execution_time']:.2f} s, {calls} tool calls, "
+                              f"{tokens} tokens\n")
     metrics = agent.get_performance_metrics()
     cache = agent.get_cache_stats()
     out.write("\n\033[1mTool timings\033[0m\n")

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from pitstop._config import AgentConfig
-from pitstop._metrics.monitor import Monitor, OperationTimer
+from pitstop._metrics.monitor import Monitor, OperationMetrics, OperationTimer
 from pitstop._run import Run, drive
 from pitstop._tools.base import Tool, ToolRegistry, resolve_tools
 from pitstop._tools.executor import PlannedCall, ToolExecutor
@@ -22,13 +22,13 @@ from pitstop.events import Event, ResultEvent, TaskResult, ToolOutcome
 from pitstop.llm._base import LLMClient
 
 if TYPE_CHECKING:
-    from pitstop._cache.cache import ToolCache
+    from pitstop._cache.cache import CacheStats, ToolCache
     from pitstop._cache.config import CacheConfig
     from pitstop._context.engine import ContextEngine
     from pitstop._limits.config import ResourceLimits
-    from pitstop._limits.governor import Governor
+    from pitstop._limits.governor import Governor, ResourceUsage
 
-__all__ = ["HybridAgent"]
+__all__ = ["HybridAgent", "PerformanceMetrics"]
 
 _task_counter = itertools.count(1)
 
@@ -49,6 +49,41 @@ def _task_text(task: Any) -> str:
         f"task must be a string or a dict with 'description', got {type(task).__name__}: "
         f"{task!r:.80}."
     )
+
+
+class PerformanceMetrics(TypedDict):
+    """What `HybridAgent.get_performance_metrics` returns."""
+
+    avg_response_time: float
+    """Mean seconds per task."""
+    p50_response_time: float
+    """Median seconds per task."""
+    p95_response_time: float
+    """95th percentile seconds per task."""
+    p99_response_time: float
+    """99th percentile seconds per task."""
+    min_response_time: float
+    """Fastest task, seconds."""
+    max_response_time: float
+    """Slowest task, seconds."""
+    total_tasks: int
+    """Tasks run (succeeded, failed or cancelled)."""
+    success_rate: float
+    """Share of tasks that ended with an answer."""
+    total_input_tokens: int
+    """Prompt tokens over every task."""
+    total_output_tokens: int
+    """Generated tokens over every task."""
+    total_tokens: int
+    """Their sum."""
+    total_tool_calls: int
+    """Tool calls over every task."""
+    tool_errors: int
+    """Tool calls that failed."""
+    cached_tool_calls: int
+    """Tool calls answered from the cache."""
+    operations: dict[str, OperationMetrics]
+    """Every operation's timings, by name."""
 
 
 class HybridAgent:
@@ -315,7 +350,7 @@ class HybridAgent:
             return 0
         return self.cache.invalidate(tool_name=tool_name, pattern=pattern)
 
-    def get_cache_stats(self) -> dict[str, Any]:
+    def get_cache_stats(self) -> CacheStats:
         """Hits, misses, hit rate, size, memory, evictions, time and cost saved, per tool too."""
         if self.cache is None:
             return {"enabled": False, "hits": 0, "misses": 0, "hit_rate": 0.0, "size": 0,
@@ -325,7 +360,7 @@ class HybridAgent:
 
     # -- limits -----------------------------------------------------------------------------
 
-    def get_resource_usage(self) -> dict[str, Any]:
+    def get_resource_usage(self) -> ResourceUsage:
         """Current rates, utilisation and time spent waiting for each limit."""
         if self.governor is None:
             return {"limits": None}
@@ -339,12 +374,12 @@ class HybridAgent:
             raise ConfigError(f"An operation needs a non-empty name, got {name!r}.")
         return self.monitor.track(name)
 
-    def get_operation_metrics(self, name: str) -> dict[str, Any]:
+    def get_operation_metrics(self, name: str) -> OperationMetrics:
         """``count``, ``avg_time``, ``p50_time``, ``p95_time``, ``p99_time``, ``min_time``,
         ``max_time``, ``error_count`` of an operation (zeros if it never ran)."""
         return self.monitor.operation_metrics(name)
 
-    def get_performance_metrics(self) -> dict[str, Any]:
+    def get_performance_metrics(self) -> PerformanceMetrics:
         """Task latencies (avg, p50, p95, p99, min, max), totals and every operation's metrics."""
         task = self.monitor.operation_metrics("task")
         t = self._totals

@@ -25,7 +25,7 @@ import re
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, NotRequired, TypedDict
 
 from pitstop._cache.backends.base import Backend, Entry, Matcher
 from pitstop._cache.config import BYTES_PER_MB, CacheConfig, default_disk_path
@@ -36,7 +36,7 @@ from pitstop.errors import ConfigError
 if TYPE_CHECKING:
     from pitstop._tools.base import Tool
 
-__all__ = ["Hit", "Miss", "ToolCache"]
+__all__ = ["CacheStats", "Hit", "Miss", "ToolCache", "ToolCacheStats"]
 
 
 class _Shared(NamedTuple):
@@ -105,6 +105,82 @@ class Miss(NamedTuple):
     """The single flight this caller leads, or None when the cache was bypassed."""
     labels: tuple[str, ...]
     """Labels for the trace of a bypassed call."""
+
+
+class ToolCacheStats(TypedDict):
+    """One tool's line of `CacheStats.tool_stats`."""
+
+    hits: int
+    """Calls answered without running the tool (stored or shared in flight)."""
+    misses: int
+    """Calls that ran the tool through the cache."""
+    hit_rate: float
+    """hits / (hits + misses), 0 when neither."""
+    shared_hits: int
+    """Hits that joined an identical call in flight."""
+    bypassed: int
+    """Calls that skipped the cache (TTL 0, not cacheable, disabled, unkeyable)."""
+    errors: int
+    """Calls whose tool raised."""
+    time_saved_s: float
+    """Measured run time of the results the hits reused."""
+    cost_saved: float
+    """The tool's declared cost, times the hits."""
+    avg_latency_s: float
+    """Mean run time of the calls that ran the tool."""
+    ttl: float
+    """The TTL in force now."""
+
+
+class CacheStats(TypedDict):
+    """What `HybridAgent.get_cache_stats` returns."""
+
+    enabled: bool
+    """False when the agent has no cache (then only the counters below are present)."""
+    hits: int
+    """Calls answered without running their tool."""
+    misses: int
+    """Calls that ran their tool through the cache."""
+    hit_rate: float
+    """hits / (hits + misses)."""
+    size: int
+    """Entries stored now."""
+    memory_mb: float
+    """Measured size of the stored entries."""
+    evictions: int
+    """Entries removed to respect max_cache_size or max_memory_mb."""
+    expirations: int
+    """Entries removed because their TTL ran out."""
+    time_saved_s: float
+    """Measured run time of the results the hits reused."""
+    cost_saved: float
+    """Declared tool cost the hits saved."""
+    tool_stats: dict[str, ToolCacheStats]
+    """The same per tool."""
+    backend: NotRequired[str]
+    """``memory``, ``disk`` or ``redis``."""
+    namespace: NotRequired[str]
+    """Keeps this agent's entries apart in a shared backend."""
+    shared_hits: NotRequired[int]
+    """Hits that joined an identical call in flight."""
+    bypassed: NotRequired[int]
+    """Calls that skipped the cache."""
+    errors: NotRequired[int]
+    """Calls whose tool raised."""
+    max_cache_size: NotRequired[int]
+    """The entry bound in force."""
+    max_memory_mb: NotRequired[float]
+    """The memory bound in force."""
+    invalidated: NotRequired[int]
+    """Entries removed by `invalidate`."""
+    uncacheable: NotRequired[dict[str, int]]
+    """Why results were not stored, with counts."""
+    backend_errors: NotRequired[int]
+    """Backend operations that failed (the call then ran uncached)."""
+    degraded: NotRequired[bool]
+    """True while the backend is unreachable."""
+    in_flight: NotRequired[int]
+    """Distinct calls running now."""
 
 
 class _ToolStats:
@@ -452,7 +528,7 @@ class ToolCache:
         """
         return sorted(self._trace, key=lambda r: r.time)
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> CacheStats:
         """Hits, misses, hit rate, size, memory, evictions, expirations, time and cost
         saved, and the same per tool in ``tool_stats``.
 
@@ -467,7 +543,7 @@ class ToolCache:
         cfg = self.config
         backend = self._backend
         size, nbytes = backend.usage(self._clock())
-        tool_stats = {}
+        tool_stats: dict[str, ToolCacheStats] = {}
         for name, s in sorted(self._stats.items()):
             runs = s.misses + s.bypassed
             ttl = cfg.tool_specific_ttl.get(name, cfg.default_ttl)

@@ -27,7 +27,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 from urllib.parse import urlsplit, urlunsplit
 
 from pitstop._limits.config import ResourceLimits
@@ -36,10 +36,31 @@ from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop.llm._base import Message, RateLimitInfo
 from pitstop.llm._tokens import count_message_tokens
 
-__all__ = ["REPLY_PRIMING_TOKENS", "Governor", "Reservation", "Wait"]
+__all__ = ["REPLY_PRIMING_TOKENS", "Governor", "Reservation", "ResourceUsage", "Wait"]
 
 REPLY_PRIMING_TOKENS = 3
 """Tokens a chat model adds to every prompt to prime its reply."""
+
+
+class ResourceUsage(TypedDict):
+    """What `HybridAgent.get_resource_usage` returns."""
+
+    limits: dict[str, dict[str, float | int]] | None
+    """One dict per configured limit, keyed by its field name (None: no limits set):
+    its ``limit``, current use, ``utilisation``, ``waiting``, ``waits``, ``wait_time_s``,
+    ``max_wait_s``, ``rejections``, ``timeouts`` and ``cancellations``."""
+    total_waits: NotRequired[int]
+    """Waits over every limit."""
+    total_wait_time_s: NotRequired[float]
+    """Seconds waited over every limit."""
+    total_rejections: NotRequired[int]
+    """Requests refused over every limit."""
+    total_timeouts: NotRequired[int]
+    """Waits that ran past ``resource_wait_timeout_seconds``."""
+    provider: NotRequired[dict[str, Any]]
+    """The last rate-limit facts the provider reported."""
+    shared: NotRequired[dict[str, str] | None]
+    """The Redis URL (password hidden) and namespace, or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +334,7 @@ class Governor:
         """Tokens a model call may use: its prompt (counted) plus its maximum output."""
         return count_message_tokens(messages, model) + REPLY_PRIMING_TOKENS + max_output_tokens
 
-    def usage(self) -> dict[str, Any]:
+    def usage(self) -> ResourceUsage:
         """Current use of every configured limit, and the waits and refusals so far.
 
         Returns:

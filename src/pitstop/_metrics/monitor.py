@@ -12,13 +12,34 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypedDict
 
-__all__ = ["Monitor", "OperationTimer", "Span", "SpanKind", "percentile"]
+__all__ = ["Monitor", "OperationMetrics", "OperationTimer", "Span", "SpanKind", "percentile"]
 
 SpanKind = Literal["task", "llm", "tool", "wait", "compression", "operation"]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+class OperationMetrics(TypedDict):
+    """Timings of one operation (``task``, ``llm``, a tool's name, a tracked block)."""
+
+    count: int
+    """Times it ran (all of them; percentiles cover the last ``max_samples``)."""
+    avg_time: float
+    """Mean seconds."""
+    p50_time: float
+    """Median seconds."""
+    p95_time: float
+    """95th percentile, seconds."""
+    p99_time: float
+    """99th percentile, seconds."""
+    min_time: float
+    """Fastest, seconds."""
+    max_time: float
+    """Slowest, seconds."""
+    error_count: int
+    """Runs that ended in an error."""
 
 
 class Span(NamedTuple):
@@ -153,7 +174,7 @@ class Monitor:
     def operation_names(self) -> list[str]:
         return sorted(self._ops)
 
-    def operation_metrics(self, name: str) -> dict[str, float | int]:
+    def operation_metrics(self, name: str) -> OperationMetrics:
         """``count``, ``avg_time``, ``p50_time``, ``p95_time``, ``p99_time``, ``min_time``,
         ``max_time`` and ``error_count`` of one operation (all zero if never seen).
 

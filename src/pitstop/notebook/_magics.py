@@ -17,13 +17,14 @@ import asyncio
 import re
 import weakref
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Enum, Float, TraitError, Unicode, validate
 
+from pitstop.events import ResultEvent, TaskResult
 from pitstop.notebook._runner import Interrupted, agent_cell_transformer, run_sync
 
 if TYPE_CHECKING:
@@ -77,18 +78,16 @@ async def run_agent(
     task: str,
     context: dict[str, Any] | None,
     view: StreamView | TextStreamView | None,
-) -> dict[str, Any]:
+) -> TaskResult:
     """Stream one task into `view` and return the same dict as `execute_task`.
 
     Cancelling it cancels the run and its tool calls, marks the view interrupted and
     raises `Interrupted`. Any other exception closes the view as failed and goes on.
     """
-    result: dict[str, Any] | None = None
+    result: ResultEvent | None = None
     task_id = None
     try:
-        async with aclosing(  # type: ignore[type-var]
-            agent.execute_task_streaming(task, context)
-        ) as events:
+        async with aclosing(agent.execute_task_streaming(task, context)) as events:
             async for event in events:
                 task_id = event["task_id"]
                 if view is not None:
@@ -115,7 +114,7 @@ async def run_agent(
     assert result is not None  # the stream always ends with a result
     out = dict(result)
     del out["type"], out["timestamp"]
-    return out
+    return cast(TaskResult, out)
 
 
 @magics_class
@@ -245,10 +244,10 @@ class AgentMagics(Magics):
         show_profile(agent)
 
 
-def _show_answer(result: dict[str, Any]) -> None:
+def _show_answer(result: TaskResult) -> None:
     from IPython.display import display
 
-    text = str(result.get("output") or result.get("error") or "")
+    text = result["output"] or result["error"] or ""
     display({"text/markdown": text, "text/plain": text}, raw=True)
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pitstop.events import Event
+
 __all__ = ["Chip", "RunState", "chips_html", "format_seconds", "summary_line"]
 
 ChipStatus = Literal["running", "done", "cached", "failed", "cancelled"]
@@ -57,47 +59,47 @@ class RunState:
     result: dict[str, Any] | None = None
     _turn_has_text: bool = False
 
-    def apply(self, event: dict[str, Any]) -> str:
+    def apply(self, event: Event) -> str:
         """Fold one event in; return the text it adds (empty for non-text events)."""
-        kind = event.get("type")
         added = ""
-        if kind == "started":
-            self.task_id = event.get("task_id")
-        elif kind == "token":
-            added = str(event.get("content", ""))
-            if added and not self._turn_has_text and self.turns and self.text:
-                added = "\n\n" + added  # the answer after tool calls starts a new paragraph
-            if added:
-                self._turn_has_text = True
-                self.text.append(added)
-        elif kind == "tool_call":
-            cid = str(event.get("call_id"))
-            self.chips[cid] = Chip(cid, str(event.get("tool_name")), event.get("parameters"))
-        elif kind == "tool_result":
-            cid = str(event.get("call_id"))
-            chip = self.chips.get(cid)
-            if chip is None:
-                chip = self.chips[cid] = Chip(cid, str(event.get("tool_name")), None)
-            chip.duration = event.get("duration")
-            if not event.get("success", False):
-                chip.status, chip.error = "failed", str(event.get("error", "failed"))
-            else:
-                chip.status = "cached" if event.get("cached") else "done"
-        elif kind == "rate_limit_wait":
-            acc = self.waits.setdefault(str(event.get("limit")), [0, 0.0])
-            acc[0] += 1
-            acc[1] += float(event.get("waited", 0.0))
-        elif kind == "compression":
-            self.compressions.append(dict(event))
-        elif kind == "usage":
-            self.turns += 1
-            self._turn_has_text = False
-        elif kind == "error":
-            self.error = str(event.get("error"))
-        elif kind == "result":
-            self.result = dict(event)
-            if self.error is None and not event.get("success", True):
-                self.error = str(event.get("error") or "the run failed")
+        match event["type"]:
+            case "started":
+                self.task_id = event["task_id"]
+            case "token":
+                added = event["content"]
+                if added and not self._turn_has_text and self.turns and self.text:
+                    added = "\n\n" + added  # the answer after tool calls: a new paragraph
+                if added:
+                    self._turn_has_text = True
+                    self.text.append(added)
+            case "tool_call":
+                cid = event["call_id"]
+                self.chips[cid] = Chip(cid, event["tool_name"], event["parameters"])
+            case "tool_result":
+                cid = event["call_id"]
+                chip = self.chips.get(cid)
+                if chip is None:
+                    chip = self.chips[cid] = Chip(cid, event["tool_name"], None)
+                chip.duration = event["duration"]
+                if not event["success"]:
+                    chip.status, chip.error = "failed", event.get("error", "failed")
+                else:
+                    chip.status = "cached" if event["cached"] else "done"
+            case "rate_limit_wait":
+                acc = self.waits.setdefault(event["limit"], [0, 0.0])
+                acc[0] += 1
+                acc[1] += event["waited"]
+            case "compression":
+                self.compressions.append(dict(event))
+            case "usage":
+                self.turns += 1
+                self._turn_has_text = False
+            case "error":
+                self.error = event["error"]
+            case "result":
+                self.result = dict(event)
+                if self.error is None and not event["success"]:
+                    self.error = event["error"] or "the run failed"
         return added
 
     def settle(self, spans: Iterable[Any]) -> None:

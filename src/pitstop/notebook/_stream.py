@@ -32,6 +32,7 @@ from typing import Any
 import ipywidgets as widgets
 from traitlets import Float, Int, TraitError, Unicode, observe, validate
 
+from pitstop.events import Event
 from pitstop.notebook._coalesce import CallLater, Coalescer, loop_call_later
 from pitstop.notebook._state import RunState, chips_html, format_seconds, summary_line
 
@@ -141,7 +142,7 @@ class StreamView(widgets.VBox):
 
     # -- events ------------------------------------------------------------------------
 
-    def handle(self, event: dict[str, Any]) -> None:
+    def handle(self, event: Event) -> None:
         """Fold one stream event into the view; the browser hears of it within 1/rate s."""
         if self.status == "waiting":
             self.status = "running"
@@ -217,27 +218,28 @@ class TextStreamView:
     def show(self) -> None:
         """Nothing to display up front: text is printed as it arrives."""
 
-    def handle(self, event: dict[str, Any]) -> None:
+    def handle(self, event: Event) -> None:
         """Print what the event adds."""
         state = self.state
-        kind = event.get("type")
         added = state.apply(event)
         if added:
             self._write(added.lstrip("\n") if self._at_line_start else added)
-        elif kind == "tool_call":
-            chip = state.chips[str(event.get("call_id"))]
-            self._line(f"  → {chip.label(72)}")
-        elif kind == "tool_result":
-            chip = state.chips[str(event.get("call_id"))]
-            detail = {"done": format_seconds(chip.duration),
-                      "cached": f"cached ({format_seconds(chip.duration)})",
-                      "failed": f"failed: {chip.error}"}.get(chip.status, chip.status)
-            mark = {"done": "✓", "cached": "⚡", "failed": "✗"}.get(chip.status, "·")
-            self._line(f"  {mark} {chip.tool} {detail}")
-        elif kind in ("rate_limit_wait", "compression"):
-            note = state.notes()[-1] if kind == "compression" else (
-                f"◔ waited {format_seconds(event.get('waited'))} for {event.get('limit')}")
-            self._line(f"  {note}")
+            return
+        match event["type"]:
+            case "tool_call":
+                chip = state.chips[event["call_id"]]
+                self._line(f"  → {chip.label(72)}")
+            case "tool_result":
+                chip = state.chips[event["call_id"]]
+                detail = {"done": format_seconds(chip.duration),
+                          "cached": f"cached ({format_seconds(chip.duration)})",
+                          "failed": f"failed: {chip.error}"}.get(chip.status, chip.status)
+                mark = {"done": "✓", "cached": "⚡", "failed": "✗"}.get(chip.status, "·")
+                self._line(f"  {mark} {chip.tool} {detail}")
+            case "compression":
+                self._line(f"  {state.notes()[-1]}")
+            case "rate_limit_wait":
+                self._line(f"  ◔ waited {format_seconds(event['waited'])} for {event['limit']}")
 
     def finish(self, *, cancelled: bool = False) -> None:
         """Print the closing status line."""

@@ -54,10 +54,12 @@ chromium:
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(LAB_ROOT)
 
-# Every test, then every tutorial notebook top to bottom (nbmake, no frontend).
-test: install redis-server chromium local-model
+# ruff and mypy --strict first (lint), then every test and every tutorial notebook top to
+# bottom (nbmake, no frontend).
+test: lint redis-server chromium local-model
 	$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=300 tests notebooks
 
+# mypy reads [tool.mypy] in pyproject.toml: strict, on src/pitstop.
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy

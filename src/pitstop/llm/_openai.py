@@ -300,7 +300,7 @@ class OpenAIClient:
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.max_backoff)
-        delay = min(self.initial_backoff * 2**attempt, self.max_backoff)
+        delay = min(self.initial_backoff * 2.0**attempt, self.max_backoff)
         return delay / 2 + random.uniform(0, delay / 2)  # jitter spreads synchronized clients
 
     async def stream(

@@ -63,10 +63,18 @@ def _allow_nesting(loop: asyncio.AbstractEventLoop) -> None:
     if getattr(loop, "_nest_patched", False):
         return
     try:
-        import nest_asyncio2 as nest  # type: ignore[import-not-found]
+        import nest_asyncio2 as nest
     except ImportError:  # pragma: no cover - depends on the ipykernel version
-        import nest_asyncio as nest  # type: ignore[import-untyped,no-redef]
+        import nest_asyncio as nest
     nest.apply(loop)
+
+
+def _kernel_loop() -> asyncio.AbstractEventLoop:
+    """The loop IPython runs top-level ``await`` on (when no loop is running)."""
+    from IPython.core.async_helpers import get_asyncio_loop
+
+    loop: asyncio.AbstractEventLoop = get_asyncio_loop()
+    return loop
 
 
 def run_sync(coro: Coroutine[Any, Any, T], *, grace: float = GRACE_SECONDS) -> T:
@@ -77,9 +85,7 @@ def run_sync(coro: Coroutine[Any, Any, T], *, grace: float = GRACE_SECONDS) -> T
     """
     loop = _running_loop()
     if loop is None:
-        from IPython.core.async_helpers import get_asyncio_loop
-
-        loop = get_asyncio_loop()
+        loop = _kernel_loop()
     else:
         _allow_nesting(loop)
     task = loop.create_task(coro)

@@ -13,7 +13,7 @@ LOCAL  := $(VENV)/.installed-local
 # llama.cpp must be built portable: the default native build crashes on some CPUs.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: help install lab test lint bench bench-quick bench-local demo redis-server chromium local-model clean
+.PHONY: help install lab test lint bench bench-quick bench-local bench-soak demo redis-server chromium local-model clean
 
 help:
 	@echo "make lab          open the tutorials in JupyterLab (simulated model, no API key)"
@@ -72,6 +72,10 @@ bench: install
 
 bench-local: local-model
 	$(BIN)/python bench/bench_local.py
+
+# A million tool calls and 100,000 tasks: memory flat, every structure bounded (minutes).
+bench-soak: install
+	$(BIN)/python bench/bench_soak.py
 
 demo: install
 	$(BIN)/python -m pitstop demo

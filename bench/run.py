@@ -9,7 +9,8 @@ Usage (``make bench-quick`` and ``make bench`` call this)::
    editable plus the peers (LangGraph, pydantic-ai, openai-agents, aiolimiter). The
    library's own ``.venv`` never gets the peers.
 2. Runs ``bench/bench_peers.py`` with ``.bench-venv``'s Python.
-3. Runs every other ``bench/bench_*.py`` (``bench_local.py`` only with ``--local``) with
+3. Runs every other ``bench/bench_*.py`` (``bench_local.py`` only with ``--local``;
+   never ``bench_soak.py``, which ``make bench-soak`` runs) with
    the library venv's Python, each with ``--quick`` or in full.
 4. Prints one report and writes it, with the machine, the date, the command and the
    peers' versions, to ``bench/results/latest.md``. A script that fails is reported as
@@ -143,6 +144,7 @@ def run_script(name: str, command: list[str], timeout: float) -> Outcome:
 
 def scripts(local: bool) -> list[tuple[str, Path]]:
     found = {p.stem.removeprefix("bench_"): p for p in BENCH.glob("bench_*.py")}
+    found.pop("soak", None)  # minutes long: `make bench-soak` runs it on its own
     if not local:
         found.pop("local", None)
     ranked = sorted(found, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from pitstop._config import AgentConfig
@@ -51,6 +51,46 @@ def _task_text(task: Any) -> str:
     )
 
 
+def _check_parts(
+    *,
+    context_engine: object,
+    monitor: object,
+    registry: object,
+    enable_parallel_execution: object,
+    enable_streaming: object,
+    name: object,
+) -> None:
+    """Refuse arguments of the wrong kind at once, instead of failing every task later."""
+    from pitstop._context.engine import ContextEngine
+
+    for arg, value, kind, example in (
+        ("context_engine", context_engine, ContextEngine, "ContextEngine()"),
+        ("monitor", monitor, Monitor, "Monitor()"),
+        ("registry", registry, ToolRegistry, "ToolRegistry()"),
+    ):
+        if value is not None and not isinstance(value, kind):
+            raise ConfigError(
+                f"HybridAgent {arg} must be a {kind.__name__} or None, got "
+                f"{type(value).__name__} {value!r:.60}; pass {arg}={example} or leave it out."
+            )
+    for arg, value in (("enable_parallel_execution", enable_parallel_execution),
+                       ("enable_streaming", enable_streaming)):
+        if not isinstance(value, bool):
+            raise ConfigError(f"HybridAgent {arg} must be True or False, got {value!r:.60}.")
+    if name is not None and not isinstance(name, str):
+        raise ConfigError(f"HybridAgent name must be a string or None, got {name!r:.60}.")
+
+
+def _materialise(items: object, what: str, example: str) -> list[Any]:
+    """`items` read once into a list (a generator is welcome); anything else refused."""
+    if isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
+        raise ConfigError(
+            f"{what} must be a list (or any iterable) of {example}, got "
+            f"{type(items).__name__} {items!r:.60}; wrap a single one in a list."
+        )
+    return list(items)
+
+
 class PerformanceMetrics(TypedDict):
     """What `HybridAgent.get_performance_metrics` returns."""
 
@@ -82,6 +122,9 @@ class PerformanceMetrics(TypedDict):
     """Tool calls that failed."""
     cached_tool_calls: int
     """Tool calls answered from the cache."""
+    stuck_tool_threads: dict[str, int]
+    """Per sync tool, calls given up (timed out or cancelled) whose thread still runs;
+    only tools that have some."""
     operations: dict[str, OperationMetrics]
     """Every operation's timings, by name."""
 
@@ -133,9 +176,17 @@ class HybridAgent:
         if config is None:
             config = AgentConfig()
         elif isinstance(config, Mapping):
+            if not all(isinstance(k, str) for k in config):
+                raise ConfigError(
+                    f"config as a dict needs field names as keys, got {sorted(map(repr, config))};"
+                    " for example config={'max_iterations': 5}."
+                )
             config = AgentConfig(**config)
         elif not isinstance(config, AgentConfig):
             raise ConfigError(f"config must be an AgentConfig or a dict, got {config!r}.")
+        _check_parts(context_engine=context_engine, monitor=monitor, registry=registry,
+                     enable_parallel_execution=enable_parallel_execution,
+                     enable_streaming=enable_streaming, name=name)
         self.agent_id = agent_id
         self.name = name or agent_id
         self.llm = llm_client
@@ -237,12 +288,13 @@ class HybridAgent:
     # -- tools directly ---------------------------------------------------------------------
 
     async def execute_tools_parallel(
-        self, tool_calls: Sequence[Mapping[str, Any]], max_concurrency: int = 10
+        self, tool_calls: Iterable[Mapping[str, Any]], max_concurrency: int = 10
     ) -> list[ToolOutcome]:
         """Run tool calls concurrently, through the cache and the limits.
 
         Args:
-            tool_calls: items like ``{"tool_name": "search", "parameters": {"query": "x"}}``.
+            tool_calls: items like ``{"tool_name": "search", "parameters": {"query": "x"}}``,
+                in a list or any iterable (a generator is read once, before anything runs).
             max_concurrency: how many run at once (>= 1).
 
         Returns:
@@ -255,11 +307,9 @@ class HybridAgent:
             raise ConfigError(
                 f"max_concurrency must be an integer >= 1, got {max_concurrency!r}."
             )
-        if isinstance(tool_calls, (str, Mapping)):
-            raise ConfigError(
-                "tool_calls must be a list of {'tool_name': ..., 'parameters': {...}} dicts, "
-                f"got {type(tool_calls).__name__}."
-            )
+        tool_calls = _materialise(
+            tool_calls, "tool_calls", "{'tool_name': ..., 'parameters': {...}} dicts"
+        )
         planned: list[PlannedCall] = []
         bad: dict[int, str] = {}
         for i, item in enumerate(tool_calls):
@@ -290,7 +340,7 @@ class HybridAgent:
 
     async def execute_batch(
         self,
-        tasks: Sequence[str | Mapping[str, Any]],
+        tasks: Iterable[str | Mapping[str, Any]],
         context: Mapping[str, Any] | None = None,
         *,
         max_concurrency: int = 10,
@@ -298,14 +348,14 @@ class HybridAgent:
     ) -> list[TaskResult]:
         """Run many tasks concurrently, at most `max_concurrency` at once.
 
+        `tasks` may be any iterable (a generator is read once, before anything runs).
         Returns one result per task, in order. Shows a tqdm progress bar (a widget in
         Jupyter) unless ``progress=False``. Cancelling the batch cancels every task.
         """
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
                 or max_concurrency < 1:
             raise ConfigError(f"max_concurrency must be an integer >= 1, got {max_concurrency!r}.")
-        if isinstance(tasks, (str, Mapping)):
-            raise ConfigError("tasks must be a list of tasks; wrap a single task in a list.")
+        tasks = _materialise(tasks, "tasks", "tasks (strings or dicts with 'description')")
         for t in tasks:
             _task_text(t)  # fail before anything runs
         bar = None
@@ -342,6 +392,16 @@ class HybridAgent:
         Labels are the tool's name and ``param:value`` for each top-level parameter, so
         ``pattern="query:Python*"`` removes every result whose ``query`` starts with Python.
         """
+        if tool_name is not None and not isinstance(tool_name, str):
+            raise ConfigError(
+                f"invalidate_cache(tool_name=...) takes one tool name, got {tool_name!r:.60}; "
+                "call it once per tool."
+            )
+        if pattern is not None and not isinstance(pattern, str):
+            raise ConfigError(
+                f"invalidate_cache(pattern=...) takes a glob string such as 'query:Python*', "
+                f"got {pattern!r:.60}."
+            )
         if tool_name is not None and tool_name not in self.tools:
             from pitstop.errors import ToolNotFoundError
 
@@ -398,6 +458,9 @@ class HybridAgent:
             "total_tool_calls": t["tool_calls"],
             "tool_errors": t["tool_errors"],
             "cached_tool_calls": t["cached_tool_calls"],
+            "stuck_tool_threads": {
+                name: tool.stuck_threads for name, tool in self.tools.items() if tool.stuck_threads
+            },
             "operations": {
                 name: self.monitor.operation_metrics(name)
                 for name in self.monitor.operation_names()

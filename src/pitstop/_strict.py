@@ -7,10 +7,12 @@ the object, the field, the value seen and the fix (with a "did you mean" for typ
 from __future__ import annotations
 
 import difflib
+import typing
 from typing import Any
 
 import pydantic
 
+from pitstop._redact import redact_url
 from pitstop.errors import ConfigError
 
 __all__ = ["StrictModel", "config_error"]
@@ -47,6 +49,16 @@ class StrictModel(pydantic.BaseModel):
 
     model_config = pydantic.ConfigDict(extra="forbid", validate_assignment=True)
 
+    @pydantic.field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_numbers(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        """``True`` is not a count or a duration (pydantic would read it as 1)."""
+        if isinstance(value, bool) and info.field_name is not None:
+            annotation = cls.model_fields[info.field_name].annotation
+            if annotation is not bool and bool not in typing.get_args(annotation):
+                raise ValueError(f"expected a number, not the boolean {value}")
+        return value
+
     def __init__(self, /, **data: Any) -> None:
         try:
             super().__init__(**data)
@@ -56,6 +68,13 @@ class StrictModel(pydantic.BaseModel):
 
     def _check(self) -> None:
         """Raise `ConfigError` when fields disagree (none to check here)."""
+
+    def __repr_args__(self) -> Any:
+        """The fields as repr and str show them: credentials in URL fields hidden."""
+        for name, value in super().__repr_args__():
+            if isinstance(name, str) and name.endswith("url") and isinstance(value, str):
+                value = redact_url(value)
+            yield name, value
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in type(self).model_fields and not name.startswith("_"):

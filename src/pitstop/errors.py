@@ -16,7 +16,8 @@ builtin a user would naturally catch::
      ├── CompressionError                   a conversation could not be compressed
      └── NoRunRecorded(LookupError)         no recorded run to draw (pitstop.notebook.timeline)
 
-Messages say what happened, the value seen and what to do about it.
+Messages say what happened, the value seen and what to do about it. Every error
+survives pickling with its message and fields (results moved between processes).
 
 Every exception a user can meet is one of these. A few private control-flow signals
 never leave the module pair that uses them and are named with an underscore:
@@ -29,6 +30,7 @@ and ``_Interrupted`` (a notebook run cancelled by Kernel > Interrupt, shown as a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "CompressionError",
@@ -73,6 +75,9 @@ class ToolNotFoundError(PitstopError, LookupError):
     def __str__(self) -> str:  # LookupError would otherwise repr() the message
         return str(self.args[0])
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle: rebuild from the fields, not args
+        return (type(self), (self.name, self.known), self.__dict__)
+
 
 class ToolError(PitstopError):
     """A tool call did not produce a result."""
@@ -109,9 +114,22 @@ class RateLimitExceeded(PitstopError):
         self.requested = requested
         self.waited = waited
 
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle: the keyword fields travel too
+        return (_rebuild_rate_limit, (type(self), self.args, self.__dict__))
+
 
 class CompressionError(PitstopError):
     """A conversation could not be compressed."""
+
+
+def _rebuild_rate_limit(
+    cls: type[RateLimitExceeded], args: tuple[Any, ...], state: dict[str, Any]
+) -> RateLimitExceeded:
+    """Unpickle a `RateLimitExceeded` (or a subclass) from its message and fields."""
+    exc = cls.__new__(cls)
+    Exception.__init__(exc, *args)
+    exc.__dict__.update(state)
+    return exc
 
 
 class NoRunRecorded(PitstopError, LookupError):

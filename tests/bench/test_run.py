@@ -16,7 +16,7 @@ def test_peers_come_first_and_local_only_on_request() -> None:
     """bench_peers runs first; bench_local only with --local; bench_run is not a script."""
     names = [n for n, _ in run.scripts(local=False)]
     assert names[0] == "peers" and "core" in names
-    assert "local" not in names and "run" not in names
+    assert "local" not in names and "run" not in names and "soak" not in names
     assert ("local" in [n for n, _ in run.scripts(local=True)]) == (BENCH / "bench_local.py"
                                                                       ).exists()
 

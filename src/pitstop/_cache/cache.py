@@ -177,6 +177,9 @@ class CacheStats(TypedDict):
     """Why results were not stored, with counts."""
     backend_errors: NotRequired[int]
     """Backend operations that failed (the call then ran uncached)."""
+    corrupt: NotRequired[int]
+    """Damaged entries found (unreadable disk rows or Redis values), each dropped and
+    run as a miss."""
     degraded: NotRequired[bool]
     """True while the backend is unreachable."""
     in_flight: NotRequired[int]
@@ -235,10 +238,10 @@ class ToolCache:
                 )
         self.config = config
         self.namespace = config.namespace or namespace
-        self._backend = self._make_backend(config, self.namespace)
         if clock is None:
             clock = time.monotonic if config.backend == "memory" else time.time
         self._clock = clock
+        self._backend = self._make_backend(config, self.namespace, clock)
         self._timer = timer
         self._inflight: dict[str, _Flight] = {}
         self._stats: dict[str, _ToolStats] = {}
@@ -247,7 +250,9 @@ class ToolCache:
         self._trace: deque[TraceRecord] = deque(maxlen=config.trace_size)
 
     @staticmethod
-    def _make_backend(config: CacheConfig, namespace: str) -> Backend:
+    def _make_backend(
+        config: CacheConfig, namespace: str, clock: Callable[[], float]
+    ) -> Backend:
         if config.backend == "memory":
             from pitstop._cache.backends.memory import MemoryBackend
 
@@ -255,11 +260,11 @@ class ToolCache:
         if config.backend == "disk":
             from pitstop._cache.backends.disk import DiskBackend
 
-            return DiskBackend(config.path or default_disk_path(), namespace)
+            return DiskBackend(config.path or default_disk_path(), namespace, clock=clock)
         from pitstop._cache.backends.redis import RedisBackend
 
         url = config.redis_url or "redis://localhost:6379/0"
-        return RedisBackend(url, namespace, timeout=config.redis_timeout)
+        return RedisBackend(url, namespace, timeout=config.redis_timeout, clock=clock)
 
     @property
     def backend(self) -> Backend:
@@ -536,9 +541,10 @@ class ToolCache:
         an identical call in flight); ``misses`` the calls that ran it through the cache;
         ``hit_rate`` is hits / (hits + misses). Calls that skip the cache (TTL 0,
         ``cacheable=False``, cache disabled, unkeyable arguments) are ``bypassed``, and
-        ``uncacheable`` counts why results were not stored. ``time_saved_s`` adds, for
-        every hit, the measured run time of the result it reused; ``cost_saved`` the
-        tool's declared cost.
+        ``uncacheable`` counts why results were not stored; ``corrupt`` the damaged
+        entries found (unreadable rows or values), each dropped and run as a miss.
+        ``time_saved_s`` adds, for every hit, the measured run time of the result it
+        reused; ``cost_saved`` the tool's declared cost.
         """
         cfg = self.config
         backend = self._backend
@@ -582,6 +588,7 @@ class ToolCache:
             "cost_saved": sum(s.cost_saved for s in self._stats.values()),
             "uncacheable": dict(self._reasons),
             "backend_errors": backend.errors,
+            "corrupt": backend.corrupt,
             "degraded": backend.degraded,
             "in_flight": len(self._inflight),
             "tool_stats": tool_stats,

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from pitstop._redact import redact_url
 from pitstop._strict import StrictModel
 from pitstop.errors import ConfigError
 
@@ -54,9 +55,9 @@ class CacheConfig(StrictModel):
     """Seconds a result stays fresh, for tools not in `tool_specific_ttl` (0: never cached)."""
     tool_specific_ttl: dict[str, float] = Field(default_factory=dict)
     """Seconds per tool name, overriding `default_ttl` (0: that tool is never cached)."""
-    max_cache_size: int = Field(1000, ge=1)
+    max_cache_size: int = Field(1000, ge=1, le=10**12)
     """The most entries the cache holds; the least recently used go first."""
-    max_memory_mb: float = Field(100, gt=0)
+    max_memory_mb: float = Field(100, gt=0, le=10**9, allow_inf_nan=False)
     """The most MiB the stored results may take, measured as their serialised size
     (UTF-8 JSON plus key and labels); the least recently used go first."""
     backend: Literal["memory", "disk", "redis"] = "memory"
@@ -70,10 +71,12 @@ class CacheConfig(StrictModel):
     namespace: str | None = Field(None, min_length=1)
     """Keeps the entries of agents or users apart in a shared disk file or Redis; agents
     with the same namespace share results (None: the agent's id)."""
-    trace_size: int = Field(10_000, ge=0)
+    trace_size: int = Field(10_000, ge=0, le=10**8)
     """How many recent tool calls the trace keeps for the TTL tuner (0: no trace)."""
-    redis_timeout: float = Field(1.0, gt=0)
-    """Seconds a Redis command may take before the cache treats Redis as unreachable."""
+    redis_timeout: float = Field(1.0, gt=0, le=3600, allow_inf_nan=False)
+    """Seconds a Redis command may take before the cache treats Redis as unreachable. It
+    is not retried: the cache skips Redis for a second from then, and then one call
+    probes it, so a frozen Redis costs one timeout a second, not one per call."""
 
     def ttl_for(self, tool_name: str) -> float:
         """The TTL in force for a tool, in seconds (0: not cached).
@@ -103,14 +106,14 @@ class CacheConfig(StrictModel):
         if self.redis_url is not None:
             if self.backend != "redis":
                 raise ConfigError(
-                    f"CacheConfig.redis_url is set ({self.redis_url!r}) but backend is "
+                    f"CacheConfig.redis_url is set ({redact_url(self.redis_url)!r}) but backend is "
                     f"{self.backend!r}; set backend='redis' or remove redis_url."
                 )
             scheme = urlsplit(self.redis_url).scheme
             if scheme not in _REDIS_SCHEMES:
                 raise ConfigError(
                     f"CacheConfig.redis_url must start with redis://, rediss:// or unix://, "
-                    f"got {self.redis_url!r}."
+                    f"got {redact_url(self.redis_url)!r}."
                 )
 
 

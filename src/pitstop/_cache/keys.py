@@ -229,6 +229,6 @@ def _json_native(value: Any, depth: int) -> bool:
     return t in _SCALARS
 
 
-def decode(payload: str) -> Any:
+def decode(payload: str | bytes) -> Any:
     """A fresh copy of a stored result (the caller may mutate it freely)."""
     return _loads(payload)

@@ -159,7 +159,12 @@ class ContextEngine:
         if session is None:
             session = self._sessions[session_id] = _Session([])
         if self._store is not None:
-            self._store.append(session_id, session.next_seq, messages)
+            current = self._store.append(session_id, session.messages, messages)
+            if current is not None:  # another engine wrote to this session meanwhile
+                session.messages = current
+                session.next_seq = len(current)
+                session.tokens = None
+                return
         session.messages.extend(messages)
         session.next_seq += len(messages)
         if session.tokens is not None:
@@ -284,9 +289,18 @@ class ContextEngine:
         trigger: str,
         llm: LLMClient | None,
         model: str | None,
+        attempt: int = 0,
     ) -> CompressionResult:
+        """Compress `session`; started again (at most twice) on the file's version when
+        another engine wrote to the session meanwhile."""
         cfg = self.compression_config
         start = self.clock()
+        if attempt == 0 and self._store is not None:
+            current = self._store.load_session(session_id, session.messages)
+            if current is not None:
+                session.messages = current
+                session.next_seq = len(current)
+                session.tokens = None
         snapshot = list(session.messages)
         tokens_before = session.count_tokens(model)
         auto = trigger != "manual"
@@ -325,12 +339,26 @@ class ContextEngine:
                 p = make_plan(False)
         if self._sessions.get(session_id) is not session:
             p, summary = strategies.Plan(0, (), ()), None  # cleared while we awaited the model
+        elif session.messages[: len(snapshot)] != snapshot:  # another engine rewrote it
+            if attempt < 2:
+                return await self._compress(session_id, session, strategy, trigger, llm, model,
+                                            attempt + 1)
+            p, summary = strategies.Plan(0, (), ()), None
         after, tokens_after = len(snapshot), tokens_before
         if not p.noop:
             new = strategies.apply(snapshot, p, summary)
             new += session.messages[len(snapshot) :]  # appended while we awaited the model
             if self._store is not None:
-                self._store.replace(session_id, new)
+                current = self._store.replace(session_id, new, expected=session.messages)
+                if current is not None:  # another engine wrote to the session: start again
+                    session.messages = current
+                    session.next_seq = len(current)
+                    session.tokens = None
+                    if attempt < 2:
+                        return await self._compress(
+                            session_id, session, strategy, trigger, llm, model, attempt + 1
+                        )
+                    new = current
             session.messages = new
             session.next_seq = len(new)
             session.tokens = None

@@ -7,7 +7,12 @@ One row per message, and one per session (to list sessions in creation order)::
 
 The file is in WAL mode with ``synchronous=NORMAL``: an append costs a small write
 and no fsync, and a crash loses at most the last few appends, never the file.
-One engine should own a file at a time; another engine reads it when it is created.
+
+Several engines (in one process or many) may write the same file, even the same
+session: each append is one transaction that checks the file still holds what the
+engine knows, and when another engine wrote meanwhile, the engine takes the file's
+version and appends after it. A compression replaces a session only if the file still
+holds the messages it was computed from. No accepted message is ever lost.
 """
 
 from __future__ import annotations
@@ -140,20 +145,85 @@ class SessionStore:
                 raise
             self._conn.execute("COMMIT")
 
-    def append(self, session_id: str, first_seq: int, messages: Sequence[Message]) -> None:
-        """Store `messages` as the session's rows `first_seq`, `first_seq + 1`, ..."""
-        rows = [(session_id, first_seq + i, message_to_json(m)) for i, m in enumerate(messages)]
+    def append(
+        self, session_id: str, known: Sequence[Message], messages: Sequence[Message]
+    ) -> list[Message] | None:
+        """Store `messages` after the session's last row, in one transaction.
+
+        Args:
+            known: the session as this engine holds it (the file's rows 0, 1, ... as it
+                last wrote or read them).
+
+        Returns:
+            None when the file held exactly `known`; otherwise another engine wrote to
+            the session meanwhile, and this is the session as the file has it now, with
+            `messages` after it (nothing of either writer is lost).
+        """
         with self._transaction() as db:
             db.execute("INSERT OR IGNORE INTO sessions (session_id) VALUES (?)", (session_id,))
-            db.executemany("INSERT INTO messages VALUES (?, ?, ?)", rows)
+            # rows are numbered 0, 1, ... without gaps (a replace renumbers them), so the
+            # last row's number and text tell whether the file holds what we know: O(log n)
+            row = db.execute(
+                "SELECT seq, message FROM messages WHERE session_id = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (session_id,),
+            ).fetchone()
+            top = None if row is None else row[0]
+            if row is None:
+                in_step = not known
+            else:
+                in_step = row[0] == len(known) - 1 and row[1] == message_to_json(known[-1])
+            current = None if in_step else self._rows(db, session_id)
+            base = 0 if top is None else top + 1
+            db.executemany(
+                "INSERT INTO messages VALUES (?, ?, ?)",
+                [(session_id, base + i, message_to_json(m)) for i, m in enumerate(messages)],
+            )
+        return None if current is None else [*current, *messages]
 
-    def replace(self, session_id: str, messages: Iterable[Message]) -> None:
-        """Make `messages` the whole session, in one transaction."""
+    def replace(
+        self,
+        session_id: str,
+        messages: Iterable[Message],
+        *,
+        expected: Sequence[Message] | None = None,
+    ) -> list[Message] | None:
+        """Make `messages` the whole session, in one transaction.
+
+        Args:
+            expected: the session this replacement was computed from; when the file
+                holds something else (another engine wrote meanwhile), nothing changes.
+
+        Returns:
+            None when replaced; otherwise the session as the file has it.
+        """
         rows = [(session_id, i, message_to_json(m)) for i, m in enumerate(messages)]
         with self._transaction() as db:
+            if expected is not None:
+                texts = [t for (t,) in db.execute(
+                    "SELECT message FROM messages WHERE session_id = ? ORDER BY seq",
+                    (session_id,),
+                )]
+                if texts != [message_to_json(m) for m in expected]:
+                    return [message_from_json(t) for t in texts]
             db.execute("INSERT OR IGNORE INTO sessions (session_id) VALUES (?)", (session_id,))
             db.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
             db.executemany("INSERT INTO messages VALUES (?, ?, ?)", rows)
+        return None
+
+    def load_session(self, session_id: str, known: Sequence[Message]) -> list[Message] | None:
+        """None when the file holds exactly `known` for the session, else what it holds."""
+        with self._lock:
+            current = self._rows(self._conn, session_id)
+        return None if current == list(known) else current
+
+    def _rows(self, db: sqlite3.Connection, session_id: str) -> list[Message]:
+        return [
+            message_from_json(t)
+            for (t,) in db.execute(
+                "SELECT message FROM messages WHERE session_id = ? ORDER BY seq", (session_id,)
+            )
+        ]
 
     def clear(self, session_id: str | None = None) -> None:
         """Delete one session, or every session when `session_id` is None."""

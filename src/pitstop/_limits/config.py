@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
 
+from pitstop._redact import redact_url
 from pitstop._strict import StrictModel
 from pitstop.errors import ConfigError
 
@@ -41,7 +43,10 @@ class ResourceLimits(StrictModel):
 
     With `redis_url`, the per-minute buckets live in Redis, so every kernel, process or
     machine that uses the same URL and `namespace` shares one quota. Concurrency limits
-    stay per agent.
+    stay per agent. Every Redis command has a timeout (`redis_timeout`), so a wait is
+    bounded by `resource_wait_timeout_seconds` plus at most one `redis_timeout`. While
+    Redis is down, `on_redis_outage` decides: refuse every request needing a shared
+    limit (the default), or enforce it per process.
     """
 
     max_concurrent_tasks: int | None = Field(10, ge=1)
@@ -71,6 +76,17 @@ class ResourceLimits(StrictModel):
     ``redis`` package (``pip install pitstop[redis]``)."""
     namespace: str = Field("pitstop", min_length=1)
     """The prefix of the Redis keys; agents that should share a quota use the same one."""
+    redis_timeout: float = Field(1.0, gt=0, le=3600, allow_inf_nan=False)
+    """Seconds a Redis command of the shared buckets may take (connecting included)
+    before Redis counts as down for that request. Set explicitly on the client, so no
+    redis-py default (none before 8.0) can leave a task waiting forever."""
+    on_redis_outage: Literal["refuse", "local"] = "refuse"
+    """What the shared per-minute limits do while Redis is down or frozen. ``refuse``
+    (fail closed): every request that needs them raises `RateLimitExceeded` at once,
+    so no process can exceed the shared quota. ``local``: each process falls back to
+    its own bucket of the same size (warned once per outage), so N processes together
+    may use up to N times the quota; Redis is tried again every few seconds and the
+    shared bucket is used again as soon as it answers."""
 
     @property
     def token_capacity(self) -> int | None:
@@ -98,6 +114,6 @@ class ResourceLimits(StrictModel):
             scheme = urlsplit(self.redis_url).scheme
             if scheme not in _REDIS_SCHEMES:
                 raise ConfigError(
-                    f"{name}: redis_url {self.redis_url!r} is not a Redis URL (scheme "
+                    f"{name}: redis_url {redact_url(self.redis_url)!r} is not a Redis URL (scheme "
                     f"{scheme!r}); use redis://host:6379/0, rediss://... or unix:///path."
                 )

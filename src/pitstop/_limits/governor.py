@@ -28,10 +28,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
-from urllib.parse import urlsplit, urlunsplit
 
 from pitstop._limits.config import ResourceLimits
 from pitstop._limits.gate import BucketGate, Gate, SlotGate, _Refusal
+from pitstop._redact import redact_text, redact_url
 from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop.llm._base import Message, RateLimitInfo
 from pitstop.llm._tokens import count_message_tokens
@@ -176,12 +176,14 @@ class Governor:
             name,
             client=self._redis(url),
             key=f"{self.limits.namespace}:limits:{name}",
-            url=_safe_url(url),
+            url=redact_url(url),
             per_minute=per_minute,
             capacity=capacity,
             clock=self._clock,
             sleep=sleep,
             bucket_clock=self._clock if custom_clock else None,
+            timeout=self.limits.redis_timeout,
+            fallback=self.limits.on_redis_outage == "local",
         )
 
     def _redis(self, url: str) -> Any:
@@ -193,7 +195,19 @@ class Governor:
                     "ResourceLimits.redis_url needs the redis package; install it with "
                     "`pip install pitstop[redis]` (or set redis_url=None)."
                 ) from None
-            self._client = aioredis.from_url(url)
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+            from redis.exceptions import ConnectionError as RedisConnectionError
+
+            timeout = self.limits.redis_timeout
+            # explicit timeouts: redis-py before 8.0 has none, and a frozen Redis would
+            # hang every task; one retry replaces a pooled connection a restart killed
+            self._client = aioredis.from_url(
+                url,
+                socket_timeout=timeout,
+                socket_connect_timeout=timeout,
+                retry=Retry(NoBackoff(), 1, (RedisConnectionError,)),
+            )
         return self._client
 
     # -- acquiring -----------------------------------------------------------------------
@@ -361,7 +375,7 @@ class Governor:
             "shared": None
             if self.limits.redis_url is None
             else {
-                "redis_url": _safe_url(self.limits.redis_url),
+                "redis_url": redact_url(self.limits.redis_url),
                 "namespace": self.limits.namespace,
             },
         }
@@ -389,10 +403,12 @@ class Governor:
         limit = getattr(gate, "limit", None) or getattr(gate, "per_minute", None)
         if refusal.reason == "unavailable":
             url = getattr(gate, "url", "Redis")
+            error = redact_text(str(getattr(gate, "last_error", None)))
             text = (
                 f"The shared limit {name} lives in Redis at {url}, which failed "
-                f"({getattr(gate, 'last_error', None)}); start Redis there, or set "
-                "redis_url=None to keep the limits in this process."
+                f"({error}); start Redis there, set on_redis_outage='local' to fall back "
+                "to per-process limits during an outage, or set redis_url=None to keep "
+                "the limits in this process."
             )
         elif isinstance(gate, SlotGate):
             state = f"all {gate.limit} slots are in use, {len(gate.queue)} waiting"
@@ -431,12 +447,3 @@ class Governor:
                     "demand."
                 )
         return RateLimitExceeded(text, limit=name, requested=amount, waited=waited)
-
-
-def _safe_url(url: str) -> str:
-    """`url` with any password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))

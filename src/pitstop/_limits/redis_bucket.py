@@ -10,22 +10,35 @@ leaves a *claim* of its size in the bucket; the others may then only take what i
 above the claim, so a big request is not starved by a stream of small ones elsewhere.
 A claim lapses on its own shortly after its holder would have been served, so a dead
 process cannot block the others.
+
+Every script call has its own timeout. When Redis fails, a request is refused
+(``on_redis_outage='refuse'``), or served from a bucket of this process
+(``'local'``, warned once per outage) until Redis answers again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import uuid
+import warnings
 from collections.abc import Coroutine
 from typing import Any
 
+from pitstop._limits.bucket import TokenBucket
 from pitstop._limits.gate import Clock, Gate, Sleep, _Refusal
 
-__all__ = ["BUCKET_SCRIPT", "CLAIM_SLACK_S", "RedisBucketGate"]
+__all__ = ["BUCKET_SCRIPT", "CLAIM_SLACK_S", "RETRY_S", "RedisBucketGate"]
 
 CLAIM_SLACK_S = 2.0
 """Seconds a claim outlives the time its holder was told to wait."""
+
+RETRY_S = 5.0
+"""Seconds between tries of a Redis that failed; meanwhile requests are refused at once
+(``on_redis_outage='refuse'``) or served locally (``'local'``), without a round trip."""
+
+logger = logging.getLogger("pitstop._limits")
 
 BUCKET_SCRIPT = """
 local key = KEYS[1]
@@ -102,6 +115,9 @@ class RedisBucketGate(Gate):
         capacity: the bucket's size (the burst).
         clock, sleep: for waiting and deadlines.
         bucket_clock: the time the script computes with; None for the Redis server's.
+        timeout: seconds one script call may take (a frozen Redis is down, not slow).
+        fallback: while Redis is down, enforce the limit with a bucket of this process
+            (``on_redis_outage='local'``) instead of refusing every request.
     """
 
     shared = True
@@ -118,6 +134,8 @@ class RedisBucketGate(Gate):
         clock: Clock,
         sleep: Sleep,
         bucket_clock: Clock | None = None,
+        timeout: float = 1.0,
+        fallback: bool = False,
     ) -> None:
         super().__init__(name, clock=clock, sleep=sleep)
         self.key = key
@@ -133,6 +151,12 @@ class RedisBucketGate(Gate):
         """The bucket's level in the last reply from Redis."""
         self.errors = 0
         self.last_error: str | None = None
+        self.timeout = timeout
+        """Seconds one script call may take before Redis counts as down."""
+        self.fallback = fallback
+        """True: while Redis is down, enforce the limit with a bucket of this process."""
+        self._local: TokenBucket | None = None
+        self._retry_at = 0.0
 
     async def _call(self, op: str, amount: float, owner: str = "") -> float:
         now = "" if self._bucket_clock is None else repr(self._bucket_clock())
@@ -148,10 +172,13 @@ class RedisBucketGate(Gate):
         from redis.exceptions import RedisError
 
         try:
-            result, level = await self._script(keys=[self.key], args=args)
-        except RedisError as exc:
+            async with asyncio.timeout(self.timeout):
+                result, level = await self._script(keys=[self.key], args=args)
+        except (RedisError, OSError, TimeoutError) as exc:
             self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else (
+                f"{type(exc).__name__} after redis_timeout={self.timeout:g} s"
+            )
             raise _Refusal("unavailable", waited=0.0, delay=math.inf) from exc
         self.level = float(level)
         return float(result)
@@ -160,6 +187,10 @@ class RedisBucketGate(Gate):
         return False  # a shared bucket always needs a round trip: see `attempt`
 
     async def attempt(self, amount: float) -> float:
+        if self.clock() < self._retry_at:  # Redis failed lately: no round trip
+            if self._local is not None:
+                return self._take_local(amount)
+            raise _Refusal("unavailable", waited=0.0, delay=math.inf)
         call = asyncio.ensure_future(self._call("take", amount, self._owner))
         try:
             delay = await asyncio.shield(call)
@@ -167,8 +198,42 @@ class RedisBucketGate(Gate):
             # The script may still run; if it took the tokens, give them back.
             call.add_done_callback(lambda c: self._undo_take(c, amount))
             raise
+        except _Refusal:
+            self._retry_at = self.clock() + RETRY_S
+            if not self.fallback:
+                raise
+            self._go_local()
+            return self._take_local(amount)
+        self._retry_at = 0.0
+        if self._local is not None:
+            self._local = None
+            logger.warning("The shared limit %s at %s answers again; the shared bucket is "
+                           "used again.", self.name, self.url)
         if delay <= 0.0:
             self.meter.add(amount, self.clock())
+        return delay
+
+    def _go_local(self) -> None:
+        """Redis failed and ``on_redis_outage='local'``: use (or keep) a bucket of this
+        process until the next retry."""
+        if self._local is not None:
+            return
+        self._local = TokenBucket(self.rate, self.capacity, now=self.clock())
+        message = (
+            f"The shared limit {self.name} lives in Redis at {self.url}, which failed "
+            f"({self.last_error}); on_redis_outage='local': this process now enforces "
+            f"{self.per_minute}/minute on its own, so N processes together may use up to N "
+            f"times the quota, until Redis answers again (tried every {RETRY_S:g} s)."
+        )
+        logger.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def _take_local(self, amount: float) -> float:
+        assert self._local is not None
+        now = self.clock()
+        delay = self._local.try_take(amount, now)
+        if not delay:
+            self.meter.add(amount, now)
         return delay
 
     def _undo_take(self, call: asyncio.Future[float], amount: float) -> None:
@@ -204,16 +269,33 @@ class RedisBucketGate(Gate):
     def adjust(self, delta: float) -> None:
         """Settle a reservation in the shared bucket (in the background)."""
         if delta:
-            self._spawn(self._call("adjust", delta), kick=delta < 0)
+            local = self._local
+            if local is None:
+                self._spawn(self._call("adjust", delta), kick=delta < 0)
+            elif delta > 0:
+                local.debit(delta, self.clock())
+            else:
+                local.credit(-delta, self.clock())
+                self.kick()
             self.meter.add(delta, self.clock())
 
     def clamp(self, remaining: float) -> None:
+        if self._local is not None:
+            self._local.clamp(remaining, self.clock())
+            self.kick()
+            return
         self._spawn(self._call("clamp", remaining), kick=True)
 
     def pause(self, seconds: float) -> None:
+        if self._local is not None:
+            self._local.pause(seconds, self.clock())
+            self.kick()
+            return
         self._spawn(self._call("pause", seconds), kick=True)
 
     def available(self) -> float:
+        if self._local is not None:
+            return self._local.available(self.clock())
         return self.level
 
     async def refresh(self) -> float:
@@ -228,6 +310,7 @@ class RedisBucketGate(Gate):
         self._spawn(self._call("unclaim", 0, self._owner))
         while self._background:
             await asyncio.gather(*list(self._background), return_exceptions=True)
+        self._local = None
 
     def stats(self) -> dict[str, float | int]:
         now = self.clock()
@@ -240,5 +323,6 @@ class RedisBucketGate(Gate):
             "utilisation": used / self.per_minute,
             "admitted": self.meter.total,
             "redis_errors": self.errors,
+            "local_fallback": self._local is not None,
             **super().stats(),
         }

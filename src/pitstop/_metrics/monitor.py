@@ -9,12 +9,21 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, Literal, NamedTuple, TypedDict
 
-__all__ = ["Monitor", "OperationMetrics", "OperationTimer", "Span", "SpanKind", "percentile"]
+__all__ = [
+    "OTHER",
+    "Monitor",
+    "OperationMetrics",
+    "OperationTimer",
+    "Span",
+    "SpanKind",
+    "percentile",
+]
 
 SpanKind = Literal["task", "llm", "tool", "wait", "compression", "operation"]
 
@@ -79,6 +88,10 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
 
 
+def _key_shown(kind: str, name: str) -> str:
+    return repr(_operation_key(kind, name)[:60])
+
+
 def _operation_key(kind: str, name: str) -> str:
     if kind == "operation":
         return name
@@ -98,13 +111,25 @@ class _OpStats:
         self.durations: deque[float] = deque(maxlen=max_samples)
 
 
+OTHER = "(other)"
+"""The operation that counts the names past `Monitor`'s ``max_operations``."""
+
+
 class Monitor:
-    """Records spans and per-operation durations.
+    """Records spans and per-operation durations, in bounded memory.
+
+    Every structure has a bound, whatever runs through it: the timeline keeps the last
+    `max_spans` spans, each operation its last `max_samples` durations, and at most
+    `max_operations` distinct operations are kept apart (tool names a model made up,
+    f-string operation names); the ones after that are counted together as
+    ``"(other)"``, with one warning. Task spans are named by their task id but all
+    count as the one operation ``task``. `sizes` reports the sizes.
 
     Args:
         clock: the time source, in seconds; injected so tests can use a fake clock.
         max_spans: how many spans the timeline keeps (the oldest are dropped).
         max_samples: how many durations each operation keeps for its percentiles.
+        max_operations: how many distinct operations are timed apart.
     """
 
     def __init__(
@@ -113,12 +138,17 @@ class Monitor:
         clock: Callable[[], float] = time.perf_counter,
         max_spans: int = 20_000,
         max_samples: int = 10_000,
+        max_operations: int = 1_000,
     ) -> None:
         self.clock = clock
         self._spans: deque[Span] = deque(maxlen=max_spans)
         self._ops: dict[str, _OpStats] = {}
+        # (kind, name) -> its stats, so the hot path skips building the key; never
+        # holds task ids (one per task) and stops growing at 2 * max_operations
         self._by_kind_name: dict[tuple[str, str], _OpStats] = {}
         self._max_samples = max_samples
+        self._max_operations = max_operations
+        self._warned = False
 
     def record(
         self,
@@ -136,16 +166,46 @@ class Monitor:
         self._spans.append(span)
         op = self._by_kind_name.get((kind, name))
         if op is None:
-            key = _operation_key(kind, name)
-            op = self._ops.get(key)
-            if op is None:
-                op = self._ops[key] = _OpStats(self._max_samples)
-            self._by_kind_name[(kind, name)] = op
+            op = self._op(kind, name)
         op.count += 1
         op.durations.append(end - start)
         if status != "ok":
             op.errors += 1
         return span
+
+    def _op(self, kind: str, name: str) -> _OpStats:
+        """The stats of (kind, name): found, made, or ``(other)`` past the bound."""
+        key = _operation_key(kind, name)
+        op = self._ops.get(key)
+        if op is None:
+            if len(self._ops) >= self._max_operations:
+                key = OTHER
+                op = self._ops.get(key)
+                if not self._warned:
+                    self._warned = True
+                    warnings.warn(
+                        f"Monitor: more than max_operations={self._max_operations} distinct "
+                        f"operations (the latest: {_key_shown(kind, name)}); the ones after it "
+                        f"are timed together as {OTHER!r}. Use fewer distinct names (no ids "
+                        "in tracked names), or raise Monitor(max_operations=...).",
+                        RuntimeWarning,
+                        stacklevel=4,
+                    )
+            if op is None:
+                op = self._ops[key] = _OpStats(self._max_samples)
+        if kind != "task" and len(self._by_kind_name) < 2 * self._max_operations:
+            self._by_kind_name[(kind, name)] = op
+        return op
+
+    def sizes(self) -> dict[str, int]:
+        """How big each structure is now: ``spans``, ``operations``, ``index`` (the
+        (kind, name) lookup) and ``samples`` (durations kept, over all operations)."""
+        return {
+            "spans": len(self._spans),
+            "operations": len(self._ops),
+            "index": len(self._by_kind_name),
+            "samples": sum(len(op.durations) for op in self._ops.values()),
+        }
 
     def track(self, name: str, **attrs: Any) -> OperationTimer:
         """Time a block as the operation `name` (``with`` or ``async with``)."""
@@ -210,6 +270,7 @@ class Monitor:
         self._spans.clear()
         self._ops.clear()
         self._by_kind_name.clear()
+        self._warned = False
 
 
 class OperationTimer:

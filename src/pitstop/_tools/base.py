@@ -3,35 +3,87 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import re
 import threading
+import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, overload
 
 import pydantic
 
-from pitstop.errors import ConfigError, ToolArgumentError, ToolNotFoundError, ToolTimeoutError
+from pitstop.errors import (
+    ConfigError,
+    ToolArgumentError,
+    ToolError,
+    ToolNotFoundError,
+    ToolTimeoutError,
+)
 from pitstop.llm._base import ToolSpec
 
-__all__ = ["Tool", "ToolRegistry", "default_registry", "resolve_tools", "tool"]
+__all__ = ["THREADS_PER_TOOL", "Tool", "ToolRegistry", "default_registry", "resolve_tools", "tool"]
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]{0,63}$")
 
-_executor_lock = threading.Lock()
-_executor: ThreadPoolExecutor | None = None
+THREADS_PER_TOOL = 32
+"""Worker threads one sync tool may use at once. Each sync tool has a pool of its own,
+so calls of one tool that hang (timed out, still running) never starve another tool."""
 
 
-def _thread_pool() -> ThreadPoolExecutor:
-    """The pool that runs sync tools (shared, created on first use)."""
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(max_workers=32, thread_name_prefix="pitstop-tool")
-    return _executor
+class _ToolThreads:
+    """The worker threads of one sync tool: its own pool, and its stuck calls.
+
+    A call is *stuck* when its caller gave up on it (the timeout fired, or the task
+    was cancelled) while its thread still runs: Python cannot stop a thread.
+    """
+
+    __slots__ = ("_pool", "lock", "name", "stuck")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock = threading.Lock()
+        self.stuck = 0
+        self._pool: ThreadPoolExecutor | None = None
+
+    def pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            with self.lock:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(
+                        max_workers=THREADS_PER_TOOL, thread_name_prefix=f"pitstop-tool-{self.name}"
+                    )
+        return self._pool
+
+    def run(self, fn: Callable[..., Any], arguments: Mapping[str, Any], call: list[bool]) -> Any:
+        """In the worker thread: call `fn`; an exit or interrupt raised by the tool itself
+        becomes a `ToolError` (it must not end the process or the event loop)."""
+        with self.lock:
+            call[0] = True  # started
+        try:
+            return fn(**arguments)
+        except (KeyboardInterrupt, SystemExit, GeneratorExit) as exc:
+            raise ToolError(_exit_message(self.name, exc, "in its worker thread")) from None
+        finally:
+            with self.lock:
+                call[1] = True  # finished
+                if call[2]:
+                    self.stuck -= 1
+
+    def given_up(self, call: list[bool]) -> None:
+        """On the event loop: the caller stopped waiting for `call`."""
+        with self.lock:
+            if call[0] and not call[1] and not call[2]:
+                call[2] = True
+                self.stuck += 1
+
+
+def _exit_message(name: str, exc: BaseException, where: str) -> str:
+    detail = f": {exc}" if str(exc) else ""
+    return (
+        f"Tool {name!r} raised {type(exc).__name__}{detail} {where}; it is reported as this "
+        "call's error and the run goes on."
+    )
 
 
 def _parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
@@ -104,9 +156,14 @@ class Tool:
         cost: the price of one call (any unit, e.g. dollars), for cost-saved figures.
         inline: run a sync function on the event loop instead of in a thread. Only for
             functions that take microseconds; anything slower blocks every other task.
+
+    A sync tool runs in worker threads of its own (at most `THREADS_PER_TOOL` at once),
+    so one that hangs never starves another; `stuck_threads` counts its calls that were
+    given up (timed out) while their thread still runs.
     """
 
     __slots__ = (
+        "_threads",
         "_validator",
         "_wants_dict",
         "cacheable",
@@ -149,6 +206,7 @@ class Tool:
         self.cost = cost
         self.inline = inline
         self.is_async = inspect.iscoroutinefunction(fn)
+        self._threads = _ToolThreads(self.name)
         summary, arg_docs = _parse_docstring(inspect.getdoc(fn))
         self.description: str = description if description is not None else (summary or self.name)
         model = self._arguments_model(fn, arg_docs)
@@ -255,7 +313,16 @@ class Tool:
                 fut.set_exception(exc)
             return fut
         loop = asyncio.get_running_loop()
-        return loop.run_in_executor(_thread_pool(), functools.partial(self.fn, **arguments))
+        threads = self._threads
+        call = [False, False, False]  # started, finished, given up
+        fut = loop.run_in_executor(threads.pool(), threads.run, self.fn, arguments, call)
+        fut.add_done_callback(lambda f: threads.given_up(call) if f.cancelled() else None)
+        return fut
+
+    @property
+    def stuck_threads(self) -> int:
+        """Calls of this (sync) tool whose caller gave up while their thread still runs."""
+        return self._threads.stuck
 
     async def __call__(self, **arguments: Any) -> Any:
         """Validate and call, as the agent does (without cache or limits)."""
@@ -263,14 +330,44 @@ class Tool:
 
 
 class ToolRegistry:
-    """Tools by name, so that ``HybridAgent(tools=["search"])`` can find them."""
+    """Tools by name, so that ``HybridAgent(tools=["search"])`` can find them.
+
+    Agents resolve names when they are built, so replacing a registered tool changes
+    only the agents built afterwards.
+    """
 
     def __init__(self) -> None:
         self._tools: dict[str, Tool] = {}
+        self._warned: set[tuple[str, str, str]] = set()
 
     def register(self, t: Tool, *, replace: bool = True) -> Tool:
-        if not replace and t.name in self._tools:
-            raise ConfigError(f"A tool named {t.name!r} is already registered.")
+        """Add `t` under its name.
+
+        A different function already registered under that name is replaced with a
+        warning (once per pair of definitions) that names both; the same function
+        defined again (a re-run notebook cell) replaces it silently.
+
+        Raises:
+            ConfigError: ``replace=False`` and the name is taken.
+        """
+        if self is default_registry:
+            _load_demo_tools()  # so a user's tool named like a demo tool always wins
+        old = self._tools.get(t.name)
+        if old is not None and old is not t:
+            if not replace:
+                raise ConfigError(f"A tool named {t.name!r} is already registered.")
+            old_where, new_where = _definition(old.fn), _definition(t.fn)
+            pair = (t.name, old_where, new_where)
+            if old_where != new_where and pair not in self._warned:
+                self._warned.add(pair)
+                warnings.warn(
+                    f"Tool {t.name!r} defined at {new_where} replaces the tool of the same "
+                    f"name defined at {old_where}; agents built before keep the one they "
+                    "had, agents built from now on get the new one. Pass name=... to keep "
+                    "both.",
+                    UserWarning,
+                    stacklevel=3,
+                )
         self._tools[t.name] = t
         return t
 
@@ -281,7 +378,7 @@ class ToolRegistry:
         try:
             return self._tools[name]
         except KeyError:
-            if self is default_registry:
+            if self is default_registry and not _demo_loaded:
                 _load_demo_tools()
                 if name in self._tools:
                     return self._tools[name]
@@ -302,9 +399,29 @@ class ToolRegistry:
 default_registry = ToolRegistry()
 """The registry `@tool` adds to and the agent looks names up in."""
 
+_demo_loaded = False
+
 
 def _load_demo_tools() -> None:
-    import pitstop._tools.demo  # noqa: F401  (registers the demo tools on import)
+    """Register the demo tools once, under names not taken yet."""
+    global _demo_loaded
+    if _demo_loaded:
+        return
+    _demo_loaded = True
+    from pitstop._tools.demo import DEMO_TOOLS
+
+    for t in DEMO_TOOLS:
+        default_registry._tools.setdefault(t.name, t)
+
+
+def _definition(fn: Callable[..., Any]) -> str:
+    """Where a function is defined: ``module.qualname (file:line)``."""
+    fn = inspect.unwrap(fn)
+    name = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return name
+    return f"{name} ({code.co_filename}:{code.co_firstlineno})"
 
 
 @overload
@@ -369,6 +486,11 @@ def resolve_tools(
     if isinstance(tools, (str, Tool)) or callable(tools):
         raise ConfigError(
             f"tools must be a list, got {tools!r}; write tools=[{tools!r}] for a single tool."
+        )
+    if isinstance(tools, Mapping) or not isinstance(tools, Iterable):
+        raise ConfigError(
+            f"tools must be a list of tool names, Tool objects or functions, got "
+            f"{type(tools).__name__} {tools!r:.60}."
         )
     for item in tools:
         if isinstance(item, str):

@@ -17,10 +17,10 @@ import os
 import zlib
 from typing import Any
 
-from pitstop._tools.base import Tool, default_registry, tool
+from pitstop._tools.base import Tool, tool
 from pitstop.errors import ToolArgumentError
 
-__all__ = ["calculator", "evaluate", "search", "translate", "weather"]
+__all__ = ["DEMO_TOOLS", "calculator", "evaluate", "search", "translate", "weather"]
 
 
 def _scale() -> float:
@@ -43,11 +43,18 @@ async def _simulated_latency(low: float, high: float, *key: str) -> float:
 
 # -- calculator: a real one, no eval -----------------------------------------------
 
+MAX_DIGITS = 1000
+"""The largest integer the calculator computes with, in decimal digits. With it every
+operation takes microseconds, whatever a model writes."""
+_MAX_BITS = int(MAX_DIGITS * math.log2(10)) + 1
+
 _BINARY = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
     ast.Pow: operator.pow,
 }
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
+            ast.Mod: "%", ast.Pow: "**"}
 _UNARY: dict[type[ast.unaryop], Any] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 _FUNCS: dict[str, Any] = {
     "sqrt": math.sqrt, "abs": abs, "round": round, "log": math.log, "exp": math.exp,
@@ -56,55 +63,157 @@ _FUNCS: dict[str, Any] = {
 _CONSTS = {"pi": math.pi, "e": math.e}
 
 
+def _too_big(what: str) -> ToolArgumentError:
+    return ToolArgumentError(
+        f"{what} would have more than {MAX_DIGITS} digits, more than this calculator "
+        "computes; use smaller numbers."
+    )
+
+
+def _bits(value: Any) -> int:
+    return value.bit_length() if isinstance(value, int) else 0
+
+
+def _binary(op: type[ast.operator], left: Any, right: Any) -> Any:
+    """One binary operation, refused before it starts when its result would be too big."""
+    if op is ast.Pow:
+        if isinstance(left, int) and isinstance(right, int) and right > 0 and abs(left) > 1:
+            if (abs(left).bit_length() - 1) * right > _MAX_BITS:
+                raise _too_big(f"{_shown(left)} ** {_shown(right)}")
+    elif op is ast.Mult and _bits(left) + _bits(right) > _MAX_BITS + 1:
+        raise _too_big(f"{_shown(left)} * {_shown(right)}")
+    result = _BINARY[op](left, right)
+    if isinstance(result, complex):
+        raise ToolArgumentError(
+            f"{_shown(left)} {_SYMBOLS[op]} {_shown(right)} has no real result (a negative "
+            "number to a fractional power)."
+        )
+    return result
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:10]}...{text[-6:]} ({len(text)} digits)"
+
+
+def _call(name: str, args: list[Any]) -> Any:
+    if name == "round" and len(args) == 2:
+        digits = args[1]
+        if not isinstance(digits, int) or abs(digits) > MAX_DIGITS:
+            raise ToolArgumentError(
+                f"round(x, n) needs n (the digits to keep) to be a whole number between "
+                f"-{MAX_DIGITS} and {MAX_DIGITS}, "
+                f"got {_shown(digits)}."
+            )
+    return _FUNCS[name](*args)
+
+
 def evaluate(expression: str) -> float | int:
     """Evaluate arithmetic safely by walking its syntax tree (no ``eval``).
 
     Supports numbers, ``+ - * / // % **``, parentheses, ``pi``, ``e`` and the functions
-    sqrt, abs, round, log, exp, sin, cos, tan, min, max.
+    sqrt, abs, round, log, exp, sin, cos, tan, min, max. Every operation is bounded:
+    integers of at most `MAX_DIGITS` digits (checked before a power or a product is
+    computed), ``round`` digits within the same bound, so an evaluation takes
+    microseconds whatever the input. Anything else is a `ToolArgumentError` sentence.
     """
+    if not isinstance(expression, str):
+        raise ToolArgumentError(f"expression must be text, got {type(expression).__name__}.")
     if len(expression) > 500:
         raise ToolArgumentError("Expression too long (over 500 characters).")
     try:
         tree = ast.parse(expression.replace("^", "**"), mode="eval")
-    except SyntaxError:
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise ToolArgumentError(f"Not an arithmetic expression: {expression!r}.") from None
 
     def walk(node: ast.AST) -> Any:
         if isinstance(node, ast.Expression):
             return walk(node.body)
         if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            return node.value
+            value = node.value
+            if isinstance(value, int) and value.bit_length() > _MAX_BITS:
+                raise _too_big(f"The number {_shown(value)}")
+            return value
         if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-            left, right = walk(node.left), walk(node.right)
-            if isinstance(node.op, ast.Pow) and abs(right) > 1000:
-                raise ToolArgumentError(f"Exponent {right} is too large (at most 1000).")
-            return _BINARY[type(node.op)](left, right)
-        if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-            return _UNARY[type(node.op)](walk(node.operand))
-        if isinstance(node, ast.Name) and node.id in _CONSTS:
+            result = _binary(type(node.op), walk(node.left), walk(node.right))
+        elif isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+            result = _UNARY[type(node.op)](walk(node.operand))
+        elif isinstance(node, ast.Name) and node.id in _CONSTS:
             return _CONSTS[node.id]
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
                 and node.func.id in _FUNCS and not node.keywords):
-            return _FUNCS[node.func.id](*(walk(a) for a in node.args))
-        raise ToolArgumentError(
-            f"Unsupported element {ast.dump(node)[:60]!r} in {expression!r}; use numbers, "
-            "+ - * / // % **, parentheses and sqrt/abs/round/log/exp/sin/cos/tan/min/max."
-        )
+            result = _call(node.func.id, [walk(a) for a in node.args])
+        else:
+            raise ToolArgumentError(
+                f"Unsupported element {ast.dump(node)[:60]!r} in {expression!r}; use numbers, "
+                "+ - * / // % **, parentheses and sqrt/abs/round/log/exp/sin/cos/tan/min/max."
+            )
+        if isinstance(result, int) and result.bit_length() > _MAX_BITS:
+            raise _too_big("The result")
+        if isinstance(result, float) and not math.isfinite(result):
+            raise ToolArgumentError(
+                f"{expression!r} overflows (a result beyond 1.8e308 or not a number)."
+            )
+        return result
 
     try:
         return walk(tree)  # type: ignore[no-any-return]
+    except ToolArgumentError:
+        raise
     except ZeroDivisionError:
         raise ToolArgumentError(f"Division by zero in {expression!r}.") from None
-    except (OverflowError, ValueError) as err:
-        raise ToolArgumentError(f"Cannot evaluate {expression!r}: {err}.") from None
+    except OverflowError:
+        raise ToolArgumentError(
+            f"{expression!r} overflows: a result beyond 1.8e308 cannot be computed."
+        ) from None
+    except ValueError:
+        raise ToolArgumentError(
+            f"{expression!r} is outside a function's domain (such as sqrt or log of a "
+            "negative number)."
+        ) from None
+    except TypeError:
+        raise ToolArgumentError(
+            f"A function in {expression!r} got the wrong number or kind of arguments "
+            "(sqrt(x), round(x) or round(x, n), min(a, b, ...))."
+        ) from None
+    except RecursionError:
+        raise ToolArgumentError(f"{expression!r} is nested too deeply.") from None
 
 
 _OPS = {"add": operator.add, "subtract": operator.sub, "multiply": operator.mul,
         "divide": operator.truediv, "power": operator.pow, "mod": operator.mod}
 
 
-@tool(inline=True, cost=0.0)
-def calculator(
+def _operate(operation: str, a: float, b: float) -> float | int:
+    """One operation on two numbers, with a sentence for each way it can fail."""
+    fn = _OPS.get(operation.lower())
+    if fn is None:
+        raise ToolArgumentError(
+            f"Unknown operation {operation!r}; use one of {', '.join(_OPS)}."
+        )
+    a, b = float(a), float(b)
+    call = f"{operation.lower()}({a:g}, {b:g})"
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise ToolArgumentError(f"{call}: the operands must be finite numbers.")
+    if operation.lower() in ("divide", "mod") and b == 0:
+        raise ToolArgumentError(f"Division by zero in {call} (b=0).")
+    try:
+        result = fn(a, b)
+    except OverflowError:
+        result = math.inf
+    except ZeroDivisionError:  # 0 ** negative
+        raise ToolArgumentError(f"{call}: zero to a negative power is undefined.") from None
+    if isinstance(result, complex):
+        raise ToolArgumentError(
+            f"{call} has no real result (a negative number to a fractional power)."
+        )
+    if not math.isfinite(result):
+        raise ToolArgumentError(f"{call} is too large for a number (beyond 1.8e308).")
+    return int(result) if float(result).is_integer() and abs(result) < 2**53 else result
+
+
+@tool(cost=0.0, register=False)
+async def calculator(
     operation: str | None = None,
     a: float | None = None,
     b: float | None = None,
@@ -119,20 +228,14 @@ def calculator(
         expression: arithmetic such as "(2 + 3) * sqrt(16)", instead of operation/a/b.
     """
     if expression is not None:
-        return evaluate(expression)
+        # Bounded, but an expression is still many operations: it runs off the event
+        # loop, so nothing else waits for it and a timeout can always fire.
+        return await asyncio.to_thread(evaluate, expression)
     if operation is None or a is None or b is None:
         raise ToolArgumentError(
             "calculator needs either `expression`, or `operation` with `a` and `b`."
         )
-    fn = _OPS.get(operation.lower())
-    if fn is None:
-        raise ToolArgumentError(
-            f"Unknown operation {operation!r}; use one of {', '.join(_OPS)}."
-        )
-    if operation.lower() == "divide" and b == 0:
-        raise ToolArgumentError("Division by zero (b=0).")
-    result = fn(a, b)
-    return int(result) if float(result).is_integer() and abs(result) < 2**53 else result
+    return _operate(operation, a, b)
 
 
 # -- simulated APIs ----------------------------------------------------------------
@@ -140,7 +243,7 @@ def calculator(
 _TOPICS = ["overview", "tutorial", "news", "benchmarks", "best practices", "pitfalls"]
 
 
-@tool(cost=0.005)
+@tool(cost=0.005, register=False)
 async def search(query: str, max_results: int = 3) -> list[dict[str, str]]:
     """Simulated web search (no network): deterministic results after a simulated API
     latency of 0.3-0.6 s; declared cost $0.005 per call.
@@ -166,7 +269,7 @@ async def search(query: str, max_results: int = 3) -> list[dict[str, str]]:
 _CONDITIONS = ["sunny", "cloudy", "light rain", "windy", "clear", "overcast"]
 
 
-@tool(cost=0.001)
+@tool(cost=0.001, register=False)
 async def weather(location: str, units: str = "metric") -> dict[str, Any]:
     """Simulated weather API (no network): deterministic conditions after a simulated
     latency of 0.2-0.4 s; declared cost $0.001 per call.
@@ -198,7 +301,7 @@ _PHRASES = {
 }
 
 
-@tool(cost=0.002)
+@tool(cost=0.002, register=False)
 async def translate(text: str, target: str = "es") -> dict[str, str]:
     """Simulated translation API (no network): a small phrase book, a tagged echo
     otherwise, after a simulated latency of 0.2-0.3 s; declared cost $0.002 per call.
@@ -216,5 +319,8 @@ async def translate(text: str, target: str = "es") -> dict[str, str]:
     return {"text": text, "target": target, "translation": translated}
 
 
-translation: Tool = default_registry.register(translate.with_options(name="translation"))
-translator: Tool = default_registry.register(translate.with_options(name="translator"))
+translation: Tool = translate.with_options(name="translation")
+translator: Tool = translate.with_options(name="translator")
+
+DEMO_TOOLS: tuple[Tool, ...] = (calculator, search, weather, translate, translation, translator)
+"""Registered in the default registry on its first lookup, under names not taken yet."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from pitstop import _events
 from pitstop._cache.cache import Hit
 from pitstop._metrics.monitor import Monitor
-from pitstop._tools.base import Tool
+from pitstop._tools.base import Tool, _exit_message
 from pitstop.errors import ToolNotFoundError
 from pitstop.events import RateLimitWaitEvent, ToolCallEvent, ToolResultEvent
 
@@ -49,19 +49,41 @@ class PlannedCall(NamedTuple):
 
 
 def result_text(result: ToolResultEvent) -> str:
-    """A tool result as the text the model reads."""
+    """A tool result as the text the model reads.
+
+    A valid result that cannot be written as text (an integer past Python's 4,300-digit
+    limit, an object whose ``repr`` raises) becomes a readable placeholder: the task
+    goes on, and the result itself is still in the ``tool_result`` event.
+    """
     if not result["success"]:
         return f"Error: {result['error']}"
     value = result["result"]
     kind = value.__class__
     if kind is str:
         return value  # type: ignore[no-any-return]
-    if kind is int or kind is float:
-        return repr(value)
     try:
+        if kind is int or kind is float:
+            return repr(value)
         return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
+    except Exception:  # any failure of a user's __str__ ends here
+        pass
+    try:
         return repr(value)
+    except Exception as exc:
+        return _placeholder(value, exc)
+
+
+def _placeholder(value: Any, exc: Exception) -> str:
+    """What the model reads for a result that cannot be shown."""
+    try:
+        why = f"{type(exc).__name__}: {exc}"
+    except Exception:  # even the error's text may fail
+        why = type(exc).__name__
+    if isinstance(value, int):
+        what = f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    else:
+        what = f"a {type(value).__qualname__}"
+    return f"[the tool returned {what}, which cannot be shown as text ({why[:200]})]"
 
 
 def _describe_error(tool_name: str, exc: Exception) -> str:
@@ -112,6 +134,7 @@ class ToolExecutor:
             emit(_events.tool_call(tid, call.call_id, name, call.arguments))
         cached = False
         status = "ok"
+        result: ToolResultEvent
         try:
             t = self.tools.get(name)
             if t is None:
@@ -132,14 +155,25 @@ class ToolExecutor:
                         cache.fail(miss, exc)
                         raise
                     await cache.fill(miss, value)
-        except asyncio.CancelledError:
-            monitor.record("tool", name, start, monitor.clock(), status="cancelled",
-                           task_id=task_id, attrs={"call_id": call.call_id, "turn": call.turn})
-            raise
+        except asyncio.CancelledError as exc:
+            current = asyncio.current_task()
+            if current is None or current.cancelling():  # this task is being cancelled
+                monitor.record("tool", name, start, monitor.clock(), status="cancelled",
+                               task_id=task_id,
+                               attrs={"call_id": call.call_id, "turn": call.turn})
+                raise
+            # the tool raised CancelledError itself (a library inside it can): its error
+            status = "error"
+            end = monitor.clock()
+            result = self._failed(call, tid, exc, end - start)
+        except (SystemExit, GeneratorExit) as exc:  # a tool's own: never the process's end
+            status = "error"
+            end = monitor.clock()
+            result = self._failed(call, tid, exc, end - start)
         except Exception as exc:
             status = "error"
             end = monitor.clock()
-            result: ToolResultEvent = {
+            result = {
                 "type": "tool_result", "timestamp": time.time(), "task_id": tid,
                 "call_id": call.call_id, "tool_name": name, "success": False,
                 "error": _describe_error(name, exc), "cached": False, "duration": end - start}
@@ -154,6 +188,17 @@ class ToolExecutor:
         if emit is not None:
             emit(result)
         return result
+
+    @staticmethod
+    def _failed(
+        call: PlannedCall, tid: str, exc: BaseException, duration: float
+    ) -> ToolResultEvent:
+        """The error result of a call whose tool raised a BaseException of its own."""
+        error = _exit_message(call.tool_name, exc, "inside the tool")
+        return {
+            "type": "tool_result", "timestamp": time.time(), "task_id": tid,
+            "call_id": call.call_id, "tool_name": call.tool_name, "success": False,
+            "error": error, "cached": False, "duration": duration}
 
     async def _limited(
         self, t: Tool, args: dict[str, Any], task_id: str | None, emit: Emit | None

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from pitstop._redact import redact_url
 from pitstop.errors import ConfigError, LLMConnectionError, LLMError, MissingExtraError
 from pitstop.llm._base import Message, RateLimitInfo, StreamItem, ToolCall, ToolSpec, Usage
 from pitstop.llm._tokens import count_message_tokens, count_tokens
@@ -110,6 +111,26 @@ def rate_limit_info(headers: Mapping[str, str], *, retry_after: bool) -> RateLim
     if remaining is None and reset is None and wait is None:
         return None
     return RateLimitInfo(remaining_tokens=remaining, reset_tokens_s=reset, retry_after_s=wait)
+
+
+def _credentials_to_header(url: str | None) -> tuple[str | None, dict[str, str] | None]:
+    """Move ``user:password@`` out of `url` into a Basic auth header.
+
+    httpx would send the same header, but it also logs the URL with the credentials in
+    it on every request; the URL pitstop hands on carries none.
+    """
+    if url is None or "@" not in url:
+        return url, None
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    import base64
+    from urllib.parse import unquote, urlunsplit
+
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    clean = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    return clean, {"Authorization": f"Basic {token}"}
 
 
 def _is_loopback_url(url: str) -> bool:
@@ -253,17 +274,23 @@ class OpenAIClient:
             if api_key is None:
                 if base_url is None or not _is_loopback_url(base_url):
                     raise ConfigError(
-                        f"OpenAIClient has no API key for {base_url or 'the OpenAI API'}: pass "
+                        f"OpenAIClient has no API key for "
+                        f"{redact_url(base_url) if base_url else 'the OpenAI API'}: pass "
                         "api_key=... or set OPENAI_API_KEY (a loopback base_url needs none)."
                     )
                 api_key = LOCAL_API_KEY
+            shown = base_url
+            base_url, headers = _credentials_to_header(base_url)
             client = openai.AsyncOpenAI(
-                base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout
+                base_url=base_url, api_key=api_key, max_retries=0, timeout=timeout,
+                default_headers=headers,
             )
         else:
             client = client.with_options(max_retries=0)
+            shown = None
         self._client = client
-        self.base_url = str(client.base_url).rstrip("/")
+        self.base_url = redact_url((shown or str(client.base_url)).rstrip("/"))
+        """The endpoint as pitstop shows it: credentials in the URL hidden."""
 
     def __repr__(self) -> str:
         return f"OpenAIClient(model={self.model!r}, base_url={self.base_url!r})"

@@ -13,7 +13,10 @@ import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
-__all__ = ["Backend", "BackendGuard", "Entry", "Hit", "Matcher"]
+from pitstop._cache.keys import decode
+from pitstop._redact import redact_text, redact_url
+
+__all__ = ["Backend", "BackendGuard", "DamagedEntry", "Entry", "Hit", "Matcher", "read_hit"]
 
 logger = logging.getLogger("pitstop._cache")
 
@@ -33,6 +36,33 @@ class Hit(NamedTuple):
     """Seconds the run that produced it took."""
     labels: tuple[str, ...]
     """The entry's labels."""
+
+
+class DamagedEntry(Exception):
+    """A stored entry that cannot be read back (internal: the backend drops it)."""
+
+
+def read_hit(value_text: str | bytes | None, latency: Any, labels: Any, *,
+             value: Any = None) -> Hit:
+    """A `Hit` from stored parts, checked: JSON text (or an already decoded `value`),
+    a finite latency >= 0 and a list of label strings.
+
+    Raises:
+        DamagedEntry: any part is not what pitstop writes.
+    """
+    try:
+        if value_text is not None:
+            value = decode(value_text)  # JSON only: nothing is ever unpickled
+        if isinstance(labels, (str, bytes)):
+            labels = decode(labels)
+    except (ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise DamagedEntry(f"not JSON ({type(exc).__name__})") from None
+    if (isinstance(latency, bool) or not isinstance(latency, (int, float))
+            or not 0 <= latency < float("inf")):
+        raise DamagedEntry(f"latency {latency!r:.40} is not a duration")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise DamagedEntry(f"labels {labels!r:.40} are not a list of strings")
+    return Hit(value, float(latency), tuple(labels))
 
 
 class Entry(NamedTuple):
@@ -76,6 +106,11 @@ class Backend(Protocol):
         """True while the backend is unreachable and the cache is bypassed."""
         ...
 
+    @property
+    def corrupt(self) -> int:
+        """Damaged entries found (unreadable), dropped and counted as misses."""
+        ...
+
     async def get(self, key: str, now: float) -> Hit | None: ...
 
     async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
@@ -100,36 +135,67 @@ class Backend(Protocol):
 class BackendGuard:
     """Turns backend failures into a degraded mode instead of failed tool calls.
 
-    After a failure the backend is skipped (every call runs its tool) until
-    `RETRY_INTERVAL_S` has passed on the cache's clock; then the next operation tries
-    again, and a success ends the outage. Each outage warns once, with
-    `warnings.warn` and a logging warning; the recovery is logged.
+    A failure (an error or one operation that ran out of its timeout) opens the breaker:
+    the backend is skipped (every call runs its tool) until `RETRY_INTERVAL_S` has
+    passed on the cache's clock, counted from when the failure was seen. Then one
+    operation probes it while the others keep skipping it (no retry storm); a success
+    ends the outage. Each outage warns once, with `warnings.warn` and a logging
+    warning; the recovery is logged.
+
+    Args:
+        backend_name: ``disk`` or ``redis``.
+        where: the path or URL (credentials are hidden before it is shown).
+        clock: the cache's clock, read when a failure is seen (None: the ``now`` given).
     """
 
-    def __init__(self, backend_name: str, where: str) -> None:
+    def __init__(
+        self, backend_name: str, where: str, clock: Callable[[], float] | None = None
+    ) -> None:
         self.backend_name = backend_name
-        self.where = where
+        self.where = redact_url(where) if "://" in where else where
         self.errors = 0
+        self.corrupt = 0
         self.degraded = False
+        self._clock = clock
         self._retry_at = 0.0
 
     def available(self, now: float) -> bool:
-        """True when an operation should be tried now."""
-        return not self.degraded or now >= self._retry_at
+        """True when an operation should be tried now (during an outage: one probe per
+        retry interval; the caller that gets True is that probe)."""
+        if not self.degraded:
+            return True
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + RETRY_INTERVAL_S
+        return True
 
     def failed(self, exc: BaseException, now: float) -> None:
         """Record a failure; warn when it starts an outage."""
         self.errors += 1
-        self._retry_at = now + RETRY_INTERVAL_S
+        seen = self._clock() if self._clock is not None else now
+        self._retry_at = max(now, seen) + RETRY_INTERVAL_S
         if not self.degraded:
             self.degraded = True
             message = (
                 f"The {self.backend_name} tool cache at {self.where} is unreachable "
-                f"({type(exc).__name__}: {exc}); tools now run uncached. The cache "
-                f"retries every {RETRY_INTERVAL_S:g} s and resumes when it answers."
+                f"({type(exc).__name__}: {redact_text(str(exc))}); tools now run uncached. "
+                f"The cache retries every {RETRY_INTERVAL_S:g} s and resumes when it answers."
             )
             logger.warning(message)
             warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def damaged(self, key: str, why: str) -> None:
+        """Count an unreadable entry (a miss, not an outage); warn about the first one."""
+        self.corrupt += 1
+        if self.corrupt == 1:
+            message = (
+                f"A damaged entry in the {self.backend_name} tool cache at {self.where} was "
+                f"dropped ({key[:80]!r}: {why}); its call ran the tool. Further damaged "
+                "entries are dropped without a warning and counted in "
+                "get_cache_stats()['corrupt']."
+            )
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def succeeded(self) -> None:
         """Record a success; end an outage."""

@@ -5,6 +5,9 @@ a busy timeout); each namespace has its own bounds. Triggers keep the entry coun
 byte total of each namespace, so bounds cost O(1) to check at every insert; LRU order
 is a per-namespace counter bumped on every hit, with an index for eviction.
 
+A file that is not a database or is damaged is moved aside (``<name>.damaged-<time>``)
+and a fresh cache starts in its place, with a warning.
+
 Operations run on the event loop: with WAL and ``synchronous=NORMAL`` a read or write
 takes tens of microseconds, less than handing it to a thread would cost.
 """
@@ -14,10 +17,21 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
-from pitstop._cache.backends.base import BackendGuard, Entry, Hit, Matcher
-from pitstop._cache.keys import decode
+from pitstop._cache.backends.base import (
+    BackendGuard,
+    DamagedEntry,
+    Entry,
+    Hit,
+    Matcher,
+    logger,
+    read_hit,
+)
+from pitstop.errors import ConfigError
 
 __all__ = ["DiskBackend"]
 
@@ -66,20 +80,69 @@ class DiskBackend:
     name = "disk"
     stores_text = True
 
-    def __init__(self, path: str | Path, namespace: str) -> None:
+    def __init__(
+        self, path: str | Path, namespace: str, *, clock: Callable[[], float] | None = None
+    ) -> None:
         self.path = Path(path).expanduser()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.ns = namespace
         self._lock = threading.Lock()  # invalidate() may come from another thread
-        self._db = sqlite3.connect(
-            self.path, isolation_level=None, check_same_thread=False, timeout=5.0
-        )
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._guard = BackendGuard("disk", str(self.path))
+        self._db = self._open()
+        self._guard = BackendGuard("disk", str(self.path), clock)
         self.evictions = 0
         self.expirations = 0
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect and create the schema; a damaged file is moved aside and replaced.
+
+        Raises:
+            ConfigError: the path is a directory or cannot be opened (naming it).
+        """
+        path = self.path
+        if path.is_dir():
+            raise ConfigError(
+                f"CacheConfig.path {str(path)!r} is a directory; give the path of a file "
+                f"in it, e.g. {str(path / 'tool-cache.sqlite3')!r}."
+            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return self._connect()
+        except sqlite3.OperationalError as exc:  # permissions, a locked or missing place
+            raise ConfigError(
+                f"The disk tool cache cannot open {str(path)!r} ({exc}); check that the "
+                "directory exists and is writable, or give another CacheConfig.path."
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"The disk tool cache cannot create {str(path.parent)!r} ({exc}); give "
+                "another CacheConfig.path."
+            ) from None
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+            for suffix in ("", "-wal", "-shm"):
+                part = Path(f"{path}{suffix}")
+                if part.exists():
+                    part.replace(f"{aside}{suffix}")
+            message = (
+                f"The disk tool cache file {str(path)!r} is damaged ({exc}); it was moved to "
+                f"{str(aside)!r} and a new, empty cache started in its place."
+            )
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=5)
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                             timeout=5.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            db.execute("SELECT n, bytes, tick FROM totals LIMIT 1").fetchall()
+            db.execute("SELECT key FROM entries ORDER BY used LIMIT 1").fetchall()
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     @property
     def errors(self) -> int:
@@ -88,6 +151,10 @@ class DiskBackend:
     @property
     def degraded(self) -> bool:
         return self._guard.degraded
+
+    @property
+    def corrupt(self) -> int:
+        return self._guard.corrupt
 
     async def get(self, key: str, now: float) -> Hit | None:
         if not self._guard.available(now):
@@ -116,7 +183,12 @@ class DiskBackend:
             self._guard.failed(exc, now)
             return None
         self._guard.succeeded()
-        return Hit(decode(row[0]), row[1], tuple(json.loads(row[2])))
+        try:
+            return read_hit(row[0], row[1], row[2])
+        except DamagedEntry as exc:
+            self._guard.damaged(key, str(exc))
+            await self.delete(key, now)
+            return None
 
     async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
         if not self._guard.available(now) or entry.size > max_bytes:
@@ -179,7 +251,7 @@ class DiskBackend:
                 rows = self._db.execute(
                     "SELECT key, tool, labels FROM entries WHERE ns = ?", (self.ns,)
                 ).fetchall()
-                doomed = [(self.ns, k) for k, t, lab in rows if matcher(t, tuple(json.loads(lab)))]
+                doomed = [(self.ns, k) for k, t, lab in rows if self._matches(matcher, k, t, lab)]
                 self._db.execute("BEGIN IMMEDIATE")
                 cur = self._db.executemany(
                     "DELETE FROM entries WHERE ns = ? AND key = ?", doomed
@@ -189,6 +261,14 @@ class DiskBackend:
         except sqlite3.Error as exc:
             self._guard.failed(exc, now)
             return 0
+
+    def _matches(self, matcher: Matcher, key: str, tool: str, labels: str) -> bool:
+        """True when `matcher` picks the row, or its labels cannot be read (it goes too)."""
+        try:
+            return matcher(tool, read_hit(None, 0.0, labels).labels)
+        except DamagedEntry as exc:
+            self._guard.damaged(key, str(exc))
+            return True
 
     def clear(self, now: float) -> int:
         try:

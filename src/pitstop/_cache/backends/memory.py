@@ -34,6 +34,7 @@ class MemoryBackend:
         self.expirations = 0
         self.errors = 0
         self.degraded = False
+        self.corrupt = 0  # entries live in this process: nothing can damage them
 
     async def get(self, key: str, now: float) -> Hit | None:
         e = self._data.get(key)

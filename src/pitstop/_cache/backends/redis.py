@@ -18,9 +18,17 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
-from pitstop._cache.backends.base import BackendGuard, Entry, Hit, Matcher
+from pitstop._cache.backends.base import (
+    BackendGuard,
+    DamagedEntry,
+    Entry,
+    Hit,
+    Matcher,
+    read_hit,
+)
 from pitstop._cache.keys import decode
 from pitstop.errors import ConfigError
 
@@ -28,7 +36,8 @@ try:
     import redis
     import redis.asyncio as aioredis
     from redis.backoff import NoBackoff
-    from redis.exceptions import RedisError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import RedisError, ResponseError
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise ConfigError(
         "CacheConfig(backend='redis') needs the redis package; "
@@ -128,13 +137,24 @@ class RedisBackend:
     Args:
         url: ``redis://host:port/db``.
         namespace: the key prefix is ``pitstop:{namespace}``.
-        timeout: seconds a command may take before Redis counts as unreachable.
+        timeout: seconds a command may take before Redis counts as unreachable. A
+            command that runs out of it is not retried: one slow answer opens the
+            breaker (`BackendGuard`), so a frozen Redis costs one timeout per retry
+            interval, not one per call.
+        clock: the cache's clock, to time the breaker from when a failure is seen.
     """
 
     name = "redis"
     stores_text = True
 
-    def __init__(self, url: str, namespace: str, *, timeout: float = 1.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        namespace: str,
+        *,
+        timeout: float = 1.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.url = url
         self.prefix = f"pitstop:{namespace}"
         self._options: dict[str, Any] = {
@@ -146,7 +166,7 @@ class RedisBackend:
         self._ascripts: dict[str, Any] = {}
         self._client: redis.Redis | None = None
         self._scripts: dict[str, Any] = {}
-        self._guard = BackendGuard("redis", url)
+        self._guard = BackendGuard("redis", url, clock)
         self._pending: list[Matcher] = []  # invalidations asked for during an outage
         self._last_usage = (0, 0)
         self.evictions = 0
@@ -160,6 +180,10 @@ class RedisBackend:
     def degraded(self) -> bool:
         return self._guard.degraded
 
+    @property
+    def corrupt(self) -> int:
+        return self._guard.corrupt
+
     # -- clients ---------------------------------------------------------------------
 
     def _async(self) -> dict[str, Any]:
@@ -169,9 +193,9 @@ class RedisBackend:
             from redis.asyncio.retry import Retry
 
             # one immediate retry replaces a pooled connection that died with a restart;
-            # redis-py's default (10 retries with backoff) would stall every call of an outage
+            # a timeout is not retried (a frozen Redis would cost two timeouts per call)
             self._aclient = aioredis.Redis.from_url(
-                self.url, retry=Retry(NoBackoff(), 1), **self._options
+                self.url, retry=Retry(NoBackoff(), 1, (RedisConnectionError,)), **self._options
             )
             self._aloop = loop
             self._ascripts = {
@@ -185,7 +209,7 @@ class RedisBackend:
             from redis.retry import Retry
 
             self._client = redis.Redis.from_url(
-                self.url, retry=Retry(NoBackoff(), 1), **self._options
+                self.url, retry=Retry(NoBackoff(), 1, (RedisConnectionError,)), **self._options
             )
             self._scripts = {
                 name: self._client.register_script(src)
@@ -216,6 +240,10 @@ class RedisBackend:
             return None
         try:
             raw = await self._async()["get"](args=[self.prefix, key, repr(now)])
+        except ResponseError as exc:  # Redis answered: the data is wrong, not the server
+            self._guard.succeeded()
+            await self._drop(key, f"{type(exc).__name__}: {exc}", now)
+            return None
         except _FAILURES as exc:
             self._guard.failed(exc, now)
             return None
@@ -225,8 +253,24 @@ class RedisBackend:
         if raw == 0:
             self.expirations += 1
             return None
-        stored = decode(raw)
-        return Hit(stored["v"], stored["l"], tuple(stored["b"]))
+        try:
+            stored = decode(raw)  # JSON only: nothing is ever unpickled
+            if not isinstance(stored, dict) or not {"v", "l", "b"} <= stored.keys():
+                raise DamagedEntry("not an entry pitstop wrote")
+            return read_hit(None, stored["l"], stored["b"], value=stored["v"])
+        except (DamagedEntry, ValueError, TypeError) as exc:
+            await self._drop(key, str(exc) or type(exc).__name__, now)
+            return None
+
+    async def _drop(self, key: str, why: str, now: float) -> None:
+        """Count and remove a damaged entry; a failure to remove it is no outage."""
+        self._guard.damaged(key, why)
+        try:
+            await self._async()["delete"](args=[self.prefix, key])
+        except ResponseError:
+            pass
+        except _FAILURES as exc:
+            self._guard.failed(exc, now)
 
     async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
         if entry.size > max_bytes or not self._ready(now):
@@ -272,11 +316,19 @@ class RedisBackend:
     def _invalidate(self, matcher: Matcher) -> int:
         scripts = self._sync()
         assert self._client is not None
-        meta = self._client.hgetall(f"{self.prefix}:meta")
-        doomed = []
+        meta: dict[bytes, bytes] = self._client.hgetall(f"{self.prefix}:meta")  # type: ignore[assignment]
+        doomed: list[bytes] = []
         for k, raw in meta.items():
-            tool, labels = json.loads(raw)
-            if matcher(tool, tuple(labels)):
+            try:
+                tool, labels = decode(raw)
+                if not isinstance(tool, str):
+                    raise DamagedEntry(f"tool {tool!r:.40} is not a name")
+                labels = read_hit(None, 0.0, labels).labels
+            except (DamagedEntry, ValueError, TypeError) as exc:
+                self._guard.damaged(k.decode(errors="replace"), str(exc) or "unreadable")
+                doomed.append(k)  # what cannot be read is removed
+                continue
+            if matcher(tool, labels):
                 doomed.append(k)
         removed = 0
         for i in range(0, len(doomed), 500):

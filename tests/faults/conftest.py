@@ -1,0 +1,12 @@
+"""Fixtures of the fault suite."""
+
+from __future__ import annotations
+
+import pytest
+from tests.cache.conftest import FakeClock
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A cache clock that moves only when the test says so."""
+    return FakeClock()

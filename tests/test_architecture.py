@@ -14,7 +14,7 @@ import pitstop
 SRC = Path(pitstop.__file__).parent
 DOC = SRC.parent.parent / "docs" / "architecture.md"
 
-FOUNDATION = {"errors", "events", "_events", "_strict", "_lazy"}
+FOUNDATION = {"errors", "events", "_events", "_strict", "_lazy", "_redact"}
 CORE = FOUNDATION | {"llm", "_metrics", "_config", "_context", "_limits", "_cache", "_tools",
                      "_agent", "_run"}
 

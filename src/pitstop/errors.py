@@ -21,7 +21,8 @@ survives pickling with its message and fields (results moved between processes).
 
 Every exception a user can meet is one of these. A few private control-flow signals
 never leave the module pair that uses them and are named with an underscore:
-``_NotJSON`` and ``_Unkeyable`` (cache keys), ``_Refusal`` (a limiter gate to the
+``_NotJSON`` and ``_Unkeyable`` (cache keys), ``_DamagedEntry`` (a stored entry pitstop
+cannot read, counted as a miss), ``_Refusal`` (a limiter gate to the
 Governor, which raises `RateLimitExceeded`), ``_StreamCutError`` (OpenAIClient's retry)
 and ``_Interrupted`` (a notebook run cancelled by Kernel > Interrupt, shown as a
 ``UsageError``). ``tests/test_exported_members.py`` checks both rules.

@@ -44,8 +44,10 @@ STAMP = BENCH_VENV / ".installed-peers"
 sys.path.insert(0, str(BENCH))
 from _harness import machine  # noqa: E402
 
-ORDER = ("peers", "core", "cache", "limits", "context", "notebook", "local")
+ORDER = ("peers", "provider", "core", "cache", "limits", "context", "notebook", "local")
 """Report order; scripts not listed here come after, alphabetically."""
+PEER_SCRIPTS = ("peers", "provider")
+"""Scripts that compare against the peers, so run with ``.bench-venv``'s Python."""
 
 
 @dataclass
@@ -98,7 +100,7 @@ def ensure_bench_venv() -> str | None:
         if not py.exists():
             venv.EnvBuilder(with_pip=True).create(BENCH_VENV)
         pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        for args in (["--upgrade", "pip"], ["-e", str(ROOT), "-r", str(REQUIREMENTS)]):
+        for args in (["--upgrade", "pip"], ["-e", f"{ROOT}[openai]", "-r", str(REQUIREMENTS)]):
             done = subprocess.run(pip + args, capture_output=True, text=True, timeout=1200)
             if done.returncode != 0:
                 tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
@@ -155,8 +157,9 @@ def peer_versions(py: Path) -> dict[str, str]:
     code = (
         "import importlib.metadata as m, json, sys\n"
         "out = {'python': sys.version.split()[0]}\n"
-        "for d in ('pitstop', 'langgraph', 'langchain-core', 'pydantic-ai-slim',"
-        " 'openai-agents', 'aiolimiter', 'cachetools', 'pydantic'):\n"
+        "for d in ('pitstop', 'langgraph', 'langchain-core', 'langchain-openai',"
+        " 'pydantic-ai-slim', 'openai-agents', 'openai', 'httpx', 'msgspec', 'aiolimiter',"
+        " 'cachetools', 'pydantic'):\n"
         "    try: out[d] = m.version(d)\n"
         "    except m.PackageNotFoundError: out[d] = 'not installed'\n"
         "print(json.dumps(out))\n"
@@ -232,15 +235,17 @@ def main() -> int:
     venv_problem: str | None = None
     versions: dict[str, str] = {}
     for name, path in todo:
-        if name == "peers":
-            if not args.no_install:
+        if name in PEER_SCRIPTS:
+            if not args.no_install and not versions:
                 venv_problem = ensure_bench_venv()
             py = bench_python() if bench_python().exists() else Path(library_python())
             if venv_problem:
                 log(f"[run] peers unavailable: {venv_problem.splitlines()[0]}")
-            versions = peer_versions(py)
-            cmd = [str(py), str(path.relative_to(ROOT)), *mode,
-                   "--json", str((RESULTS / "peers.json").relative_to(ROOT))]
+            if not versions:
+                versions = peer_versions(py)
+            cmd = [str(py), str(path.relative_to(ROOT)), *mode]
+            if name == "peers":
+                cmd += ["--json", str((RESULTS / "peers.json").relative_to(ROOT))]
         else:
             cmd = [library_python(), str(path.relative_to(ROOT)), *mode]
         outcomes.append(run_script(name, cmd, timeout))

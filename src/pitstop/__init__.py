@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AgentConfig",
+    "BudgetExceeded",
     "CacheConfig",
     "CacheStats",
     "CompressionConfig",
@@ -28,6 +29,7 @@ __all__ = [
     "LLMConnectionError",
     "LLMError",
     "LLMResponse",
+    "LLMTimeoutError",
     "LocalModel",
     "Message",
     "MissingExtraError",
@@ -37,6 +39,7 @@ __all__ = [
     "OperationMetrics",
     "PerformanceMetrics",
     "PitstopError",
+    "Price",
     "RateLimitExceeded",
     "ResourceLimits",
     "ResourceUsage",
@@ -57,6 +60,7 @@ __all__ = [
     "__version__",
     "default_registry",
     "load_ipython_extension",
+    "set_price",
     "tool",
     "unload_ipython_extension",
 ]
@@ -83,6 +87,8 @@ __getattr__, __dir__ = _lazy.attach(
         "SimulatedLLM": "pitstop.llm._simulated",
         "OpenAIClient": "pitstop.llm._openai",
         "LocalModel": "pitstop.llm._local",
+        "Price": "pitstop.llm._pricing",
+        "set_price": "pitstop.llm._pricing",
         # caching
         "CacheConfig": "pitstop._cache.config",
         "ToolCache": "pitstop._cache.cache",
@@ -114,7 +120,9 @@ __getattr__, __dir__ = _lazy.attach(
         "ToolTimeoutError": "pitstop.errors",
         "LLMError": "pitstop.errors",
         "LLMConnectionError": "pitstop.errors",
+        "LLMTimeoutError": "pitstop.errors",
         "RateLimitExceeded": "pitstop.errors",
+        "BudgetExceeded": "pitstop.errors",
         "CompressionError": "pitstop.errors",
         "NoRunRecorded": "pitstop.errors",
         # the IPython extension (%load_ext pitstop): loads IPython only when called
@@ -135,10 +143,12 @@ if TYPE_CHECKING:  # pragma: no cover - the same table, for type checkers and ID
     from pitstop._metrics.monitor import Monitor, OperationMetrics, Span
     from pitstop._tools.base import Tool, ToolRegistry, default_registry, tool
     from pitstop.errors import (
+        BudgetExceeded,
         CompressionError,
         ConfigError,
         LLMConnectionError,
         LLMError,
+        LLMTimeoutError,
         MissingExtraError,
         NoRunRecorded,
         PitstopError,
@@ -153,5 +163,6 @@ if TYPE_CHECKING:  # pragma: no cover - the same table, for type checkers and ID
     from pitstop.llm._function import FunctionLLM
     from pitstop.llm._local import LocalModel
     from pitstop.llm._openai import OpenAIClient
+    from pitstop.llm._pricing import Price, set_price
     from pitstop.llm._simulated import SimulatedLLM
     from pitstop.notebook._magics import load_ipython_extension, unload_ipython_extension

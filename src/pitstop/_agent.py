@@ -19,7 +19,7 @@ from pitstop._tools.base import Tool, ToolRegistry, resolve_tools
 from pitstop._tools.executor import PlannedCall, ToolExecutor
 from pitstop.errors import ConfigError
 from pitstop.events import Event, ResultEvent, TaskResult, ToolOutcome
-from pitstop.llm._base import LLMClient
+from pitstop.llm._base import LLMClient, Usage
 
 if TYPE_CHECKING:
     from pitstop._cache.cache import CacheStats, ToolCache
@@ -122,6 +122,28 @@ class PerformanceMetrics(TypedDict):
     """Tool calls that failed."""
     cached_tool_calls: int
     """Tool calls answered from the cache."""
+    total_cached_input_tokens: int
+    """Prompt tokens served from the provider's prompt cache, over every model call."""
+    total_reasoning_tokens: int
+    """Reasoning tokens over every model call."""
+    total_cost: float
+    """Dollars: `model_cost` plus `tool_cost`."""
+    model_cost: float
+    """Dollars of the model calls, at each model's price (calls of unknown price add 0)."""
+    tool_cost: float
+    """Dollars of the tool calls that ran, from each tool's declared ``cost``."""
+    unpriced_model_calls: int
+    """Model calls whose price was unknown (their cost is not in `model_cost`)."""
+    prompt_cache_saved: float
+    """Dollars the provider's prompt-cache discount saved on cached input tokens."""
+    tool_cache_saved: float
+    """Dollars of tool calls answered by the tool cache instead of running."""
+    models: dict[str, dict[str, Any]]
+    """Per model name: ``calls``, ``input_tokens``, ``output_tokens``,
+    ``cached_input_tokens``, ``reasoning_tokens``, ``cost``, ``unpriced_calls``,
+    ``prompt_cache_saved``."""
+    tools: dict[str, dict[str, float]]
+    """Per tool with a declared cost: ``calls``, ``cost`` (ran) and ``saved`` (cached)."""
     stuck_tool_threads: dict[str, int]
     """Per sync tool, calls given up (timed out or cancelled) whose thread still runs;
     only tools that have some."""
@@ -221,6 +243,8 @@ class HybridAgent:
         )
         self._totals = {"tasks": 0, "succeeded": 0, "input_tokens": 0, "output_tokens": 0,
                         "tool_calls": 0, "tool_errors": 0, "cached_tool_calls": 0}
+        self._models: dict[str, dict[str, Any]] = {}  # per model: calls, tokens, dollars
+        self._tool_costs: dict[str, dict[str, float]] = {}  # per tool: spent, saved
 
     def __repr__(self) -> str:
         return (
@@ -274,8 +298,38 @@ class HybridAgent:
             )
         return drive(Run(self, f"{self.agent_id}-{next(_task_counter)}", text, session_id))
 
+    def _count_call(self, usage: Usage) -> None:
+        """Add one model call's usage and cost to the per-model totals."""
+        llm = self.llm
+        model = getattr(llm, "model", type(llm).__name__)
+        m = self._models.get(model)
+        if m is None:
+            m = self._models[model] = {
+                "calls": 0, "input_tokens": 0, "output_tokens": 0, "cached_input_tokens": 0,
+                "reasoning_tokens": 0, "cost": 0.0, "unpriced_calls": 0,
+                "prompt_cache_saved": 0.0}
+        m["calls"] += 1
+        m["input_tokens"] += usage.input_tokens
+        m["output_tokens"] += usage.output_tokens
+        m["cached_input_tokens"] += usage.cached_input_tokens
+        m["reasoning_tokens"] += usage.reasoning_tokens
+        if usage.cost is None:
+            m["unpriced_calls"] += 1
+        else:
+            m["cost"] += usage.cost
+            price = getattr(getattr(llm, "pricing", None), "price", None)
+            if price is not None and usage.cached_input_tokens:
+                m["prompt_cache_saved"] += price.cache_saving(usage.cached_input_tokens)
+
     def _count(self, run: Run) -> None:
         """Add a finished run to the agent's totals."""
+        for r in run.records:
+            tool = self.tools.get(r["tool_name"] or "")
+            if tool is None or tool.cost is None:
+                continue
+            c = self._tool_costs.setdefault(tool.name, {"calls": 0, "cost": 0.0, "saved": 0.0})
+            c["calls"] += 1
+            c["saved" if r["cached"] else "cost"] += tool.cost
         totals = self._totals
         totals["tasks"] += 1
         totals["succeeded"] += run.status == "ok"
@@ -440,9 +494,20 @@ class HybridAgent:
         return self.monitor.operation_metrics(name)
 
     def get_performance_metrics(self) -> PerformanceMetrics:
-        """Task latencies (avg, p50, p95, p99, min, max), totals and every operation's metrics."""
+        """Task latencies (avg, p50, p95, p99, min, max), totals and every operation's metrics.
+
+        Money, in dollars: ``total_cost`` (``model_cost`` at each model's price plus
+        ``tool_cost`` from each tool's ``cost``), ``prompt_cache_saved`` (the provider's
+        prompt-cache discount on cached input tokens), ``tool_cache_saved`` (tool calls
+        answered by the cache), ``models`` (per model: calls, tokens, cached and reasoning
+        tokens, cost) and ``tools`` (per priced tool: calls, cost, saved).
+        ``unpriced_model_calls`` counts calls of a model without a known price, which add
+        nothing to the costs."""
         task = self.monitor.operation_metrics("task")
         t = self._totals
+        models = self._models
+        model_cost = sum(m["cost"] for m in models.values())
+        tool_cost = sum(c["cost"] for c in self._tool_costs.values())
         return {
             "avg_response_time": task["avg_time"],
             "p50_response_time": task["p50_time"],
@@ -458,6 +523,16 @@ class HybridAgent:
             "total_tool_calls": t["tool_calls"],
             "tool_errors": t["tool_errors"],
             "cached_tool_calls": t["cached_tool_calls"],
+            "total_cached_input_tokens": sum(m["cached_input_tokens"] for m in models.values()),
+            "total_reasoning_tokens": sum(m["reasoning_tokens"] for m in models.values()),
+            "total_cost": model_cost + tool_cost,
+            "model_cost": model_cost,
+            "tool_cost": tool_cost,
+            "unpriced_model_calls": sum(m["unpriced_calls"] for m in models.values()),
+            "prompt_cache_saved": sum(m["prompt_cache_saved"] for m in models.values()),
+            "tool_cache_saved": sum(c["saved"] for c in self._tool_costs.values()),
+            "models": {name: dict(m) for name, m in models.items()},
+            "tools": {name: dict(c) for name, c in self._tool_costs.items()},
             "stuck_tool_threads": {
                 name: tool.stuck_threads for name, tool in self.tools.items() if tool.stuck_threads
             },
@@ -472,6 +547,8 @@ class HybridAgent:
         self.monitor.reset()
         for k in self._totals:
             self._totals[k] = 0
+        self._models.clear()
+        self._tool_costs.clear()
 
     # -- lifecycle -----------------------------------------------------------------------------
 

@@ -28,3 +28,13 @@ class AgentConfig(StrictModel):
     """Tool calls of one model turn that run at once."""
     max_output_tokens: int = Field(1024, ge=1)
     """The most tokens one model call may write (also what a token limit reserves for it)."""
+    model_timeout: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Seconds one model call may take, from the request to its last chunk, for any
+    `LLMClient` (None: only the client's own deadlines, e.g. `OpenAIClient`'s ``timeout``
+    and ``idle_timeout``). Time the agent spends handing a delta on is not counted.
+    Raises `LLMTimeoutError`, which fails the task."""
+    eager_tools: bool = True
+    """Start each tool call the moment the model's stream completes it, while the model
+    still writes the next one. Only tools without side effects (``cacheable=True``, the
+    default) start early; a ``cacheable=False`` tool waits for the turn's end, so it never
+    runs for a model answer that fails part-way. False: every tool waits for the turn's end."""

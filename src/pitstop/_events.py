@@ -40,9 +40,14 @@ def rate_limit_wait(task_id: str, limit: str, waited: float) -> RateLimitWaitEve
             "limit": limit, "waited": waited}
 
 
-def usage(task_id: str, input_tokens: int, output_tokens: int) -> UsageEvent:
+def usage(
+    task_id: str, input_tokens: int, output_tokens: int, cached_input_tokens: int,
+    reasoning_tokens: int, cost: float | None,
+) -> UsageEvent:
     return {"type": "usage", "timestamp": time.time(), "task_id": task_id,
-            "input_tokens": input_tokens, "output_tokens": output_tokens}
+            "input_tokens": input_tokens, "output_tokens": output_tokens,
+            "cached_input_tokens": cached_input_tokens, "reasoning_tokens": reasoning_tokens,
+            "cost": cost}
 
 
 def error(task_id: str, exc: BaseException) -> ErrorEvent:

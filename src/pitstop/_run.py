@@ -5,9 +5,10 @@
     run.admit()            Governor: a task slot (max_concurrent_tasks)
     loop, at most config.max_iterations:
       run.prepare_memory() the session's history, auto-compression -> the turn's messages
-      run.reserve_tokens() tokens per minute
+      run.reserve_tokens() tokens per minute, and the call's estimated cost (budgets)
       model turn           open_model_turn, take, close_model_turn, end_model_turn:
-                           the model's stream -> token, usage events
+                           the model's stream -> token, usage events; each tool call
+                           that may start early starts the moment it is complete
       no tool calls -> run.answer(); stop
       tool turn            open_tool_turn, end_tool_turn: the turn's calls through the
                            executor -> tool_call, rate_limit_wait, tool_result events
@@ -26,7 +27,13 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING
 
 from pitstop import _events
-from pitstop._tools.executor import PlannedCall, ToolEvent, report_waits, result_text
+from pitstop._tools.executor import (
+    PlannedCall,
+    ToolBatch,
+    ToolEvent,
+    report_waits,
+    result_text,
+)
 from pitstop.errors import PitstopError
 from pitstop.events import (
     Event,
@@ -36,10 +43,12 @@ from pitstop.events import (
     ToolResultEvent,
 )
 from pitstop.llm._base import Message, StreamItem, ToolCall, Usage
+from pitstop.llm._deadline import with_deadline
 
 if TYPE_CHECKING:
     from pitstop._agent import HybridAgent
     from pitstop._context.engine import ContextEngine
+    from pitstop._limits.budget import SpendReservation
     from pitstop._limits.governor import Reservation, Wait
 
 __all__ = ["Run"]
@@ -57,7 +66,12 @@ class Run:
 
     __slots__ = (
         "agent",
+        "batch",
+        "cached_tokens",
         "calls",
+        "cost",
+        "deferred",
+        "eager",
         "end",
         "engine",
         "error",
@@ -70,11 +84,13 @@ class Run:
         "output_tokens",
         "parts",
         "planned",
+        "reasoning_tokens",
         "records",
         "reply",
         "reservation",
         "results",
         "session_id",
+        "spend",
         "start",
         "status",
         "system",
@@ -97,6 +113,9 @@ class Run:
         self.iterations = 0
         self.input_tokens = 0
         self.output_tokens = 0
+        self.cached_tokens = 0
+        self.reasoning_tokens = 0
+        self.cost: float | None = 0.0  # None once a turn's price was unknown
         self.records: list[ToolCallRecord] = []
         self.output = ""
         self.error: str | None = None
@@ -105,12 +124,16 @@ class Run:
         # the current turn
         self.messages: list[Message] = []  # its prompt
         self.reservation: Reservation | None = None  # its tokens, when limited
+        self.spend: SpendReservation | None = None  # its estimated dollars, when budgeted
+        self.batch: ToolBatch | None = None  # its tool calls, started as they complete
         self.parts: list[str] = []  # its text as it arrived
         self.calls: list[ToolCall] = []  # its tool calls
         self.usage: Usage | None = None  # its usage, as the model reported it
         self.turn_start = self.start
         self.reply = ""  # its whole text
         self.planned: list[PlannedCall] = []  # its tool calls, as run
+        self.deferred: list[PlannedCall] = []  # those that wait for the turn's end
+        self.eager = agent.config.eager_tools
         self.results: dict[str, ToolResultEvent] = {}  # their results by call id
 
     # -- stages ------------------------------------------------------------------------
@@ -146,17 +169,34 @@ class Run:
         self.messages = [self.system, *engine.messages(self.session_id)]
 
     async def reserve_tokens(self) -> AsyncGenerator[Event, None]:
-        """Reserve the turn's tokens (prompt estimate plus the output cap) when limited."""
+        """Reserve the turn's tokens (prompt estimate plus the output cap) when limited,
+        and its estimated cost at the model's price under the spend budgets."""
         agent = self.agent
         governor = agent.governor
         self.reservation = None
-        if governor is not None and governor.limits.max_tokens_per_minute:
+        self.spend = None
+        if governor is None:
+            return
+        limits = governor.limits
+        model = getattr(agent.llm, "model", None)
+        if limits.max_tokens_per_minute:
             estimate = governor.estimate_tokens(
-                self.messages, model=getattr(agent.llm, "model", None),
-                max_output_tokens=agent.config.max_output_tokens,
+                self.messages, model=model, max_output_tokens=agent.config.max_output_tokens,
             )
             self.reservation = await governor.reserve_tokens(estimate)
             for event in self._waited(self.reservation.waits):
+                yield event
+        if limits.has_budget:
+            prompt = governor.estimate_tokens(self.messages, model=model, max_output_tokens=0)
+            pricing = getattr(agent.llm, "pricing", None)
+            price = getattr(pricing, "price", None)
+            dollars = None if price is None else price.cost(
+                prompt, agent.config.max_output_tokens
+            )
+            self.spend = await governor.reserve_cost(
+                dollars, task_spent=self.cost or 0.0, model=f"model {model!r}"
+            )
+            for event in self._waited(self.spend.waits):
                 yield event
 
     def open_model_turn(self, iteration: int) -> AsyncIterator[StreamItem]:
@@ -171,14 +211,40 @@ class Run:
         self.parts = []
         self.calls = []
         self.usage = None
+        self.results = {}
+        self.batch = None
+        self.planned = []
+        self.deferred = []
         self.turn_start = agent.monitor.clock()
-        return agent.llm.stream(self.messages, agent._specs,
-                                max_tokens=agent.config.max_output_tokens)
+        stream = agent.llm.stream(self.messages, agent._specs,
+                                  max_tokens=agent.config.max_output_tokens)
+        timeout = agent.config.model_timeout
+        if timeout is not None:
+            model = getattr(agent.llm, "model", type(agent.llm).__name__)
+            stream = with_deadline(stream, total=timeout,
+                                   what=f"The model call to {model!r} (model_timeout)")
+        return stream
 
     def take(self, item: StreamItem) -> TokenEvent | None:
-        """Keep a tool call or the usage; a text delta of a `str` subclass is a token."""
+        """Keep a tool call (starting it now when it may start early) or the usage; a
+        text delta of a `str` subclass is a token."""
         if isinstance(item, ToolCall):
+            call_id = item.id
+            if call_id is None:
+                call_id = f"{self.task_id}-{self.iterations}-{len(self.calls)}"
+                item = ToolCall(item.name, item.arguments, call_id)
             self.calls.append(item)
+            planned = PlannedCall(call_id, item.name, item.arguments, self.iterations)
+            self.planned.append(planned)
+            if self.eager:
+                tool = self.agent.tools.get(item.name)
+                if tool is not None and tool.cacheable:
+                    batch = self.batch
+                    if batch is None:
+                        batch = self.batch = self._new_batch()
+                    batch.add(planned)
+                    return None
+            self.deferred.append(planned)
         elif isinstance(item, Usage):
             self.usage = item
         elif isinstance(item, str):
@@ -193,8 +259,11 @@ class Run:
         llm = agent.llm
         monitor = agent.monitor
         aclose = getattr(stream, "aclose", None)
-        if aclose is not None and not ok:
-            await aclose()  # a consumer that stopped early closes the model call
+        if not ok:
+            if self.batch is not None:  # tools started early for a turn that failed
+                await self.batch.cancel()
+            if aclose is not None:
+                await aclose()  # a consumer that stopped early closes the model call
         if self.usage is None:
             self.usage = Usage(0, 0)
         usage = self.usage
@@ -202,10 +271,20 @@ class Run:
             "llm", getattr(llm, "model", type(llm).__name__), self.turn_start, monitor.clock(),
             status="ok" if ok else "error", task_id=self.task_id,
             attrs={"turn": self.iterations, "input_tokens": usage.input_tokens,
-                   "output_tokens": usage.output_tokens, "tool_calls": len(self.calls)},
+                   "output_tokens": usage.output_tokens,
+                   "cached_input_tokens": usage.cached_input_tokens,
+                   "cached_share": usage.cached_share,
+                   "reasoning_tokens": usage.reasoning_tokens, "cost": usage.cost,
+                   "tool_calls": len(self.calls),
+                   "early_tools": 0 if self.batch is None else len(self.batch.started)},
         )
-        if self.reservation is not None and agent.governor is not None:
-            agent.governor.settle_tokens(self.reservation, usage.total_tokens)
+        governor = agent.governor
+        if governor is not None:
+            if self.reservation is not None:
+                governor.settle_tokens(self.reservation, usage.total_tokens)
+            if self.spend is not None:
+                governor.settle_cost(self.spend, usage.cost if ok or usage.total_tokens
+                                     else None)
 
     def end_model_turn(self) -> list[Event]:
         """The turn's text, usage and tool calls, kept; its closing events."""
@@ -217,12 +296,13 @@ class Run:
             events.append(_events.token(task_id, reply))
         self.input_tokens += usage.input_tokens
         self.output_tokens += usage.output_tokens
-        events.append(_events.usage(task_id, usage.input_tokens, usage.output_tokens))
-        calls = self.calls
-        if any(c.id is None for c in calls):
-            n = self.iterations
-            self.calls = [c if c.id else ToolCall(c.name, c.arguments, f"{task_id}-{n}-{k}")
-                          for k, c in enumerate(calls)]
+        self.cached_tokens += usage.cached_input_tokens
+        self.reasoning_tokens += usage.reasoning_tokens
+        cost = usage.cost
+        self.cost = None if cost is None or self.cost is None else self.cost + cost
+        self.agent._count_call(usage)
+        events.append(_events.usage(task_id, usage.input_tokens, usage.output_tokens,
+                                    usage.cached_input_tokens, usage.reasoning_tokens, cost))
         return events
 
     def answer(self) -> None:
@@ -236,12 +316,30 @@ class Run:
         The caller yields each event, hands each ``tool_result`` to ``results``, and ends
         with `end_tool_turn`.
         """
+        batch = self.batch
+        if batch is None:
+            batch = self.batch = self._new_batch()
+        for p in self.deferred:
+            batch.add(p)
+        batch.close()
+        return batch.events()
+
+    def _new_batch(self) -> ToolBatch:
         agent = self.agent
-        self.planned = [PlannedCall(c.id or "", c.name, c.arguments, iteration)
-                        for c in self.calls]
-        self.results = {}
         bound = agent.config.max_concurrency if agent.enable_parallel_execution else 1
-        return agent._executor.stream(self.planned, bound=bound, task_id=self.task_id)
+        return ToolBatch(agent._executor, bound=bound, task_id=self.task_id)
+
+    def early_events(self) -> list[ToolEvent]:
+        """Events of tools started early that happened while the model was streaming;
+        each ``tool_result`` is kept for the tool turn."""
+        batch = self.batch
+        if batch is None or not batch.ready:
+            return []
+        events = batch.drain()
+        for e in events:
+            if e["type"] == "tool_result":
+                self.results[e["call_id"]] = e
+        return events
 
     def end_tool_turn(self) -> None:
         """Remember the model's tool calls with their results, in the order asked.
@@ -293,7 +391,10 @@ class Run:
             "task_id": self.task_id, "output": self.output, "success": self.status == "ok",
             "tool_calls": self.records, "iterations": self.iterations,
             "execution_time": self.end - self.start,
-            "usage": {"input_tokens": i, "output_tokens": o, "total_tokens": i + o},
+            "usage": {"input_tokens": i, "output_tokens": o, "total_tokens": i + o,
+                      "cached_input_tokens": self.cached_tokens,
+                      "reasoning_tokens": self.reasoning_tokens},
+            "cost": self.cost if self.iterations else 0.0,
             "error": self.error,
         })
 
@@ -348,8 +449,11 @@ async def drive(run: Run) -> AsyncGenerator[Event, None]:
                             token: TokenEvent = {"type": "token", "timestamp": now(),
                                                  "task_id": task_id, "content": item}  # type: ignore[typeddict-item]
                             yield token
-                    elif (taken := run.take(item)) is not None:
-                        yield taken
+                    else:
+                        if (taken := run.take(item)) is not None:
+                            yield taken
+                        for early in run.early_events():
+                            yield early
                 ok = True
             finally:
                 await run.close_model_turn(stream, ok)

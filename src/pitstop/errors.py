@@ -11,8 +11,10 @@ builtin a user would naturally catch::
      │    ├── ToolArgumentError(ValueError) arguments that fail the tool's schema
      │    └── ToolTimeoutError(TimeoutError) a tool that ran past its timeout
      ├── LLMError                           a model call that failed
-     │    └── LLMConnectionError(ConnectionError)
+     │    ├── LLMConnectionError(ConnectionError)
+     │    └── LLMTimeoutError(TimeoutError) a model call ran past its total or idle deadline
      ├── RateLimitExceeded                  a resource limit refused or timed out a request
+     │    └── BudgetExceeded                a spend budget (dollars) refused a model call
      ├── CompressionError                   a conversation could not be compressed
      └── NoRunRecorded(LookupError)         no recorded run to draw (pitstop.notebook.timeline)
 
@@ -22,9 +24,9 @@ survives pickling with its message and fields (results moved between processes).
 Every exception a user can meet is one of these. A few private control-flow signals
 never leave the module pair that uses them and are named with an underscore:
 ``_NotJSON`` and ``_Unkeyable`` (cache keys), ``_DamagedEntry`` (a stored entry pitstop
-cannot read, counted as a miss), ``_Refusal`` (a limiter gate to the
-Governor, which raises `RateLimitExceeded`), ``_StreamCutError`` (OpenAIClient's retry)
-and ``_Interrupted`` (a notebook run cancelled by Kernel > Interrupt, shown as a
+cannot read, counted as a miss), ``_Refusal`` (a limiter gate to the Governor, which
+raises `RateLimitExceeded`), ``_StreamCutError`` (OpenAIClient's retry) and
+``_Interrupted`` (a notebook run cancelled by Kernel > Interrupt, shown as a
 ``UsageError``). ``tests/test_exported_members.py`` checks both rules.
 """
 
@@ -34,10 +36,12 @@ from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
+    "BudgetExceeded",
     "CompressionError",
     "ConfigError",
     "LLMConnectionError",
     "LLMError",
+    "LLMTimeoutError",
     "MissingExtraError",
     "NoRunRecorded",
     "PitstopError",
@@ -100,6 +104,30 @@ class LLMConnectionError(LLMError, ConnectionError):
     """The model endpoint could not be reached or dropped the connection."""
 
 
+class LLMTimeoutError(LLMError, TimeoutError):
+    """A model call ran past a deadline (`OpenAIClient` ``timeout``/``idle_timeout``, or
+    ``AgentConfig.model_timeout``).
+
+    Attributes:
+        deadline: which one ran out: ``"total"`` (the whole call) or ``"idle"`` (silence
+            between two chunks).
+        seconds: the deadline's setting.
+    """
+
+    def __init__(self, message: str, *, deadline: str, seconds: float) -> None:
+        super().__init__(message)
+        self.deadline = deadline
+        self.seconds = seconds
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), str(self), {"deadline": self.deadline,
+                                                    "seconds": self.seconds}))
+
+
+def _rebuild(cls: type[Exception], message: str, fields: dict[str, object]) -> Exception:
+    return cls(message, **fields)
+
+
 class RateLimitExceeded(PitstopError):
     """A resource limit refused a request, or the wait for it ran out.
 
@@ -117,6 +145,33 @@ class RateLimitExceeded(PitstopError):
 
     def __reduce__(self) -> tuple[Any, ...]:  # pickle: the keyword fields travel too
         return (_rebuild_rate_limit, (type(self), self.args, self.__dict__))
+
+
+class BudgetExceeded(RateLimitExceeded):
+    """A spend budget (``max_cost_per_task``, ``max_cost_per_hour``, ``max_cost_total``)
+    refused a model call, or the wait for it ran out.
+
+    Attributes:
+        limit: the budget's `ResourceLimits` field.
+        budget: its setting, in dollars.
+        spent: dollars spent (and held by calls in flight) under it so far.
+        estimate: the refused call's estimated cost, in dollars (also ``requested``).
+        waited: seconds spent waiting before giving up.
+    """
+
+    def __init__(
+        self, message: str, *, limit: str, budget: float, spent: float, estimate: float,
+        waited: float = 0.0,
+    ) -> None:
+        super().__init__(message, limit=limit, requested=estimate, waited=waited)
+        self.budget = budget
+        self.spent = spent
+        self.estimate = estimate
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), str(self), {
+            "limit": self.limit, "budget": self.budget, "spent": self.spent,
+            "estimate": self.estimate, "waited": self.waited}))
 
 
 class CompressionError(PitstopError):

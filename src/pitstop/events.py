@@ -159,13 +159,19 @@ class CompressionEvent(_Stamp):
 
 
 class UsageEvent(_Stamp):
-    """What one model turn used, as the model reported it."""
+    """What one model turn used, as the model reported it, and what it cost."""
 
     type: Literal["usage"]
     input_tokens: int
-    """Prompt tokens of the turn."""
+    """Prompt tokens of the turn (cached ones included)."""
     output_tokens: int
-    """Generated tokens of the turn."""
+    """Generated tokens of the turn (reasoning ones included)."""
+    cached_input_tokens: int
+    """Prompt tokens the provider served from its prompt cache, at a discount."""
+    reasoning_tokens: int
+    """Output tokens spent on hidden reasoning."""
+    cost: float | None
+    """Dollars, at the model's price (None when the price is unknown)."""
 
 
 class TokenUsage(TypedDict):
@@ -177,6 +183,10 @@ class TokenUsage(TypedDict):
     """Generated tokens over every turn."""
     total_tokens: int
     """Their sum."""
+    cached_input_tokens: int
+    """Prompt tokens served from the provider's prompt cache, over every turn."""
+    reasoning_tokens: int
+    """Reasoning tokens over every turn."""
 
 
 class TaskResult(TypedDict):
@@ -196,6 +206,8 @@ class TaskResult(TypedDict):
     """Seconds from start to end, on the Monitor's clock."""
     usage: TokenUsage
     """Token totals."""
+    cost: float | None
+    """Dollars the task's model calls cost (None when the model's price is unknown)."""
     error: str | None
     """Why the run failed, or None."""
 

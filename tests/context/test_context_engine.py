@@ -95,8 +95,9 @@ async def test_summary_is_clipped_to_summary_max_tokens() -> None:
 
 
 async def test_second_summary_folds_the_first_and_counts_all_originals() -> None:
-    """Summaries roll up: the new one stands for every original message before it."""
-    engine = ContextEngine(CompressionConfig(strategy="summarize", keep_recent=4), FakeLLM("s"))
+    """With max_summaries=1 summaries roll up: the new one stands for every message before it."""
+    engine = ContextEngine(CompressionConfig(strategy="summarize", keep_recent=4,
+                                             max_summaries=1), FakeLLM("s"))
     engine.append("s", *chat(20))
     await engine.compress_conversation("s")
     engine.append("s", *chat(10, start=20))
@@ -105,6 +106,25 @@ async def test_second_summary_folds_the_first_and_counts_all_originals() -> None
     assert summary_count(first) == 16 + 10
     assert result.summarized == 11  # the old summary and ten messages
     assert sum(is_summary(m) for m in engine.messages("s")) == 1
+
+
+async def test_new_summaries_are_appended_so_the_prompt_start_stays_byte_identical() -> None:
+    """Earlier summaries are kept word for word (prompt cache stays warm) up to max_summaries."""
+    engine = ContextEngine(CompressionConfig(strategy="summarize", keep_recent=4,
+                                             max_summaries=2), FakeLLM("s"))
+    engine.append("s", *chat(20))
+    await engine.compress_conversation("s")
+    first = engine.messages("s")[0]
+    engine.append("s", *chat(10, start=20))
+    result = await engine.compress_conversation("s")
+    held = engine.messages("s")
+    assert held[0] is first  # the start of the prompt is unchanged
+    assert is_summary(held[1]) and summary_count(held[1]) == 10
+    assert result.summarized == 10
+    engine.append("s", *chat(10, start=30))
+    await engine.compress_conversation("s")  # a third would pass max_summaries: fold all
+    held = engine.messages("s")
+    assert sum(is_summary(m) for m in held) == 1 and summary_count(held[0]) == 36
 
 
 async def test_summarize_failure_raises_and_leaves_the_session() -> None:
@@ -254,9 +274,9 @@ async def test_guide_settings_bound_a_long_session_before_every_model_call() -> 
         total += 1
     assert max(held_before_call) <= 51
     assert results and all(r.after <= 30 and r.before > 50 for r in results)
-    summary = engine.messages("s")[0]
-    assert is_summary(summary)
-    assert summary_count(summary) + len(engine.messages("s")) - 1 == total
+    held = engine.messages("s")
+    assert is_summary(held[0])
+    assert sum(summary_count(m) for m in held) == total
 
 
 async def test_token_trigger_fires_on_long_messages() -> None:

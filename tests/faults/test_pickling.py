@@ -23,8 +23,11 @@ def _examples() -> list[BaseException]:
         errors.ToolTimeoutError("too slow"),
         errors.LLMError("model failed"),
         errors.LLMConnectionError("connection dropped"),
+        errors.LLMTimeoutError("too slow", deadline="idle", seconds=60.0),
         errors.RateLimitExceeded("over the limit", limit="max_tokens_per_minute",
                                  requested=1200, waited=2.5),
+        errors.BudgetExceeded("over budget", limit="max_cost_total", budget=1.0, spent=0.95,
+                              estimate=0.1, waited=0.0),
         errors.CompressionError("cannot compress"),
         NoRunRecorded("no run yet"),
     ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from typing import Any, Literal
 
 GATE_TIMEOUT_S = 10.0
 """How long a gated chunk waits for the test before the server gives up on it."""
+REPEAT_LIMIT_S = 30.0
+"""The longest a `Reply.repeat` stream goes on, so a failing test cannot hang the server."""
 
 
 @dataclass
@@ -38,6 +41,12 @@ class Reply:
     """``reset``: close the socket mid-body; ``eof``: end the body cleanly but early."""
     gates: Mapping[int, threading.Event] = field(default_factory=dict)
     """Chunk index -> event the server waits for before sending that chunk."""
+    frames: Sequence[bytes] = ()
+    """Raw SSE bytes sent after `chunks` (malformed events, comments), as given."""
+    repeat: bytes | None = None
+    """After the chunks and frames, send these bytes every `repeat_interval` seconds
+    until the client goes away (or `REPEAT_LIMIT_S` passes): a server that never ends."""
+    repeat_interval: float = 0.01
 
 
 @dataclass
@@ -204,6 +213,15 @@ class FakeOpenAIServer:
                         self._drop("reset")
                         return
                     self._write_chunk(f"data: {json.dumps(chunk)}\n\n".encode())
+                for frame in reply.frames:
+                    self._write_chunk(frame)
+                if reply.repeat is not None:
+                    deadline = time.monotonic() + REPEAT_LIMIT_S
+                    while time.monotonic() < deadline:
+                        self._write_chunk(reply.repeat)
+                        time.sleep(reply.repeat_interval)
+                    self._drop("reset")
+                    return
                 if reply.drop_after is not None:
                     self._drop(reply.drop)
                     return

@@ -59,6 +59,16 @@ class CompressionConfig(StrictModel):
     """Tokens: after a token-triggered compression, the recent messages kept word for
     word count at most this many tokens (beyond the `keep_recent` floor). None: half of
     `auto_compress_max_tokens`."""
+    max_summaries: int = Field(1, ge=1)
+    """Summaries kept word for word at the start of the history. Above 1, a new summary
+    is added after the earlier ones instead of rewriting them, so the start of the prompt
+    stays byte-identical across a compression and stays in the provider's prompt cache;
+    when this many exist, the next compression folds them all into one. 1 (the default):
+    each compression folds the earlier summary into the new one. Measured on a long
+    session (``bench/bench_provider.py``, row 3) appending did not pay: the kept
+    summaries make every later prompt longer, which costs more than the one cache miss
+    per compression it avoids. What keeps the cache warm is compressing rarely and in
+    big steps (`auto_compress_threshold` well above `auto_compress_target`)."""
     summary_max_tokens: int = Field(500, ge=1)
     """Tokens: the longest summary the model may write (passed as ``max_tokens``)."""
     summary_timeout: float | None = Field(60.0, gt=0)

@@ -318,6 +318,7 @@ class ContextEngine:
                 max_messages=cfg.auto_compress_target if auto else None,
                 max_tail_tokens=cfg.token_target if tokens_fired else None,
                 count=lambda m: count_message_tokens([m], model),
+                max_summaries=cfg.max_summaries,
             )
 
         summarizing = strategy != "truncate"

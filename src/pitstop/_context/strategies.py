@@ -83,6 +83,7 @@ def plan(
     max_messages: int | None = None,
     max_tail_tokens: int | None = None,
     count: Callable[[Message], int] | None = None,
+    max_summaries: int = 1,
 ) -> Plan:
     """Choose the cut of one compression.
 
@@ -101,14 +102,19 @@ def plan(
         max_messages: the most messages the result may hold; None to keep only the floor.
         max_tail_tokens: the most tokens the tail may grow to beyond the floor.
         count: tokens of one message; needed with `max_tail_tokens`.
+        max_summaries: when summarizing, earlier summaries are kept word for word (and
+            the new one goes after them) while there are fewer than this many; else
+            they are all folded into the new one. Keeping them keeps the start of the
+            prompt byte-identical, so a provider's prompt cache stays warm.
     """
     n = len(messages)
     cuts = cut_points(messages)
 
+    fold_summaries = summarizing and sum(map(is_summary, messages)) >= max_summaries
     pinned = [  # the system messages a cut keeps in front of the summary, in order
         i
         for i, m in enumerate(messages)
-        if m.role == "system" and not (summarizing and is_summary(m))
+        if m.role == "system" and not (fold_summaries and is_summary(m))
     ]
     floor = cuts[bisect.bisect_right(cuts, max(0, n - keep_recent)) - 1]
     cut = floor

@@ -41,12 +41,16 @@ class ResourceLimits(StrictModel):
     ``reject_on_limit=True`` it raises at once instead. A limit set to None is not
     enforced and costs nothing.
 
-    With `redis_url`, the per-minute buckets live in Redis, so every kernel, process or
-    machine that uses the same URL and `namespace` shares one quota. Concurrency limits
-    stay per agent. Every Redis command has a timeout (`redis_timeout`), so a wait is
-    bounded by `resource_wait_timeout_seconds` plus at most one `redis_timeout`. While
-    Redis is down, `on_redis_outage` decides: refuse every request needing a shared
-    limit (the default), or enforce it per process.
+    Spend budgets (`max_cost_per_task`, `max_cost_per_hour`, `max_cost_total`, in
+    dollars) reserve each model call's estimated cost and settle to the real one; they
+    need the model's price (genai-prices, or ``price=`` on the client).
+
+    With `redis_url`, the per-minute buckets and the budgets live in Redis, so every
+    kernel, process or machine that uses the same URL and `namespace` shares one quota.
+    Concurrency limits stay per agent. Every Redis command has a timeout
+    (`redis_timeout`), so a wait is bounded by `resource_wait_timeout_seconds` plus at
+    most one `redis_timeout`. While Redis is down, `on_redis_outage` decides: refuse every
+    request needing a shared limit (the default), or enforce it per process.
     """
 
     max_concurrent_tasks: int | None = Field(10, ge=1)
@@ -70,6 +74,16 @@ class ResourceLimits(StrictModel):
     resource_wait_timeout_seconds: float | None = Field(60.0, gt=0)
     """Seconds a request may wait for its limits before `RateLimitExceeded` is raised
     (None: wait as long as it takes)."""
+    max_cost_per_task: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Dollars one task may spend on model calls (None: no budget). A call whose estimate
+    (prompt plus `AgentConfig.max_output_tokens` at the model's price) would pass it is
+    refused with `BudgetExceeded`, so the task fails instead of overspending."""
+    max_cost_per_hour: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Dollars all tasks of the agent may spend per hour, refilled continuously (None: no
+    budget). A call that does not fit waits (or is refused with ``reject_on_limit``)."""
+    max_cost_total: float | None = Field(None, gt=0, allow_inf_nan=False)
+    """Dollars all tasks may spend in the agent's lifetime, or across processes with
+    `redis_url` until the Redis key is removed (None: no budget). Never refills."""
     redis_url: str | None = None
     """``redis://host:port/db`` (or ``rediss://``, ``unix://``): keep the per-minute
     buckets in Redis so several processes share them (None: in this process). Needs the
@@ -87,6 +101,12 @@ class ResourceLimits(StrictModel):
     its own bucket of the same size (warned once per outage), so N processes together
     may use up to N times the quota; Redis is tried again every few seconds and the
     shared bucket is used again as soon as it answers."""
+
+    @property
+    def has_budget(self) -> bool:
+        """True when any spend budget is set."""
+        return (self.max_cost_per_task is not None or self.max_cost_per_hour is not None
+                or self.max_cost_total is not None)
 
     @property
     def token_capacity(self) -> int | None:

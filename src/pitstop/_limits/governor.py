@@ -6,8 +6,10 @@ The agent asks before it acts and says when it is done::
     try:
         estimate = governor.estimate_tokens(messages, model=m, max_output_tokens=1024)
         reservation = await governor.reserve_tokens(estimate)   # max_tokens_per_minute
+        spend = await governor.reserve_cost(dollars, task_spent=s)  # budgets (budget.py)
         ... call the model ...
         governor.settle_tokens(reservation, usage.total_tokens)  # refund or debit
+        governor.settle_cost(spend, usage.cost)
         waits = await governor.acquire_tool_call()      # per-minute token + a slot
         try: ... run the tool ...
         finally: governor.release_tool_call()
@@ -29,6 +31,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
+from pitstop._limits.budget import (
+    MICRO,
+    LocalSpendGate,
+    SpendReservation,
+    budget_refusal,
+    task_budget_refusal,
+    to_micro,
+)
 from pitstop._limits.config import ResourceLimits
 from pitstop._limits.gate import BucketGate, Gate, SlotGate, _Refusal
 from pitstop._redact import redact_text, redact_url
@@ -61,6 +71,10 @@ class ResourceUsage(TypedDict):
     """The last rate-limit facts the provider reported."""
     shared: NotRequired[dict[str, str] | None]
     """The Redis URL (password hidden) and namespace, or None."""
+    budgets: NotRequired[dict[str, Any] | None]
+    """The spend budgets (None: none set): their settings in dollars, ``task_refusals``,
+    and for the hourly/total budgets ``spent_total_usd``, ``spent_last_hour_usd``,
+    ``remaining_total_usd`` and the waits and refusals."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +152,11 @@ class Governor:
             sleep,
             custom_clock=clock is not time.monotonic,
         )
+        self._spend = self._spend_gate(sleep, custom_clock=clock is not time.monotonic)
+        self._task_budget_refusals = 0
         self._gates: tuple[Gate, ...] = tuple(
-            g for g in (self._tasks, self._tokens, self._tool_rate, self._tool_slots) if g
+            g for g in (self._tasks, self._tokens, self._tool_rate, self._tool_slots,
+                        self._spend) if g
         )
         self._provider: dict[str, Any] = {
             "remaining_tokens": None,
@@ -184,6 +201,23 @@ class Governor:
             bucket_clock=self._clock if custom_clock else None,
             timeout=self.limits.redis_timeout,
             fallback=self.limits.on_redis_outage == "local",
+        )
+
+    def _spend_gate(self, sleep: Any, *, custom_clock: bool) -> Any:
+        limits = self.limits
+        if limits.max_cost_per_hour is None and limits.max_cost_total is None:
+            return None
+        url = limits.redis_url
+        if url is None:
+            return LocalSpendGate(per_hour=limits.max_cost_per_hour, total=limits.max_cost_total,
+                                  clock=self._clock, sleep=sleep)
+        from pitstop._limits.budget import RedisSpendGate
+
+        return RedisSpendGate(
+            client=self._redis(url), key=f"{limits.namespace}:limits:spend", url=redact_url(url),
+            per_hour=limits.max_cost_per_hour, total=limits.max_cost_total, clock=self._clock,
+            sleep=sleep, bucket_clock=self._clock if custom_clock else None,
+            timeout=limits.redis_timeout, fallback=limits.on_redis_outage == "local",
         )
 
     def _redis(self, url: str) -> Any:
@@ -267,6 +301,61 @@ class Governor:
         gate = self._tokens
         if gate is not None and delta:
             gate.adjust(delta)
+
+    # -- spend budgets (pitstop._limits.budget) ---------------------------------------------
+
+    async def reserve_cost(
+        self, estimate: float | None, *, task_spent: float = 0.0, model: str = "the model"
+    ) -> SpendReservation:
+        """Reserve a model call's estimated cost (dollars) under the spend budgets.
+
+        Raises:
+            BudgetExceeded: the call would pass ``max_cost_per_task`` or
+                ``max_cost_total``, or ``max_cost_per_hour`` refused or timed out.
+            ConfigError: a budget is set but the model's price is unknown (`estimate` None).
+        """
+        limits = self.limits
+        if not limits.has_budget:
+            return SpendReservation(0)
+        if estimate is None:
+            raise ConfigError(
+                f"ResourceLimits sets a spend budget but {model} has no known price, so its "
+                "calls cannot be counted in dollars; pass price={'input': ..., 'output': ...} "
+                "(dollars per million tokens) to the client, or pitstop.set_price(model, ...)."
+            )
+        per_task = limits.max_cost_per_task
+        if per_task is not None and task_spent + estimate > per_task:
+            self._task_budget_refusals += 1
+            raise task_budget_refusal(budget=per_task, spent=task_spent, estimate=estimate,
+                                      model=model)
+        gate = self._spend
+        if gate is None:
+            return SpendReservation(0)
+        amount = to_micro(estimate)
+        start = self._clock()
+        try:
+            if gate.take_now(amount):
+                return SpendReservation(amount)
+            limited = await gate.wait(
+                amount, start=start, deadline=start + self._timeout, reject=self._reject
+            )
+        except _Refusal as refusal:
+            raise budget_refusal(
+                gate, refusal, estimate=amount, model=model, waited=self._clock() - start,
+                timeout=self._timeout,
+            ) from refusal.__cause__
+        waits = (Wait(gate.name, self._clock() - start, amount / MICRO),) if limited else ()
+        return SpendReservation(amount, waits)
+
+    def settle_cost(self, reservation: SpendReservation, actual: float | None) -> None:
+        """Replace a cost reservation by the call's real cost (None: keep the estimate)."""
+        if actual is None or self._spend is None or not reservation.amount:
+            return
+        real = to_micro(actual)
+        delta = real - reservation.amount
+        reservation.amount = real
+        if delta:
+            self._spend.adjust(delta)
 
     async def acquire_tool_call(self) -> tuple[Wait, ...]:
         """Take a `max_tool_calls_per_minute` token and a `max_concurrent_tool_calls` slot.
@@ -372,6 +461,13 @@ class Governor:
             "total_rejections": sum(g.rejections for g in self._gates),
             "total_timeouts": sum(g.timeouts for g in self._gates),
             "provider": dict(self._provider),
+            "budgets": None if not self.limits.has_budget else {
+                "max_cost_per_task": self.limits.max_cost_per_task,
+                "max_cost_per_hour": self.limits.max_cost_per_hour,
+                "max_cost_total": self.limits.max_cost_total,
+                "task_refusals": self._task_budget_refusals,
+                **({} if self._spend is None else self._spend.stats()),
+            },
             "shared": None
             if self.limits.redis_url is None
             else {

@@ -16,6 +16,7 @@ import json
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pitstop import _events
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from pitstop._cache.cache import Miss, ToolCache
     from pitstop._limits.governor import Governor, Wait
 
-__all__ = ["PlannedCall", "ToolEvent", "ToolExecutor", "report_waits", "result_text"]
+__all__ = ["PlannedCall", "ToolBatch", "ToolEvent", "ToolExecutor", "report_waits", "result_text"]
 
 ToolEvent = ToolCallEvent | ToolResultEvent | RateLimitWaitEvent
 """The events one tool call can produce."""
@@ -223,54 +224,13 @@ class ToolExecutor:
         Yields ``tool_call``, ``rate_limit_wait`` and ``tool_result`` events, results in
         completion order. Closing or cancelling the iterator cancels the calls still running.
         """
-        loop = asyncio.get_running_loop()
-        events: deque[ToolEvent] = deque()
-        waiter: list[asyncio.Future[None] | None] = [None]
-        remaining = len(calls)
-        running: set[asyncio.Task[ToolResultEvent]] = set()
-        pending = iter(calls)
-
-        def emit(event: ToolEvent) -> None:
-            events.append(event)
-            w = waiter[0]
-            if w is not None and not w.done():
-                w.set_result(None)
-
-        def launch_next() -> None:
-            for call in pending:
-                task = loop.create_task(self.run_one(call, task_id, emit))
-                running.add(task)
-                task.add_done_callback(on_done)
-                return
-
-        def on_done(task: asyncio.Task[ToolResultEvent]) -> None:
-            nonlocal remaining
-            running.discard(task)
-            remaining -= 1
-            if not task.cancelled():
-                launch_next()
-            w = waiter[0]
-            if w is not None and not w.done():
-                w.set_result(None)
-
-        for _ in range(min(bound, len(calls))):
-            launch_next()
-        try:
-            while True:
-                while events:
-                    yield events.popleft()
-                if remaining == 0:
-                    break
-                wake = waiter[0] = loop.create_future()
-                await wake
-                waiter[0] = None
-            while events:
-                yield events.popleft()
-        finally:
-            if running:
-                for task in list(running):
-                    task.cancel()
-                await asyncio.gather(*running, return_exceptions=True)
+        batch = ToolBatch(self, bound=bound, task_id=task_id)
+        for call in calls:
+            batch.add(call)
+        batch.close()
+        async with aclosing(batch.events()) as events:
+            async for event in events:
+                yield event
 
     async def run_all(
         self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None = None
@@ -298,6 +258,106 @@ class ToolExecutor:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
         return [r for r in results if r is not None]
+
+
+class ToolBatch:
+    """Tool calls that may arrive one by one (as a model streams them) and run at most
+    `bound` at a time; their events are read with `events` (or `drain` without waiting).
+
+    `add` starts a call at once when the bound allows, so a call can run while the model
+    is still writing the next one; `close` says no more will come. Closing the `events`
+    iterator early (or `cancel`) cancels the calls still running or waiting.
+    """
+
+    __slots__ = ("_closed", "_events", "_executor", "_loop", "_pending", "_running",
+                 "_waiter", "bound", "remaining", "started", "task_id")
+
+    def __init__(self, executor: ToolExecutor, *, bound: int, task_id: str | None) -> None:
+        self._executor = executor
+        self.bound = bound
+        self.task_id = task_id
+        self._loop = asyncio.get_running_loop()
+        self._events: deque[ToolEvent] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._pending: deque[PlannedCall] = deque()
+        self._running: set[asyncio.Task[ToolResultEvent]] = set()
+        self._closed = False
+        self.remaining = 0
+        """Calls added and not yet finished."""
+        self.started: set[str] = set()
+        """Ids of the calls added so far."""
+
+    @property
+    def ready(self) -> bool:
+        """True when events are waiting to be read."""
+        return bool(self._events)
+
+    def add(self, call: PlannedCall) -> None:
+        """Start `call` now if fewer than `bound` run, else when one ends."""
+        self.remaining += 1
+        self.started.add(call.call_id)
+        if len(self._running) < self.bound:
+            self._launch(call)
+        else:
+            self._pending.append(call)
+
+    def close(self) -> None:
+        """No more calls will be added."""
+        self._closed = True
+        self._wake()
+
+    def drain(self) -> list[ToolEvent]:
+        """The events that happened so far, without waiting."""
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def _emit(self, event: ToolEvent) -> None:
+        self._events.append(event)
+        self._wake()
+
+    def _wake(self) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            w.set_result(None)
+
+    def _launch(self, call: PlannedCall) -> None:
+        task = self._loop.create_task(self._executor.run_one(call, self.task_id, self._emit))
+        self._running.add(task)
+        task.add_done_callback(self._on_done)
+
+    def _on_done(self, task: asyncio.Task[ToolResultEvent]) -> None:
+        self._running.discard(task)
+        self.remaining -= 1
+        if not task.cancelled() and self._pending:
+            self._launch(self._pending.popleft())
+        self._wake()
+
+    async def events(self) -> AsyncGenerator[ToolEvent, None]:
+        """Every event until the batch is closed and its calls have all ended."""
+        events = self._events
+        try:
+            while True:
+                while events:
+                    yield events.popleft()
+                if self._closed and self.remaining == 0:
+                    break
+                wake = self._waiter = self._loop.create_future()
+                await wake
+                self._waiter = None
+            while events:
+                yield events.popleft()
+        finally:
+            await self.cancel()
+
+    async def cancel(self) -> None:
+        """Cancel the calls still running or waiting (a failed or abandoned turn)."""
+        self._pending.clear()
+        running = self._running
+        if running:
+            for task in list(running):
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
 
 def report_waits(

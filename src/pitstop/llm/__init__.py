@@ -15,12 +15,14 @@ __all__ = [
     "LocalModel",
     "Message",
     "OpenAIClient",
+    "Price",
     "RateLimitInfo",
     "SimulatedLLM",
     "StreamItem",
     "ToolCall",
     "ToolSpec",
     "Usage",
+    "set_price",
 ]
 
 __getattr__, __dir__ = _lazy.attach(
@@ -38,6 +40,8 @@ __getattr__, __dir__ = _lazy.attach(
         "SimulatedLLM": "pitstop.llm._simulated",
         "OpenAIClient": "pitstop.llm._openai",
         "LocalModel": "pitstop.llm._local",
+        "Price": "pitstop.llm._pricing",
+        "set_price": "pitstop.llm._pricing",
     },
 )
 
@@ -55,4 +59,5 @@ if TYPE_CHECKING:  # pragma: no cover - the same table, for type checkers and ID
     from pitstop.llm._function import FunctionLLM
     from pitstop.llm._local import LocalModel
     from pitstop.llm._openai import OpenAIClient
+    from pitstop.llm._pricing import Price, set_price
     from pitstop.llm._simulated import SimulatedLLM

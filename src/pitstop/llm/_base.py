@@ -35,20 +35,41 @@ class ToolCall:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token counts of one model call (or a sum of several)."""
+    """Token counts and cost of one model call (or a sum of several), as the provider
+    reported them."""
 
     input_tokens: int = 0
-    """Prompt tokens."""
+    """Prompt tokens, cached ones included (OpenAI's ``prompt_tokens``)."""
     output_tokens: int = 0
-    """Completion tokens."""
+    """Completion tokens, reasoning ones included (OpenAI's ``completion_tokens``)."""
+    cached_input_tokens: int = 0
+    """Prompt tokens the provider served from its prompt cache, billed at a discount
+    (``prompt_tokens_details.cached_tokens``); part of `input_tokens`."""
+    reasoning_tokens: int = 0
+    """Output tokens spent on hidden reasoning
+    (``completion_tokens_details.reasoning_tokens``); part of `output_tokens`."""
+    cost: float | None = None
+    """Dollars, priced by the client (`pitstop.llm.Price`); None when the price is unknown."""
 
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    @property
+    def cached_share(self) -> float:
+        """The share of the prompt served from the provider's cache (0.0 to 1.0)."""
+        return self.cached_input_tokens / self.input_tokens if self.input_tokens else 0.0
+
     def __add__(self, other: Usage) -> Usage:
+        cost = (
+            None if self.cost is None or other.cost is None else self.cost + other.cost
+        )
         return Usage(
-            self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+            cost,
         )
 
 

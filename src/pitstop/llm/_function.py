@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from pitstop.errors import ConfigError, LLMError
 from pitstop.llm._base import LLMResponse, Message, StreamItem, ToolSpec, Usage
+from pitstop.llm._pricing import PriceLike, Pricing
 from pitstop.llm._tokens import count_message_tokens, count_tokens, split_tokens
 
 __all__ = ["FunctionLLM", "Responder", "Sleep"]
@@ -34,6 +36,11 @@ class FunctionLLM:
         time_to_first_token: seconds before the first delta.
         tokens_per_second: pace of the text deltas (None: all at once).
         model: the name reported in spans and used for token counting.
+        price_as: a model name whose price (from genai-prices or `set_price`) this
+            model's usage is billed at, e.g. ``"gpt-4o-mini"`` (None: `model` when you
+            set one, else unpriced: cost None).
+        price: an explicit `Price` (or ``{"input": ..., "output": ...}`` per million
+            tokens) instead of a looked-up one.
         sleep: how the pacing waits; `pitstop.testing.FakeClock.sleep` makes a paced
             model run on fake time in tests.
     """
@@ -45,6 +52,8 @@ class FunctionLLM:
         time_to_first_token: float = 0.0,
         tokens_per_second: float | None = None,
         model: str = "function-llm",
+        price_as: str | None = None,
+        price: PriceLike | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if not callable(fn):
@@ -61,6 +70,10 @@ class FunctionLLM:
         self.time_to_first_token = time_to_first_token
         self.tokens_per_second = tokens_per_second
         self.model = model
+        if price_as is None and model != "function-llm":
+            price_as = model
+        self.pricing = Pricing(price_as, price)
+        """How this model's calls are priced."""
         self.sleep = sleep
         self.calls = 0
         """How many times the model was called."""
@@ -97,11 +110,16 @@ class FunctionLLM:
             yield piece
         for call in answer.tool_calls:
             yield call
-        if answer.usage is not None:
-            yield answer.usage
-        else:
-            yield Usage(
+        usage = answer.usage
+        if usage is None:
+            usage = Usage(
                 count_message_tokens(messages, self.model),
                 count_tokens(answer.text, self.model)
                 + sum(count_tokens(str(dict(c.arguments))) for c in answer.tool_calls),
             )
+        if usage.cost is None and self.pricing.enabled:
+            cost = self.pricing.cost(
+                usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+            )
+            usage = dataclasses.replace(usage, cost=cost)
+        yield usage

@@ -245,9 +245,13 @@ class LocalModel:
         return self._client
 
     def make_client(self, **options: Any) -> OpenAIClient:
-        """A new `OpenAIClient` for this server; `options` override `client_options`."""
+        """A new `OpenAIClient` for this server; `options` override `client_options`.
+
+        Its calls are priced at $0 (the model runs on this machine: no bill), unless a
+        ``price`` is given."""
+        free = {"price": {"input": 0.0, "output": 0.0}}
         return OpenAIClient(
-            self.model_name, base_url=self.base_url, **{**self.client_options, **options}
+            self.model_name, base_url=self.base_url, **{**free, **self.client_options, **options}
         )
 
     def command(self) -> list[str]:

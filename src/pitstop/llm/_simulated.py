@@ -14,12 +14,14 @@ import json
 import random
 import re
 import zlib
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from pitstop.errors import ConfigError
 from pitstop.llm._base import Message, StreamItem, ToolCall, ToolSpec, Usage
 from pitstop.llm._function import Sleep
+from pitstop.llm._pricing import PriceLike, Pricing
 from pitstop.llm._summary import is_summary_request, read_transcript
 from pitstop.llm._tokens import count_message_tokens, count_tokens, split_tokens
 
@@ -132,6 +134,13 @@ class SimulatedLLM:
         time_to_first_token: seconds before the first delta of each answer.
         tokens_per_second: the pace of streamed text.
         seed: makes the pacing jitter and the wording reproducible.
+        price_as: a real model whose price the simulated usage is billed at, e.g.
+            ``"gpt-4o-mini"``, so tutorials show dollars (None: cost None).
+        price: an explicit `Price` (or ``{"input": ..., "output": ...}`` per million
+            tokens) instead.
+        prompt_cache: simulate a provider's prompt cache the way OpenAI bills it: a
+            prompt of 1,024 tokens or more whose leading messages were sent before has
+            those tokens (in steps of 128) reported as ``cached_input_tokens``.
         sleep: how the pacing waits; `pitstop.testing.FakeClock.sleep` makes it run on
             fake time in tests.
     """
@@ -142,6 +151,9 @@ class SimulatedLLM:
         time_to_first_token: float = 0.3,
         tokens_per_second: float = 60.0,
         seed: int = 0,
+        price_as: str | None = None,
+        price: PriceLike | None = None,
+        prompt_cache: bool = True,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if time_to_first_token < 0:
@@ -155,6 +167,10 @@ class SimulatedLLM:
         self.seed = seed
         self.sleep = sleep
         self.model = "simulated-llm"
+        self.pricing = Pricing(price_as, price)
+        """How the simulated usage is priced."""
+        self.prompt_cache = prompt_cache
+        self._prefixes: OrderedDict[int, int] = OrderedDict()  # prefix hash -> tokens
         self.calls = 0
 
     def __repr__(self) -> str:
@@ -175,9 +191,11 @@ class SimulatedLLM:
         self.calls += 1
         calls, text = self.respond(messages, tools)
         rng = random.Random(self.seed * 1_000_003 + zlib.crc32(text.encode()) + len(calls))
-        input_tokens = count_message_tokens(messages) + sum(
+        tool_tokens = sum(
             count_tokens(t.name + t.description + json.dumps(dict(t.parameters))) for t in tools
         )
+        input_tokens = count_message_tokens(messages) + tool_tokens
+        cached = self._cached_tokens(messages, tool_tokens) if self.prompt_cache else 0
         if self.time_to_first_token:
             await self.sleep(self.time_to_first_token * rng.uniform(0.85, 1.15))
         pieces = split_tokens(text)
@@ -191,7 +209,27 @@ class SimulatedLLM:
         for k, call in enumerate(calls):
             out += count_tokens(call.name + json.dumps(dict(call.arguments)))
             yield ToolCall(call.name, call.arguments, f"sim_{self.calls}_{k}")
-        yield Usage(input_tokens, out)
+        cost = self.pricing.cost(input_tokens, out, cached) if self.pricing.enabled else None
+        yield Usage(input_tokens, out, cached, 0, cost)
+
+    def _cached_tokens(self, messages: Sequence[Message], tool_tokens: int) -> int:
+        """Tokens of the longest message prefix sent before, as OpenAI caches them:
+        only prompts of 1,024+ tokens, in steps of 128. Remembers the last 256 prefixes."""
+        seen = self._prefixes
+        h = hash(tool_tokens)
+        tokens = tool_tokens
+        cached = 0
+        for m in messages:
+            h = hash((h, m.role, m.content, m.tool_call_id, repr(m.tool_calls)))
+            tokens += count_message_tokens([m])
+            if h in seen:
+                cached = seen[h]
+                seen.move_to_end(h)
+            else:
+                seen[h] = tokens
+        while len(seen) > 256:
+            seen.popitem(last=False)
+        return 0 if cached < 1024 else cached - cached % 128
 
     # -- deciding what to say ---------------------------------------------------------
 

@@ -6,7 +6,8 @@ pieces they use are public too, and load on first use (`pitstop._lazy`) so
 
 * `StreamView`, `TextStreamView`: live views of a streamed run;
 * `timeline`: a matplotlib Gantt chart of one run (`NoRunRecorded` before any run);
-* `metrics_frame`, `cache_frame`, `waits_frame`, `spans_frame`: pandas DataFrames;
+* `metrics_frame`, `cache_frame`, `cost_frame`, `waits_frame`, `spans_frame`: pandas
+  DataFrames;
 * `hints`, `show_profile`: plain sentences about what slows an agent down, and the
   whole profile that ``%agent_profile`` shows;
 * `TTLTuner`, `replay`: choose cache TTLs by replaying the recorded tool calls.
@@ -23,6 +24,7 @@ __all__ = [
     "TTLTuner",
     "TextStreamView",
     "cache_frame",
+    "cost_frame",
     "hints",
     "metrics_frame",
     "replay",
@@ -41,6 +43,7 @@ __getattr__, __dir__ = _lazy.attach(
         "NoRunRecorded": "pitstop.errors",
         "metrics_frame": "pitstop.notebook._frames",
         "cache_frame": "pitstop.notebook._frames",
+        "cost_frame": "pitstop.notebook._frames",
         "waits_frame": "pitstop.notebook._frames",
         "spans_frame": "pitstop.notebook._frames",
         "hints": "pitstop.notebook._advice",
@@ -55,7 +58,13 @@ if TYPE_CHECKING:  # pragma: no cover - the same table, for type checkers and ID
     from pitstop._cache.replay import replay
     from pitstop.errors import NoRunRecorded
     from pitstop.notebook._advice import hints
-    from pitstop.notebook._frames import cache_frame, metrics_frame, spans_frame, waits_frame
+    from pitstop.notebook._frames import (
+        cache_frame,
+        cost_frame,
+        metrics_frame,
+        spans_frame,
+        waits_frame,
+    )
     from pitstop.notebook._gantt import timeline
     from pitstop.notebook._magics import AgentMagics
     from pitstop.notebook._profile import show_profile

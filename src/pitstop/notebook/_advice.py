@@ -5,11 +5,14 @@ Each hint comes from a measured fact, never from a guess about the code:
 * a tool whose cache hit rate is low, or that is not cached although its arguments repeat;
 * a resource limit that made calls wait (or refused them);
 * a model turn whose tool calls ran one after another although they could overlap;
-* a turn that asked for more tool calls than may run at once.
+* a turn that asked for more tool calls than may run at once;
+* a model call whose prompt-cache share fell although its prompt is long: its prefix
+  changed since the turn before (like pydantic-ai-harness's ``WarnOnCacheBusts``).
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -111,6 +114,35 @@ def _parallel_hints(agent: Any) -> list[str]:
     return out
 
 
+CACHEABLE_PROMPT = 1024
+"""Tokens below which providers do not cache a prompt at all (OpenAI's threshold)."""
+
+
+def _cache_bust_hints(agent: Any) -> list[str]:
+    """Model calls that lost the provider's prompt cache when the one before had it."""
+    by_task: dict[str | None, list[Span]] = defaultdict(list)
+    for s in agent.monitor.spans(kind="llm"):
+        if "cached_share" in s.attrs:
+            by_task[s.task_id].append(s)
+    busts = 0
+    lost = 0
+    for spans in by_task.values():
+        for before, after in itertools.pairwise(spans):
+            was, now = before.attrs["cached_share"], after.attrs["cached_share"]
+            if after.attrs["input_tokens"] >= CACHEABLE_PROMPT and was >= 0.3 and now < was / 2:
+                busts += 1
+                lost += int((was - now) * after.attrs["input_tokens"])
+    if not busts:
+        return []
+    return [
+        f"{_s(busts, 'model call')} lost the provider's prompt cache: the prompt's start "
+        f"changed since the turn before (about {lost:,} tokens paid at the full input price). "
+        "Keep the system prompt and the start of the history byte-identical between turns: "
+        "don't put times or ids in the system prompt, and compress rarely and in big steps "
+        "(auto_compress_threshold well above auto_compress_target) rather than every turn."
+    ]
+
+
 def hints(agent: Any, *, min_calls: int = 5, low_hit_rate: float = 0.2) -> list[str]:
     """Plain sentences about what slows `agent` down, from its recorded numbers.
 
@@ -123,4 +155,4 @@ def hints(agent: Any, *, min_calls: int = 5, low_hit_rate: float = 0.2) -> list[
         One sentence per finding; empty when nothing stands out.
     """
     return [*_cache_hints(agent, min_calls, low_hit_rate), *_limit_hints(agent),
-            *_parallel_hints(agent)]
+            *_parallel_hints(agent), *_cache_bust_hints(agent)]

@@ -3,6 +3,7 @@
 * `metrics_frame`: latency per operation (task, model calls, each tool, waits...).
 * `cache_frame`: the tool cache per tool (hits, misses, hit rate, time and cost saved).
 * `waits_frame`: each resource limit (waits, time waited, rejections).
+* `cost_frame`: dollars per model and per tool, with tokens and what caching saved.
 * `spans_frame`: every recorded span, one row each.
 """
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from pitstop._metrics.monitor import Span
 
-__all__ = ["cache_frame", "metrics_frame", "spans_frame", "waits_frame"]
+__all__ = ["cache_frame", "cost_frame", "metrics_frame", "spans_frame", "waits_frame"]
 
 _LATENCY = ["count", "errors", "avg_ms", "p50_ms", "p95_ms", "p99_ms", "min_ms", "max_ms"]
 _CACHE = ["hits", "misses", "hit_rate", "shared_hits", "bypassed", "errors", "time_saved_s",
@@ -88,6 +89,35 @@ def waits_frame(agent: Any) -> pd.DataFrame:
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=_WAITS)
     frame.index.name = "limit_name"
     return frame
+
+
+_COST = ["calls", "input_tokens", "cached_input_tokens", "cached_share", "output_tokens",
+         "reasoning_tokens", "cost_usd", "saved_usd", "unpriced_calls"]
+
+
+def cost_frame(agent: Any) -> pd.DataFrame:
+    """Dollars per model (``model:<name>``) and per priced tool (``tool:<name>``).
+
+    Columns: ``calls``, ``input_tokens``, ``cached_input_tokens``, ``cached_share`` (of
+    the input, served from the provider's prompt cache), ``output_tokens``,
+    ``reasoning_tokens``, ``cost_usd``, ``saved_usd`` (the prompt-cache discount for a
+    model, cached results for a tool) and ``unpriced_calls`` (calls of a model whose
+    price is unknown: they add nothing to ``cost_usd``).
+    """
+    perf = agent.get_performance_metrics()
+    rows: dict[str, list[Any]] = {}
+    for name, m in perf.get("models", {}).items():
+        share = m["cached_input_tokens"] / m["input_tokens"] if m["input_tokens"] else 0.0
+        rows[f"model:{name}"] = [m["calls"], m["input_tokens"], m["cached_input_tokens"], share,
+                                 m["output_tokens"], m["reasoning_tokens"], m["cost"],
+                                 m["prompt_cache_saved"], m["unpriced_calls"]]
+    for name, t in perf.get("tools", {}).items():
+        rows[f"tool:{name}"] = [t["calls"], 0, 0, 0.0, 0, 0, t["cost"], t["saved"], 0]
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=_COST)
+    frame.index.name = "item"
+    ints = {c: "int64" for c in ("calls", "input_tokens", "cached_input_tokens",
+                                 "output_tokens", "reasoning_tokens", "unpriced_calls")}
+    return frame.astype(ints)
 
 
 def spans_frame(agent_or_spans: Any, task_id: str | None = None) -> pd.DataFrame:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from pitstop.notebook._advice import hints
-from pitstop.notebook._frames import cache_frame, metrics_frame, waits_frame
+from pitstop.notebook._frames import cache_frame, cost_frame, metrics_frame, waits_frame
 
 __all__ = ["show_profile"]
 
@@ -47,6 +47,17 @@ def show_profile(agent: Any) -> None:
     else:
         _note("No task is recorded yet (or metrics were reset): run one with %%agent.")
 
+    if perf.get("models") or perf.get("tools"):
+        _heading("Cost")
+        priced = "" if not perf["unpriced_model_calls"] else (
+            f" · {perf['unpriced_model_calls']} model calls of unknown price not counted "
+            "(set price= on the client)")
+        _note(f"${perf['total_cost']:.4f} in all (models ${perf['model_cost']:.4f}, tools "
+              f"${perf['tool_cost']:.4f}) · saved ${perf['prompt_cache_saved']:.4f} by the "
+              f"provider's prompt cache and ${perf['tool_cache_saved']:.4f} by the tool cache"
+              f"{priced}")
+        display(cost_frame(agent).round(4))
+
     _heading("Latency per operation (ms)")
     display(metrics_frame(agent).round(1))
 
@@ -66,6 +77,14 @@ def show_profile(agent: Any) -> None:
         _note("No resource limits are set (resource_limits=None).")
     else:
         display(waits_frame(agent).round(3))
+        budgets = agent.get_resource_usage().get("budgets")
+        if budgets:
+            parts = [f"{k}=${budgets[k]:g}" for k in ("max_cost_per_task", "max_cost_per_hour",
+                                                       "max_cost_total") if budgets.get(k)]
+            spent = budgets.get("spent_total_usd")
+            _note("Spend budgets: " + ", ".join(parts)
+                  + (f" · ${spent:.4f} spent under them" if spent is not None else "")
+                  + f" · {budgets['task_refusals']} task refusals")
 
     if agent.monitor.last_task_id() is not None:
         _heading("Last run")

@@ -195,7 +195,7 @@ def chips_html(chips: list[Chip]) -> str:
 
 
 def summary_line(state: RunState, *, cancelled: bool = False) -> str:
-    """``✓ done in 1.23 s · 2 model turns · 4 tool calls (1 cached) · 1,423 tokens``."""
+    """``✓ done in 1.23 s · 2 model turns · 4 tool calls (1 cached) · 1,423 tokens · $0.0004``."""
     chips = list(state.chips.values())
     cached = sum(1 for c in chips if c.status == "cached")
     failed = sum(1 for c in chips if c.status == "failed")
@@ -211,6 +211,9 @@ def summary_line(state: RunState, *, cancelled: bool = False) -> str:
     tokens = (result.get("usage") or {}).get("total_tokens")
     if tokens is not None:
         parts.append(f"{tokens:,} tokens")
+    cost = result.get("cost")
+    if cost:  # None: the model's price is unknown; 0: nothing billed
+        parts.append(f"${cost:.4f}")
     if cancelled:
         head = "■ interrupted"
     elif state.error is not None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pitstop._limits.bucket import TokenBucket
-from pitstop._limits.gate import Clock, Gate, _Refusal, Sleep
+from pitstop._limits.gate import Clock, Gate, Sleep, _Refusal
 from pitstop.errors import BudgetExceeded
 
 __all__ = [

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
-from pitstop import ConfigError, HybridAgent, LLMResponse, ToolCall
+from pitstop import ConfigError, HybridAgent, LLMResponse, Message, ToolCall, Usage
 from pitstop.testing import FakeClock, ScriptedLLM
 
 
@@ -48,3 +50,14 @@ async def test_the_readme_example_runs_on_fake_time() -> None:
     [result] = await clock.run(agent.execute_task("What is 6 + 36?"))
     assert result["output"] == "It is 42." and result["tool_calls"][0]["result"] == 42
     assert clock.now == pytest.approx(0.3)  # three words, 0.1 s apart
+
+
+async def test_it_is_unpriced_without_a_warning_unless_priced() -> None:
+    """By default its cost is None and nothing warns; price= bills its usage."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = await HybridAgent("t", ScriptedLLM("hi")).execute_task("q")
+    assert result["success"]
+    priced = ScriptedLLM("hi", price={"input": 1.0, "output": 2.0})
+    usage = [i async for i in priced.stream([Message("user", "q")])][-1]
+    assert isinstance(usage, Usage) and usage.cost is not None and usage.cost > 0

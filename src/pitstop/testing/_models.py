@@ -7,6 +7,7 @@ import asyncio
 from pitstop.errors import ConfigError
 from pitstop.llm._base import LLMResponse, Message, ToolSpec
 from pitstop.llm._function import FunctionLLM, Sleep
+from pitstop.llm._pricing import PriceLike, Pricing
 
 __all__ = ["ScriptedLLM"]
 
@@ -27,6 +28,8 @@ class ScriptedLLM(FunctionLLM):
     Args:
         turns: each an `LLMResponse` or a plain text answer.
         time_to_first_token, tokens_per_second, sleep: the pacing, as for `FunctionLLM`.
+        price_as, price: how its usage is priced, as for `FunctionLLM` (by default it is
+            not: cost None).
     """
 
     def __init__(
@@ -35,6 +38,8 @@ class ScriptedLLM(FunctionLLM):
         time_to_first_token: float = 0.0,
         tokens_per_second: float | None = None,
         model: str = "scripted-llm",
+        price_as: str | None = None,
+        price: PriceLike | None = None,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         if not turns:
@@ -51,6 +56,7 @@ class ScriptedLLM(FunctionLLM):
             model=model,
             sleep=sleep,
         )
+        self.pricing = Pricing(price_as, price)  # a made-up model name is not a price
 
     def __repr__(self) -> str:
         return f"ScriptedLLM({len(self.turns)} turns)"

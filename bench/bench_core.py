@@ -200,6 +200,77 @@ async def guide_speedup(repeat: int) -> Row:
                f"{ts / tp:.2f}×", "ok" if ts / tp >= 3.5 else "MISSED")
 
 
+class _DropSpans:
+    """An OpenTelemetry span exporter that discards what it gets: the SDK's work is
+    measured, a backend's network and encoding are not."""
+
+    def export(self, spans: object) -> object:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+async def otel_cost(repeat: int) -> list[Row]:
+    """Added CPU with `pitstop.otel.instrument()` on, against the same agents with it off,
+    in paired, interleaved runs (SDK TracerProvider with a BatchSpanProcessor and a
+    discarding exporter, SDK MeterProvider with an in-memory reader)."""
+    try:
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from pitstop import otel
+    except ImportError:
+        return [Row("OpenTelemetry on: added CPU per tool call and per model call",
+                    "not measured", "—", "pip install 'pitstop[otel]'", "", "info")]
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(_DropSpans()))  # type: ignore[arg-type]
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    tool = Tool(noop)
+    a10 = HybridAgent("b", calls_then_answer(10), tools=[tool])
+    a1 = HybridAgent("b", calls_then_answer(1), tools=[tool])
+    answer = HybridAgent("b", FunctionLLM(lambda m, t: LLMResponse("done", usage=Usage(10, 1))))
+    reps = 200
+
+    async def runs(agent: HybridAgent) -> float:
+        t = time.process_time()
+        for _ in range(reps):
+            await agent.execute_task("go")
+        return time.process_time() - t
+
+    def on() -> None:
+        otel.instrument(tracer_provider, meter_provider=meter_provider)
+
+    per_tool: dict[bool, list[float]] = {False: [], True: []}
+    per_task: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(repeat * 3):
+        for instrumented in (False, True):  # interleaved: drift hits both sides alike
+            if instrumented:
+                on()
+            per_tool[instrumented].append((await runs(a10) - await runs(a1)) / reps / 9)
+            per_task[instrumented].append(await runs(answer) / reps)
+            otel.uninstrument()
+    tracer_provider.shutdown()
+    tool_off, tool_on = (statistics.median(per_tool[k]) for k in (False, True))
+    task_off, task_on = (statistics.median(per_task[k]) for k in (False, True))
+    return [
+        Row("OpenTelemetry on: added CPU per tool call (an execute_tool span, a cache-free "
+            "call)", us(tool_on - tool_off), "—", f"off: {us(tool_off)} per call",
+            f"{tool_on / tool_off:.2f}×", "info"),
+        Row("OpenTelemetry on: added CPU per model call (a one-call task: invoke_agent + chat "
+            "spans, duration and token metrics)", us(task_on - task_off), "—",
+            f"off: {us(task_off)} per task", f"{task_on / task_off:.2f}×", "info"),
+    ]
+
+
 async def main_async(quick: bool) -> list[Row]:
     r = 3 if quick else 7
     rows = await tool_call_cost(r)
@@ -207,6 +278,7 @@ async def main_async(quick: bool) -> list[Row]:
     rows.append(await fan_out(1000, 1000, r))
     rows.append(await streaming(r))
     rows.append(await guide_speedup(r))
+    rows += await otel_cost(r)
     return rows
 
 

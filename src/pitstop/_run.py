@@ -21,6 +21,7 @@ keeps what later stages need on the `Run`, so a stage can be read and changed al
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from pitstop._context.engine import ContextEngine
     from pitstop._limits.budget import SpendReservation
     from pitstop._limits.governor import Reservation, Wait
+    from pitstop._metrics.genai import AgentRun, ChatSpan
 
 __all__ = ["Run"]
 
@@ -69,6 +71,7 @@ class Run:
         "batch",
         "cached_tokens",
         "calls",
+        "chat",
         "cost",
         "deferred",
         "eager",
@@ -80,6 +83,7 @@ class Run:
         "input_tokens",
         "iterations",
         "messages",
+        "otel",
         "output",
         "output_tokens",
         "parts",
@@ -135,6 +139,9 @@ class Run:
         self.deferred: list[PlannedCall] = []  # those that wait for the turn's end
         self.eager = agent.config.eager_tools
         self.results: dict[str, ToolResultEvent] = {}  # their results by call id
+        # OpenTelemetry, when pitstop.otel is instrumented: the task's and the turn's spans
+        self.otel: AgentRun | None = None
+        self.chat: ChatSpan | None = None
 
     # -- stages ------------------------------------------------------------------------
 
@@ -164,6 +171,8 @@ class Run:
                 attrs={"before": c.before, "after": c.after, "tokens_before": c.tokens_before,
                        "tokens_after": c.tokens_after},
             )
+            if self.otel is not None:
+                self.otel.compression(c)
             yield _events.compression(self.task_id, c.strategy, c.before, c.after,
                                       c.tokens_before, c.tokens_after, c.duration)
         self.messages = [self.system, *engine.messages(self.session_id)]
@@ -216,6 +225,9 @@ class Run:
         self.planned = []
         self.deferred = []
         self.turn_start = agent.monitor.clock()
+        if self.otel is not None:
+            self.chat = self.otel.chat(self.messages, agent.config.max_output_tokens,
+                                       agent._specs, turn=iteration)
         stream = agent.llm.stream(self.messages, agent._specs,
                                   max_tokens=agent.config.max_output_tokens)
         timeout = agent.config.model_timeout
@@ -255,6 +267,7 @@ class Run:
 
     async def close_model_turn(self, stream: AsyncIterator[StreamItem], ok: bool) -> None:
         """Close a model call left early, record its span, settle the token reservation."""
+        failure = None if ok else sys.exc_info()[1]  # what ended the model call early
         agent = self.agent
         llm = agent.llm
         monitor = agent.monitor
@@ -285,6 +298,10 @@ class Run:
             if self.spend is not None:
                 governor.settle_cost(self.spend, usage.cost if ok or usage.total_tokens
                                      else None)
+        if self.chat is not None:
+            self.chat.end("ok" if ok else "error", usage, self.calls, "".join(self.parts),
+                          failure)
+            self.chat = None
 
     def end_model_turn(self) -> list[Event]:
         """The turn's text, usage and tool calls, kept; its closing events."""
@@ -327,7 +344,8 @@ class Run:
     def _new_batch(self) -> ToolBatch:
         agent = self.agent
         bound = agent.config.max_concurrency if agent.enable_parallel_execution else 1
-        return ToolBatch(agent._executor, bound=bound, task_id=self.task_id)
+        return ToolBatch(agent._executor, bound=bound, task_id=self.task_id,
+                         otel_run=self.otel)
 
     def early_events(self) -> list[ToolEvent]:
         """Events of tools started early that happened while the model was streaming;
@@ -367,6 +385,8 @@ class Run:
     def fail(self, exc: BaseException) -> Event:
         """The run failed inside: keep the reason for the result; the ``error`` event."""
         self.status = "error"
+        if self.otel is not None:
+            self.otel.error = exc
         event = _events.error(self.task_id, exc)
         self.error = event["error"]
         return event
@@ -382,6 +402,9 @@ class Run:
         monitor.record("task", self.task_id, self.start, self.end, status=self.status,
                        task_id=self.task_id,
                        attrs={"iterations": self.iterations, "tool_calls": len(self.records)})
+        if self.otel is not None:
+            self.otel.end(self.status, self.output, iterations=self.iterations,
+                          tool_calls=len(self.records))
         agent._count(self)
 
     def result(self) -> ResultEvent:
@@ -408,7 +431,8 @@ class Run:
 
     def _waited(self, waits: Sequence[Wait]) -> list[Event]:
         events: list[Event] = []
-        report_waits(self.agent.monitor, waits, self.task_id, events.append)
+        report_waits(self.agent.monitor, waits, self.task_id, events.append,
+                     self.otel.context if self.otel is not None else None)
         return events
 
 
@@ -422,7 +446,11 @@ async def drive(run: Run) -> AsyncGenerator[Event, None]:
     streaming = run.agent.enable_streaming
     task_id = run.task_id
     now = time.time
-    run.start = run.agent.monitor.clock()
+    monitor = run.agent.monitor
+    run.start = monitor.clock()
+    otel = monitor.otel  # OpenTelemetry: the one check per task while it is off
+    if otel is not None:
+        run.otel = otel.invoke_agent(run.agent, task_id, run.text, run.session_id)
     yield _events.started(run.task_id, run.text)
     try:
         # each stage is closed explicitly, so a consumer that leaves closes it at once

@@ -86,6 +86,8 @@ class Hit(NamedTuple):
 
     value: Any
     """The result."""
+    shared: bool = False
+    """True when an identical call in flight produced it (single-flight), not the backend."""
 
 
 class Miss(NamedTuple):
@@ -363,7 +365,7 @@ class ToolCache:
             stats.cost_saved += cost
             self._record(TraceRecord(now, name, key, "shared", latency, cost, True, ttl,
                                      flight.labels))
-            return Hit(decode(value) if is_text else value)
+            return Hit(decode(value) if is_text else value, True)
         flight = _Flight(name, make_labels(name, arguments))
         self._inflight[key] = flight
         stats.misses += 1

@@ -13,7 +13,10 @@ import warnings
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, Literal, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, NamedTuple, TypedDict
+
+if TYPE_CHECKING:
+    from pitstop._metrics.genai import Instrumentation, OperationSpan
 
 __all__ = [
     "OTHER",
@@ -130,6 +133,13 @@ class Monitor:
         max_spans: how many spans the timeline keeps (the oldest are dropped).
         max_samples: how many durations each operation keeps for its percentiles.
         max_operations: how many distinct operations are timed apart.
+    """
+
+    otel: ClassVar[Instrumentation | None] = None
+    """The OpenTelemetry export in force (`pitstop.otel.instrument`), else None.
+
+    Where an operation starts, the agent and the tool executor read this once; while it
+    is None that one attribute check is all the export costs.
     """
 
     def __init__(
@@ -279,17 +289,21 @@ class OperationTimer:
     A block that raises is recorded with status ``error`` and the exception goes on.
     """
 
-    __slots__ = ("_attrs", "_monitor", "_name", "_start", "duration")
+    __slots__ = ("_attrs", "_monitor", "_name", "_otel", "_start", "duration")
 
     def __init__(self, monitor: Monitor, name: str, attrs: Mapping[str, Any]) -> None:
         self._monitor = monitor
         self._name = name
         self._attrs = attrs
         self._start = 0.0
+        self._otel: OperationSpan | None = None
         self.duration: float | None = None
         """Seconds the block took, once it has ended."""
 
     def __enter__(self) -> OperationTimer:
+        otel = self._monitor.otel
+        if otel is not None:
+            self._otel = otel.operation(self._name, self._attrs)
         self._start = self._monitor.clock()
         return self
 
@@ -310,6 +324,9 @@ class OperationTimer:
         self._monitor.record(
             "operation", self._name, self._start, end, status=status, attrs=dict(self._attrs)
         )
+        if self._otel is not None:
+            self._otel.end(status, exc)
+            self._otel = None
 
     async def __aenter__(self) -> OperationTimer:
         return self.__enter__()

@@ -27,8 +27,11 @@ from pitstop.errors import ToolNotFoundError
 from pitstop.events import RateLimitWaitEvent, ToolCallEvent, ToolResultEvent
 
 if TYPE_CHECKING:
+    from opentelemetry.context import Context
+
     from pitstop._cache.cache import Miss, ToolCache
     from pitstop._limits.governor import Governor, Wait
+    from pitstop._metrics.genai import AgentRun
 
 __all__ = ["PlannedCall", "ToolBatch", "ToolEvent", "ToolExecutor", "report_waits", "result_text"]
 
@@ -136,6 +139,12 @@ class ToolExecutor:
         cached = False
         status = "ok"
         result: ToolResultEvent
+        failure: BaseException | None = None
+        otel = monitor.otel
+        ospan = None
+        outcome: str | None = None
+        if otel is not None:  # the one check the export costs while it is off
+            ospan = otel.execute_tool(call, self.tools.get(name))
         try:
             t = self.tools.get(name)
             if t is None:
@@ -148,8 +157,12 @@ class ToolExecutor:
                 found = await cache.lookup(t, args)  # the TTL in force now; single-flight
                 if found.__class__ is Hit:
                     value, cached = found.value, True
+                    if ospan is not None:
+                        outcome = "shared" if found.shared else "hit"
                 else:
                     miss = cast("Miss", found)
+                    if ospan is not None and miss.flight is not None:
+                        outcome = "miss"
                     try:
                         value = await self._limited(t, args, task_id, emit)
                     except BaseException as exc:
@@ -162,17 +175,22 @@ class ToolExecutor:
                 monitor.record("tool", name, start, monitor.clock(), status="cancelled",
                                task_id=task_id,
                                attrs={"call_id": call.call_id, "turn": call.turn})
+                if ospan is not None:
+                    ospan.end("cancelled", outcome=outcome)
                 raise
             # the tool raised CancelledError itself (a library inside it can): its error
             status = "error"
+            failure = exc
             end = monitor.clock()
             result = self._failed(call, tid, exc, end - start)
         except (SystemExit, GeneratorExit) as exc:  # a tool's own: never the process's end
             status = "error"
+            failure = exc
             end = monitor.clock()
             result = self._failed(call, tid, exc, end - start)
         except Exception as exc:
             status = "error"
+            failure = exc
             end = monitor.clock()
             result = {
                 "type": "tool_result", "timestamp": time.time(), "task_id": tid,
@@ -186,6 +204,8 @@ class ToolExecutor:
                 "result": value, "cached": cached, "duration": end - start}
         monitor.record("tool", name, start, end, status=status, task_id=task_id,
                        attrs={"call_id": call.call_id, "turn": call.turn, "cached": cached})
+        if ospan is not None:
+            ospan.end(status, outcome=outcome, result=result.get("result"), error=failure)
         if emit is not None:
             emit(result)
         return result
@@ -217,14 +237,17 @@ class ToolExecutor:
             governor.release_tool_call()
 
     async def stream(
-        self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None
+        self, calls: Sequence[PlannedCall], *, bound: int, task_id: str | None,
+        otel_run: AgentRun | None = None,
     ) -> AsyncGenerator[ToolEvent, None]:
         """Run calls at most `bound` at a time; yield every event the moment it happens.
 
         Yields ``tool_call``, ``rate_limit_wait`` and ``tool_result`` events, results in
         completion order. Closing or cancelling the iterator cancels the calls still running.
+        With `otel_run` (OpenTelemetry on), each call's task runs in a context whose current
+        span is the task's ``invoke_agent``, so the ``execute_tool`` spans nest under it.
         """
-        batch = ToolBatch(self, bound=bound, task_id=task_id)
+        batch = ToolBatch(self, bound=bound, task_id=task_id, otel_run=otel_run)
         for call in calls:
             batch.add(call)
         batch.close()
@@ -269,11 +292,17 @@ class ToolBatch:
     iterator early (or `cancel`) cancels the calls still running or waiting.
     """
 
-    __slots__ = ("_closed", "_events", "_executor", "_loop", "_pending", "_running",
-                 "_waiter", "bound", "remaining", "started", "task_id")
+    __slots__ = ("_closed", "_events", "_executor", "_loop", "_otel_run", "_pending",
+                 "_running", "_waiter", "bound", "remaining", "started", "task_id")
 
-    def __init__(self, executor: ToolExecutor, *, bound: int, task_id: str | None) -> None:
+    def __init__(
+        self, executor: ToolExecutor, *, bound: int, task_id: str | None,
+        otel_run: AgentRun | None = None,
+    ) -> None:
         self._executor = executor
+        self._otel_run = otel_run
+        """With OpenTelemetry on: each call's task runs in a context whose current span is
+        the task's ``invoke_agent``, so the ``execute_tool`` spans nest under it."""
         self.bound = bound
         self.task_id = task_id
         self._loop = asyncio.get_running_loop()
@@ -322,7 +351,10 @@ class ToolBatch:
             w.set_result(None)
 
     def _launch(self, call: PlannedCall) -> None:
-        task = self._loop.create_task(self._executor.run_one(call, self.task_id, self._emit))
+        coro = self._executor.run_one(call, self.task_id, self._emit)
+        otel_run = self._otel_run
+        task = (self._loop.create_task(coro) if otel_run is None
+                else self._loop.create_task(coro, context=otel_run.tool_context()))
         self._running.add(task)
         task.add_done_callback(self._on_done)
 
@@ -361,10 +393,18 @@ class ToolBatch:
 
 
 def report_waits(
-    monitor: Monitor, waits: Sequence[Wait], task_id: str | None, emit: Emit | None
+    monitor: Monitor, waits: Sequence[Wait], task_id: str | None, emit: Emit | None,
+    otel_parent: Context | None = None,
 ) -> None:
-    """Record each limiter wait as a span and, when streaming, a ``rate_limit_wait`` event."""
+    """Record each limiter wait as a span and, when streaming, a ``rate_limit_wait`` event.
+
+    With OpenTelemetry on, each wait is also a span under `otel_parent` (None: the current
+    span, which inside a tool call is its ``execute_tool``).
+    """
     end = monitor.clock()
+    otel = monitor.otel
+    if otel is not None:
+        otel.waits(waits, otel_parent)
     for w in waits:
         if w.waited <= 0:
             continue

@@ -48,7 +48,7 @@ class Surface:
     defined: set[str]
     """Public names bound at the top level by def, class or assignment."""
     reexported: set[str]
-    """Public names imported at run time from another pitstop module."""
+    """Public names imported at run time from a private pitstop module."""
     lazy: dict[str, str]
     """The lazy table: name -> module it loads from."""
     type_checking: dict[str, str]
@@ -61,6 +61,11 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
+def _is_private(module: str) -> bool:
+    parts = module.split(".")
+    return parts[0] == "pitstop" and any(p.startswith("_") for p in parts[1:])
+
+
 def surface(module: str) -> Surface:
     path = SRC.parent / (module.replace(".", "/"))
     path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
@@ -70,7 +75,9 @@ def surface(module: str) -> Surface:
     reexported: set[str] = set()
     lazy: dict[str, str] = {}
     type_checking: dict[str, str] = {}
-    for node in tree.body:
+    body = [sub for node in tree.body
+            for sub in (node.body if isinstance(node, ast.Try) else [node])]
+    for node in body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             defined.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -91,7 +98,9 @@ def surface(module: str) -> Surface:
                 and call.func.attr == "attach"
             ):
                 lazy = ast.literal_eval(call.args[1])
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pitstop"):
+        elif isinstance(node, ast.ImportFrom) and _is_private(node.module or ""):
+            # a name imported from a private module is re-exported; one imported from
+            # another public module (pitstop.errors, say) is only used here
             reexported.update(a.asname or a.name for a in node.names)
         elif isinstance(node, ast.If) and _is_type_checking(node.test):
             for sub in node.body:

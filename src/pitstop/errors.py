@@ -25,7 +25,8 @@ Every exception a user can meet is one of these. A few private control-flow sign
 never leave the module pair that uses them and are named with an underscore:
 ``_NotJSON`` and ``_Unkeyable`` (cache keys), ``_DamagedEntry`` (a stored entry pitstop
 cannot read, counted as a miss), ``_Refusal`` (a limiter gate to the Governor, which
-raises `RateLimitExceeded`), ``_StreamCutError`` (OpenAIClient's retry) and
+raises `RateLimitExceeded`), ``_BadChunk``, ``_StreamCutError`` and ``_StreamErrorEvent``
+(a streamed answer's faults, which OpenAIClient retries or turns into an `LLMError`) and
 ``_Interrupted`` (a notebook run cancelled by Kernel > Interrupt, shown as a
 ``UsageError``). ``tests/test_exported_members.py`` checks both rules.
 """

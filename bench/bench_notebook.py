@@ -9,7 +9,8 @@ Run: ``.venv/bin/python bench/bench_notebook.py [--quick] [--real-time]``.
    in order, so the figures are exact and the run takes no 10 s. ``--real-time``
    also runs it on the real asyncio loop with real sleeps and timers. Bytes are the
    JSON content of every message that would reach the browser (widget state and
-   updates over the comm, and the text as ``stream`` output); the "wire" column adds
+   updates over the comm, including the re-rendered last Markdown block, and each
+   finished block as ``display_data`` HTML); the "wire" column adds
    the Jupyter envelope (header, parent header, signature) of each message, measured
    by serialising one with ``jupyter_client``.
 2. **%%agent overhead.** The same task on a zero-latency model (one tool call, a
@@ -109,11 +110,11 @@ async def _stream_real(tokens: list[str], rate: float) -> dict[str, Any]:
 def _figures(tokens: list[str], view: StreamView, sink: StreamRecorder, comms: Any,
              opened: int, seconds: float, times: list[float]) -> dict[str, Any]:
     text = "".join(tokens)
-    assert sink.text == text, "the browser must receive exactly the streamed text"
+    assert view.text == text, "the view must hold exactly the streamed text"
     text_bytes = len(text.encode("utf-8"))
     updates = [m for m in comms.messages if m.kind == "update"]
     payload = comms.nbytes + sink.nbytes
-    envelope = envelope_bytes("stream")
+    envelope = envelope_bytes("display_data")
     messages = len(comms.messages) + len(sink.messages)
     return {
         "seconds": seconds,
@@ -136,7 +137,7 @@ def stream_rows(label: str, f: dict[str, Any]) -> list[Row]:
         Row(f"{label}: widget updates per second (mean over {f['seconds']:.1f} s; "
             "busiest 1-s window)", f"{f['updates_per_s']:.1f}; {f['busiest']}", "<= 30",
             verdict="ok" if f["busiest"] <= 31 else "MISSED"),
-        Row(f"{label}: messages (stream + comm)",
+        Row(f"{label}: messages (display + comm)",
             f"{f['stream_msgs']} + {f['comm_msgs']} ({f['comm_updates']} updates)"),
         Row(f"{label}: bytes to the browser / text bytes",
             f"{f['payload']:,} / {f['text_bytes']:,} = {f['ratio']:.2f}", "<= 3",

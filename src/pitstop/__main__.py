@@ -49,8 +49,12 @@ async def demo(*, fast: bool = False) -> None:
                 case "tool_result":
                     state = "cached" if e["cached"] else ("ok" if e["success"] else "failed")
                     out.write(f"  <- {e['tool_name']} {state} in {e['duration'] * 1000:.1f} ms\n")
+                case "rate_limit_wait" if e["phase"] == "start":
+                    expected = e.get("expected")
+                    about = f", about {expected:.2f} s" if expected is not None else ""
+                    out.write(f"  .. waiting for {e['limit']}{about}\n")
                 case "rate_limit_wait":
-                    out.write(f"  .. waited {e['waited']:.2f} s for {e['limit']}\n")
+                    out.write(f"  .. waited {e.get('waited', 0.0):.2f} s for {e['limit']}\n")
                 case "compression":
                     out.write(f"  .. compressed history {e['before']} -> {e['after']} messages\n")
                 case "result":

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from contextlib import aclosing
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from pitstop._config import AgentConfig
@@ -218,6 +219,10 @@ class HybridAgent:
         self.monitor = monitor or Monitor()
         self.enable_parallel_execution = enable_parallel_execution
         self.enable_streaming = enable_streaming
+        self._taps: list[Callable[[Event], None]] = []  # live views following the next run
+        self.last_batch: list[TaskResult | None] = []
+        """The results of the latest `execute_batch`, in task order; after an interrupt,
+        None for each task that did not finish."""
         self.cache_config = cache_config
         self.cache: ToolCache | None = None
         if cache_config is not None:
@@ -273,6 +278,23 @@ class HybridAgent:
         del out["type"], out["timestamp"]
         return cast(TaskResult, out)
 
+    def run_sync(
+        self, task: str | Mapping[str, Any], context: Mapping[str, Any] | None = None
+    ) -> TaskResult:
+        """`execute_task` from synchronous code: a script, or a notebook cell.
+
+        Works whether or not an event loop is running, without patching it: the task
+        runs on the agent's own private loop (`pitstop._sync`), on a helper thread
+        when the calling thread already runs a loop. In async code prefer
+        ``await agent.execute_task(...)``, which shares the caller's loop.
+        """
+        runner = self.__dict__.get("_sync_runner")
+        if runner is None:
+            from pitstop._sync import SyncRunner
+
+            runner = self.__dict__["_sync_runner"] = SyncRunner()
+        return runner.run(self.execute_task(task, context))
+
     def execute_task_streaming(
         self, task: str | Mapping[str, Any], context: Mapping[str, Any] | None = None
     ) -> AsyncGenerator[Event, None]:
@@ -296,7 +318,8 @@ class HybridAgent:
                 f"context has session_id={session_id!r} but the agent has no context_engine; "
                 "pass context_engine=ContextEngine() to HybridAgent to keep conversations."
             )
-        return drive(Run(self, f"{self.agent_id}-{next(_task_counter)}", text, session_id))
+        events = drive(Run(self, f"{self.agent_id}-{next(_task_counter)}", text, session_id))
+        return _tapped(events, self._taps) if self._taps else events
 
     def _count_call(self, usage: Usage) -> None:
         """Add one model call's usage and cost to the per-model totals."""
@@ -404,7 +427,10 @@ class HybridAgent:
 
         `tasks` may be any iterable (a generator is read once, before anything runs).
         Returns one result per task, in order. Shows a tqdm progress bar (a widget in
-        Jupyter) unless ``progress=False``. Cancelling the batch cancels every task.
+        Jupyter) unless ``progress=False``. Cancelling the batch (Kernel > Interrupt)
+        cancels every task still running; the results of the tasks that finished stay
+        in `last_batch` (None for the others), and a notebook shows one line saying so
+        instead of a traceback.
         """
         if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
                 or max_concurrency < 1:
@@ -419,20 +445,26 @@ class HybridAgent:
             bar = tqdm(total=len(tasks), desc=f"{self.name} batch", unit="task")
         sem = asyncio.Semaphore(max_concurrency)
 
-        async def one(t: str | Mapping[str, Any]) -> TaskResult:
+        done: list[TaskResult | None] = [None] * len(tasks)
+        self.last_batch = done
+
+        async def one(i: int, t: str | Mapping[str, Any]) -> TaskResult:
             async with sem:
                 r = await self.execute_task(t, context)
+            done[i] = r
             if bar is not None:
                 bar.update(1)
             return r
 
-        jobs = [asyncio.ensure_future(one(t)) for t in tasks]
+        jobs = [asyncio.ensure_future(one(i, t)) for i, t in enumerate(tasks)]
         try:
             return list(await asyncio.gather(*jobs))
-        except BaseException:
+        except BaseException as exc:
             for j in jobs:
                 j.cancel()
             await asyncio.gather(*jobs, return_exceptions=True)
+            if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
+                _one_line_in_ipython(exc, _interrupted_batch(done))
             raise
         finally:
             if bar is not None:
@@ -490,7 +522,12 @@ class HybridAgent:
 
     def get_operation_metrics(self, name: str) -> OperationMetrics:
         """``count``, ``avg_time``, ``p50_time``, ``p95_time``, ``p99_time``, ``min_time``,
-        ``max_time``, ``error_count`` of an operation (zeros if it never ran)."""
+        ``max_time``, ``error_count`` of an operation (zeros if it never ran).
+
+        Names: ``task``, ``llm_call``, ``tool:<name>`` (calls that ran the tool),
+        ``cache_hit:<name>`` (calls served by the cache, kept apart so a 0.2 ms hit does
+        not hide in a 400 ms tool's average), ``wait:<limit>``,
+        ``compression:<strategy>`` and your own `track_operation_time` names."""
         return self.monitor.operation_metrics(name)
 
     def get_performance_metrics(self) -> PerformanceMetrics:
@@ -564,3 +601,30 @@ class HybridAgent:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+def _interrupted_batch(done: Sequence[TaskResult | None]) -> str:
+    finished = sum(r is not None for r in done)
+    return (f"Interrupted: {finished} of {len(done)} tasks finished; their results are in "
+            f"agent.last_batch (in task order, None for the {len(done) - finished} "
+            "cut short).")
+
+
+def _one_line_in_ipython(exc: BaseException, line: str) -> None:
+    """Make IPython show `line` instead of the traceback of `exc` (which is re-raised
+    unchanged, so asyncio's cancellation semantics hold)."""
+    try:
+        exc._render_traceback_ = lambda: [line]  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - an exception without a __dict__
+        pass
+
+
+async def _tapped(
+    events: AsyncGenerator[Event, None], taps: list[Callable[[Event], None]]
+) -> AsyncGenerator[Event, None]:
+    """`events`, each also shown to the taps (a live timeline following the run)."""
+    async with aclosing(events):
+        async for event in events:
+            for tap in list(taps):
+                tap(event)
+            yield event

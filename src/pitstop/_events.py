@@ -7,6 +7,7 @@ the literal in place, and the type checker holds every builder to the documented
 from __future__ import annotations
 
 import time
+import traceback as _tb
 from typing import Any
 
 from pitstop.events import (
@@ -36,8 +37,15 @@ def tool_call(task_id: str, call_id: str, tool_name: str, parameters: Any) -> To
 
 
 def rate_limit_wait(task_id: str, limit: str, waited: float) -> RateLimitWaitEvent:
+    """The ``end`` of a wait."""
     return {"type": "rate_limit_wait", "timestamp": time.time(), "task_id": task_id,
-            "limit": limit, "waited": waited}
+            "limit": limit, "phase": "end", "waited": waited}
+
+
+def rate_limit_wait_start(task_id: str, limit: str, expected: float | None) -> RateLimitWaitEvent:
+    """The ``start`` of a wait (`expected` None when it cannot be told)."""
+    return {"type": "rate_limit_wait", "timestamp": time.time(), "task_id": task_id,
+            "limit": limit, "phase": "start", "expected": expected}
 
 
 def usage(
@@ -66,3 +74,23 @@ def compression(
 
 def result(task_id: str, outcome: TaskResult) -> ResultEvent:
     return {"type": "result", "timestamp": time.time(), **outcome}  # type: ignore[typeddict-item]
+
+
+TRACEBACK_LINES = 60
+"""The most lines of a traceback kept on a span (the end of it, where the error is)."""
+
+
+def user_traceback(exc: BaseException) -> str | None:
+    """The traceback of an error raised by user code (a tool, a model function), else None.
+
+    pitstop's own errors already say what happened and what to do; an error from user
+    code, or one of ours caused by it, keeps its traceback for the notebook to show.
+    """
+    from pitstop.errors import PitstopError
+
+    if isinstance(exc, PitstopError) and exc.__cause__ is None:
+        return None
+    lines = "".join(_tb.format_exception(exc)).splitlines()
+    if len(lines) > TRACEBACK_LINES:
+        lines = ["...", *lines[-TRACEBACK_LINES:]]
+    return "\n".join(lines)

@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from contextlib import aclosing
-from typing import TYPE_CHECKING
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing, suppress
+from typing import TYPE_CHECKING, Any
 
 from pitstop import _events
 from pitstop._tools.executor import (
@@ -100,6 +100,7 @@ class Run:
         "system",
         "task_id",
         "text",
+        "traceback",
         "turn_start",
         "usage",
     )
@@ -123,6 +124,7 @@ class Run:
         self.records: list[ToolCallRecord] = []
         self.output = ""
         self.error: str | None = None
+        self.traceback: str | None = None  # of user code that made the run fail
         self.status = "ok"
         self.holds_slot = False
         # the current turn
@@ -149,7 +151,14 @@ class Run:
         """Take a task slot (waiting as `ResourceLimits` says), then remember the task."""
         governor = self.agent.governor
         if governor is not None:
-            waits = await governor.acquire_task()
+            waits: Any = ()
+            if not governor.try_acquire_task():
+                box: list[Any] = []
+                async with aclosing(self._announced(
+                        lambda on_wait: governor.acquire_task(on_wait=on_wait), box)) as events:
+                    async for event in events:
+                        yield event
+                waits = box[0]
             self.holds_slot = True
             for event in self._waited(waits):
                 yield event
@@ -192,8 +201,17 @@ class Run:
             estimate = governor.estimate_tokens(
                 self.messages, model=model, max_output_tokens=agent.config.max_output_tokens,
             )
-            self.reservation = await governor.reserve_tokens(estimate)
-            for event in self._waited(self.reservation.waits):
+            reservation = governor.try_reserve_tokens(estimate)
+            if reservation is None:
+                box: list[Any] = []
+                async with aclosing(self._announced(
+                        lambda on_wait: governor.reserve_tokens(estimate, on_wait=on_wait),
+                        box)) as events:
+                    async for event in events:
+                        yield event
+                reservation = box[0]
+            self.reservation = reservation
+            for event in self._waited(reservation.waits):
                 yield event
         if limits.has_budget:
             prompt = governor.estimate_tokens(self.messages, model=model, max_output_tokens=0)
@@ -389,6 +407,7 @@ class Run:
             self.otel.error = exc
         event = _events.error(self.task_id, exc)
         self.error = event["error"]
+        self.traceback = _events.user_traceback(exc)
         return event
 
     def finish(self) -> None:
@@ -399,9 +418,12 @@ class Run:
             self.holds_slot = False
         monitor = agent.monitor
         self.end = monitor.clock()
+        attrs: dict[str, object] = {"iterations": self.iterations,
+                                    "tool_calls": len(self.records)}
+        if self.traceback is not None:
+            attrs["traceback"] = self.traceback  # shown folded by the notebook views
         monitor.record("task", self.task_id, self.start, self.end, status=self.status,
-                       task_id=self.task_id,
-                       attrs={"iterations": self.iterations, "tool_calls": len(self.records)})
+                       task_id=self.task_id, attrs=attrs)
         if self.otel is not None:
             self.otel.end(self.status, self.output, iterations=self.iterations,
                           tool_calls=len(self.records))
@@ -428,6 +450,43 @@ class Run:
             self.engine.append(self.session_id, *messages)
         else:
             self.history.extend(messages)
+
+    async def _announced(
+        self, acquire: Callable[[Any], Awaitable[Any]], box: list[Any]
+    ) -> AsyncGenerator[Event, None]:
+        """Await ``acquire(on_wait)``, yielding a wait's ``start`` event the moment it
+        begins (not when it ends); the acquired value goes into `box`.
+
+        Only used when the limit has no room at once, so a run that does not wait
+        creates no task.
+        """
+        notices: list[Event] = []
+        ready = asyncio.Event()
+
+        def on_wait(limit: str, expected: float | None) -> None:
+            notices.append(_events.rate_limit_wait_start(self.task_id, limit, expected))
+            ready.set()
+
+        task = asyncio.ensure_future(acquire(on_wait))
+        try:
+            while True:
+                if not notices and not task.done():
+                    flag = asyncio.ensure_future(ready.wait())
+                    try:
+                        await asyncio.wait((task, flag), return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        flag.cancel()
+                ready.clear()
+                while notices:
+                    yield notices.pop(0)
+                if task.done():
+                    break
+        finally:
+            if not task.done():  # cancelled, or the consumer left: leave the queue
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+        box.append(task.result())
 
     def _waited(self, waits: Sequence[Wait]) -> list[Event]:
         events: list[Event] = []

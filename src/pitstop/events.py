@@ -131,13 +131,28 @@ class ToolOutcome(TypedDict):
 
 
 class RateLimitWaitEvent(_Stamp):
-    """A limit made the run wait."""
+    """A limit makes the run wait. Waits come in pairs, so a view can show one while
+    it lasts: ``phase="start"`` the moment the wait begins, with the seconds it is
+    `expected` to take, then ``phase="end"`` with the seconds actually `waited`::
+
+        {"type": "rate_limit_wait", "limit": "max_tokens_per_minute", "phase": "start",
+         "expected": 1.2, ...}
+        {"type": "rate_limit_wait", "limit": "max_tokens_per_minute", "phase": "end",
+         "waited": 1.19, ...}
+
+    A wait cut short (the run cancelled, the wait timed out) has no ``end``.
+    """
 
     type: Literal["rate_limit_wait"]
     limit: str
     """The limit's field name, e.g. ``max_tokens_per_minute``."""
-    waited: float
-    """Seconds waited."""
+    phase: Literal["start", "end"]
+    """``start`` when the wait begins, ``end`` when it is over."""
+    expected: NotRequired[float | None]
+    """Only on ``start``: seconds the wait should take as the limit stands now (None when
+    it depends on others finishing, e.g. a concurrency slot)."""
+    waited: NotRequired[float]
+    """Only on ``end``: seconds waited."""
 
 
 class CompressionEvent(_Stamp):

@@ -23,9 +23,9 @@ TOOLS = {name: make_tool(name, cost=1.0) for name in ("t1", "t2")}
 
 
 class _ModelEntry:
-    def __init__(self, value: str, expires_at: float, size: int, labels: tuple[str, ...]):
+    def __init__(self, value: str, stored_at: float, size: int, labels: tuple[str, ...]):
         self.value = value
-        self.expires_at = expires_at
+        self.stored_at = stored_at
         self.size = size
         self.labels = labels
 
@@ -50,8 +50,12 @@ class CacheModel(RuleBasedStateMachine):
         self.loop.run_until_complete(self.cache.aclose())
         self.loop.close()
 
+    def _stale(self, entry: _ModelEntry) -> bool:
+        """Judged with the TTL of the entry's tool in force now, not when it was written."""
+        return entry.stored_at + self.config.ttl_for(entry.labels[0]) <= self.clock.now
+
     def _sweep(self) -> None:
-        for key in [k for k, e in self.model.items() if e.expires_at <= self.clock.now]:
+        for key in [k for k, e in self.model.items() if self._stale(e)]:
             del self.model[key]
             self.expirations += 1
 
@@ -75,7 +79,7 @@ class CacheModel(RuleBasedStateMachine):
             assert (value, cached) == (produced, False)
             return
         entry = self.model.get(key)
-        if entry is not None and entry.expires_at <= self.clock.now:
+        if entry is not None and self._stale(entry):
             del self.model[key]
             self.expirations += 1
             entry = None
@@ -96,7 +100,7 @@ class CacheModel(RuleBasedStateMachine):
         ):
             del self.model[next(iter(self.model))]
             self.evictions += 1
-        self.model[key] = _ModelEntry(produced, self.clock.now + ttl, size, labels)
+        self.model[key] = _ModelEntry(produced, self.clock.now, size, labels)
 
     @rule(seconds=st.sampled_from([2.5, 5.0, 10.0]))
     def advance(self, seconds: float) -> None:

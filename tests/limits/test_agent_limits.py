@@ -59,7 +59,8 @@ async def test_guide_rate_limit_block_makes_a_second_call_wait_for_tokens() -> N
     agent = HybridAgent("limits-1", answer(), [], AgentConfig(max_output_tokens=100_000),
                         resource_limits=resource_limits)
     streams = await asyncio.gather(collect(agent, "first"), collect(agent, "second"))
-    waits = [e for events in streams for e in events if e["type"] == "rate_limit_wait"]
+    waits = [e for events in streams for e in events if e["type"] == "rate_limit_wait"
+             and e["phase"] == "end"]
     assert len(waits) == 1
     assert waits[0]["limit"] == "max_tokens_per_minute" and waits[0]["waited"] >= 0.08
     llm = agent.monitor.spans(kind="llm")
@@ -71,6 +72,33 @@ async def test_guide_rate_limit_block_makes_a_second_call_wait_for_tokens() -> N
     real = sum(e["input_tokens"] + e["output_tokens"]
                for events in streams for e in events if e["type"] == "usage")
     assert usage["used_last_minute"] == real
+
+
+async def test_a_wait_is_announced_when_it_begins_and_closed_when_it_ends() -> None:
+    """rate_limit_wait comes in pairs: start (with the expected wait) reaches the consumer
+    while the other task still holds the tokens, then end with the seconds waited."""
+    from pitstop import ResourceLimits
+
+    agent = HybridAgent("limits-pairs", answer(), [], AgentConfig(max_output_tokens=100_000),
+                        resource_limits=ResourceLimits(max_tokens_per_minute=60000,
+                                                       token_burst_size=120000))
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    async def watch(name: str) -> None:
+        async for e in agent.execute_task_streaming(name):
+            seen.append((name, dict(e)))
+
+    await asyncio.gather(watch("first"), watch("second"))
+    waits = [(who, e) for who, e in seen if e["type"] == "rate_limit_wait"]
+    assert [(e["phase"], e["limit"]) for _, e in waits] == \
+        [("start", "max_tokens_per_minute"), ("end", "max_tokens_per_minute")]
+    (who, start), (_, end) = waits
+    assert start["expected"] > 0 and "waited" not in start
+    assert end["waited"] > 0 and "expected" not in end
+    order = [(w, e["type"], e.get("phase")) for w, e in seen]
+    other = "first" if who == "second" else "second"
+    # announced before the task holding the tokens finished, not after the wait
+    assert order.index((who, "rate_limit_wait", "start")) < order.index((other, "result", None))
 
 
 async def test_guide_concurrency_block_caps_tasks_running_at_once() -> None:
@@ -91,7 +119,8 @@ async def test_guide_concurrency_block_caps_tasks_running_at_once() -> None:
     agent = HybridAgent("limits-2", answer(), [], resource_limits=resource_limits)
     streams = await asyncio.gather(*(collect(agent, f"t{i}") for i in range(max_concurrent + 3)))
     assert max_overlap(agent.monitor.spans(kind="llm")) == max_concurrent
-    waited = [e for events in streams for e in events if e["type"] == "rate_limit_wait"]
+    waited = [e for events in streams for e in events if e["type"] == "rate_limit_wait"
+             and e["phase"] == "end"]
     assert len(waited) == 3 and {e["limit"] for e in waited} == {"max_concurrent_tasks"}
     assert agent.get_resource_usage()["limits"]["max_concurrent_tasks"]["peak"] == max_concurrent
 
@@ -149,7 +178,8 @@ async def test_tool_calls_per_minute_are_enforced_across_a_turn() -> None:
                         resource_limits=ResourceLimits(max_tool_calls_per_minute=120,
                                                        tool_call_burst_size=2))
     events = await collect(agent, "four calls")
-    waits = [e for e in events if e["type"] == "rate_limit_wait"]
+    waits = [e for e in events if e["type"] == "rate_limit_wait"
+             and e["phase"] == "end"]
     assert [w["limit"] for w in waits] == ["max_tool_calls_per_minute"] * 2
     assert max(w["waited"] for w in waits) >= 0.9  # the 4th waits for two refills
     ends = sorted(s.end for s in agent.monitor.spans(kind="tool"))  # echo returns at once
@@ -178,7 +208,8 @@ async def test_a_429_reported_by_the_client_holds_the_next_call_back() -> None:
     assert observers == [agent.governor.observe]
     await collect(agent, "first")
     events = await collect(agent, "second")
-    waits = [e for e in events if e["type"] == "rate_limit_wait"]
+    waits = [e for e in events if e["type"] == "rate_limit_wait"
+             and e["phase"] == "end"]
     assert waits and waits[0]["limit"] == "max_tokens_per_minute"
     assert 0.2 <= waits[0]["waited"] <= 1.0
     assert agent.get_resource_usage()["provider"]["throttles"] == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any, Literal
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_answers_from_tool_results() -> None:
 
 
 def test_fills_user_tools_from_their_schema() -> None:
-    """A user tool is picked by its name and its string/number parameters are filled."""
+    """A user tool is picked by its name; its ticker and day count are taken from the task."""
     from pitstop import Tool
 
     def stock_price(ticker: str, days: int) -> float:
@@ -59,7 +60,7 @@ def test_fills_user_tools_from_their_schema() -> None:
         return 1.0
 
     assert plan("stock price of ACME over 30 days", [Tool(stock_price).spec]) == [
-        ("stock_price", {"ticker": "stock price of ACME over 30 days", "days": 30})
+        ("stock_price", {"ticker": "ACME", "days": 30})
     ]
 
 
@@ -147,3 +148,50 @@ async def test_function_llm_streams_text_then_calls_then_usage() -> None:
     items = [i async for i in llm.stream([Message("user", "q")])]
     assert "".join(i for i in items if isinstance(i, str)) == "Hi there  you"
     assert items[-2] == ToolCall("x", {}) and items[-1] == Usage(3, 4)
+
+
+def _stock_price(ticker: str, days: int = 7) -> dict[str, float]:
+    """Get the stock price history of a company.
+
+    Args:
+        ticker: the stock symbol, e.g. AAPL.
+        days: how many days of history.
+    """
+    return {}
+
+
+def _convert(amount: float, currency: Literal["USD", "EUR", "GBP"],
+             date: str | None = None) -> float:
+    """Convert an amount of money into another currency.
+
+    Args:
+        amount: how much money.
+        currency: the currency to convert into.
+        date: the day of the exchange rate, YYYY-MM-DD.
+    """
+    return amount
+
+
+def _lookup_order(order_id: str, customer_email: str) -> dict[str, str]:
+    """Find a customer's order."""
+    return {}
+
+
+@pytest.mark.parametrize(("tool", "task", "expected"), [
+    (_stock_price, "Get the stock price for ACME over the last 30 days",
+     {"ticker": "ACME", "days": 30}),
+    (_stock_price, "How has Globex stock done?", {"ticker": "Globex"}),
+    (_convert, "Convert 250 dollars to eur at the rate of 2024-03-01",
+     {"amount": 250.0, "currency": "EUR", "date": "2024-03-01"}),
+    (_lookup_order, "Where is order A-1042 for jane@example.com?",
+     {"order_id": "A-1042", "customer_email": "jane@example.com"}),
+])
+def test_a_users_own_tool_gets_plausible_arguments_from_its_schema(
+    tool: Any, task: str, expected: dict[str, Any]
+) -> None:
+    """Types, enums, names and descriptions pick values out of the task, not the whole text."""
+    from pitstop._tools.base import Tool
+
+    spec = Tool(tool).spec
+    (call,) = SimulatedLLM()._plan(task, [spec])
+    assert call.name == spec.name and call.arguments == expected

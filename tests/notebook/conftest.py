@@ -16,6 +16,16 @@ from pitstop import AgentConfig, CacheConfig, HybridAgent, LLMResponse, ToolCall
 from pitstop.testing import ScriptedLLM
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _close_widgets() -> Iterator[None]:
+    """Close the widgets the tests made, before interpreter shutdown tears ipywidgets down
+    (a widget still open then fails noisily in its __del__)."""
+    yield
+    import ipywidgets
+
+    ipywidgets.Widget.close_all()
+
+
 @pytest.fixture(autouse=True)
 def _fast_demo_tools(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo tools answer at once in these tests."""

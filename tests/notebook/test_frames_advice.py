@@ -21,8 +21,9 @@ async def test_frames_of_a_real_agent() -> None:
     m = metrics_frame(agent)
     assert list(m.columns) == ["count", "errors", "avg_ms", "p50_ms", "p95_ms", "p99_ms",
                                "min_ms", "max_ms"]
-    assert list(m.index) == ["task", "llm_call", "tool:lookup"]
-    assert m.loc["task", "count"] == 2 and m.loc["tool:lookup", "count"] == 4
+    assert list(m.index) == ["task", "llm_call", "tool:lookup", "cache_hit:lookup"]
+    assert m.loc["task", "count"] == 2 and m.loc["tool:lookup", "count"] == 2
+    assert m.loc["cache_hit:lookup", "count"] == 2
     assert m.loc["llm_call", "count"] == 4
     c = cache_frame(agent)
     assert c.loc["lookup", ["hits", "misses"]].tolist() == [2, 2]
@@ -105,10 +106,40 @@ async def test_hint_for_an_uncached_tool_whose_calls_repeat() -> None:
                        cache_config=CacheConfig(tool_specific_ttl={"lookup": 0}))
     for _ in range(3):
         await agent.execute_task("go")
-    assert hints(agent) == [
+    (hint,) = hints(agent)
+    assert hint.startswith(
         "Tool 'lookup' is not cached (TTL 0), yet 2 of its 3 calls repeated earlier "
-        "arguments; a TTL above 0 would serve those from the cache."
+        "arguments; a TTL above 0 (CacheConfig.tool_specific_ttl['lookup']) would serve those "
+        "from the cache and save about ")
+
+
+async def test_hint_for_repeated_calls_without_a_cache_with_the_time_it_would_save() -> None:
+    """No cache at all: identical calls are spotted, and the saving is their measured time."""
+    clock = Clock()
+    agent = make_agent([ToolCall("slow", {"query": "same"})], tools=[timed_tool(clock, 0.25)],
+                       monitor=Monitor(clock=clock), cache_config=None)
+    for _ in range(3):
+        await agent.execute_task("go")
+    assert hints(agent) == [
+        "Tool 'slow' was called 3 times, 2 of them with arguments it had already been given, "
+        "and the agent has no cache; HybridAgent(..., cache_config=CacheConfig()) would serve "
+        "those and save about 500 ms of tool time."
     ]
+
+
+async def test_hint_for_compression_that_fires_every_turn() -> None:
+    """A target just under the threshold compresses again at every turn; the hint says so."""
+    from pitstop import CompressionConfig, ContextEngine, FunctionLLM, HybridAgent
+
+    engine = ContextEngine(CompressionConfig(auto_compress_enabled=True, keep_recent=1,
+                                             auto_compress_threshold=4, auto_compress_target=3))
+    agent = HybridAgent("c", FunctionLLM(lambda m, t: "ok"), context_engine=engine)
+    for i in range(6):
+        await agent.execute_task(f"q{i}", {"session_id": "s"})
+    (hint,) = hints(agent)
+    assert hint.startswith("Auto-compression ran in 4 of the 4 model turns since it first fired")
+    assert "CompressionConfig.auto_compress_target=3 is close to auto_compress_threshold=4" \
+        in hint and "A lower target (e.g. 2)" in hint
 
 
 async def test_hint_for_a_limit_that_makes_calls_wait() -> None:
@@ -118,8 +149,35 @@ async def test_hint_for_a_limit_that_makes_calls_wait() -> None:
     await agent.execute_task("go")
     found = hints(agent)
     assert any(h.startswith("The limit max_concurrent_tool_calls=1 made calls wait 2 times")
+               and "raising ResourceLimits.max_concurrent_tool_calls" in h
                for h in found), found
     assert "A model turn asked for 3 tool calls but ResourceLimits.max_concurrent_tool_calls "\
            "is 1, so they ran in 3 waves; raise it to run them all at once." in found
     w = waits_frame(agent)
     assert w.loc["max_concurrent_tool_calls", "waits"] == 2
+
+
+async def test_latency_gives_tool_runs_and_cache_hits_apart() -> None:
+    """A tool's runs and its cache hits are separate operations everywhere latency shows."""
+    from pitstop import Monitor
+    from pitstop.notebook._frames import metrics_frame
+
+    clock = [0.0]
+    monitor = Monitor(clock=lambda: clock[0])
+
+    async def slow(query: str) -> str:
+        """A tool that takes 400 ms on the monitor's clock."""
+        clock[0] += 0.4
+        return query
+
+    agent = make_agent([ToolCall("slow", {"query": "x"})], tools=[slow], monitor=monitor)
+    await agent.execute_task("first")
+    await agent.execute_task("second")  # the same call: a cache hit
+    runs = agent.get_operation_metrics("tool:slow")
+    hits = agent.get_operation_metrics("cache_hit:slow")
+    assert (runs["count"], runs["min_time"], runs["avg_time"]) == (1, 0.4, 0.4)
+    assert hits["count"] == 1 and hits["max_time"] < 0.01
+    frame = metrics_frame(agent)
+    rows = list(frame.index)
+    assert rows.index("cache_hit:slow") == rows.index("tool:slow") + 1
+    assert frame.loc["tool:slow", "avg_ms"] == 400.0

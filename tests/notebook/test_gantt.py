@@ -79,17 +79,19 @@ def test_peak_overlap() -> None:
 
 
 def test_the_figure_has_a_bar_per_span_and_a_legend() -> None:
-    """The chart has one bar per span, labelled lanes, a time axis and a legend."""
+    """The chart has one bar per span (a marker for the instant cache hit), labelled
+    lanes, a time axis and a legend."""
     fig = timeline(spans())
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_yticklabels()] == \
         [lane.label for lane in timeline_data(spans()).lanes]
     bars = [p for p in ax.patches if p.get_height() == pytest.approx(0.6)]
-    assert len(bars) == 7
-    assert ax.get_xlabel() == "time since the task started (ms)"
+    markers = [line for line in ax.lines if line.get_gid() == "pitstop-cached"]
+    assert len(bars) == 6 and len(markers) == 1
+    assert ax.get_xlabel() == "time since the task started (s)"
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["task", "limiter wait", "model call", "tool call (ran)",
-                      "tool call (cache hit)", "tool call (failed)"]
+                      "tool call (failed)", "tool call (cache hit), instant"]
     assert "turn 1: up to 2 at once" in ax.get_title(loc="left")
 
 
@@ -97,11 +99,11 @@ def test_text_chart() -> None:
     """The text chart places bars in proportion to time."""
     text = timeline_text(timeline_data(spans()), width=10)
     lines = text.splitlines()
-    assert lines[0] == "t1 · 1000 ms · 3 tool calls (1 cached)"
-    assert lines[2] == "task                         |──────────| 0–1000 ms"
-    assert lines[4] == "turn 1 · model               | █        | 100–200 ms"
-    assert lines[5] == "turn 1 · search #1           |  ███     | 200–500 ms"
-    assert lines[7] == "turn 1 · weather #3          |  xxxx    | 250–600 ms"
+    assert lines[0] == "t1 · 1.0 s · 3 tool calls (1 cached)"
+    assert lines[2] == "task                         |──────────| 0 s – 1.0 s"
+    assert lines[4] == "turn 1 · model               | █        | 100 ms – 200 ms"
+    assert lines[5] == "turn 1 · search #1           |  ███     | 200 ms – 500 ms"
+    assert lines[7] == "turn 1 · weather #3          |  xxxx    | 250 ms – 600 ms"
 
 
 async def test_parallel_tool_calls_of_a_real_run_overlap() -> None:
@@ -112,3 +114,27 @@ async def test_parallel_tool_calls_of_a_real_run_overlap() -> None:
     assert data.task_id == result["task_id"]
     assert data.peak_parallel == {1: 3}
     assert timeline(agent).axes[0].get_title(loc="left").startswith(result["task_id"])
+
+
+def test_every_span_is_visible_and_a_cache_hit_has_a_legend_marker() -> None:
+    """Each lane's drawing is at least 6 px wide, a 10 ms cache hit included, and the
+    legend has an entry for it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = timeline(spans())
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    data = timeline_data(spans())
+    to_y = ax.transData.transform
+    for y, lane in enumerate(data.lanes):
+        centre = to_y((0, y))[1]
+        drawn = [a for a in [*ax.patches, *ax.lines] if a.get_zorder() > 0  # not the shading
+                 and abs(a.get_window_extent(renderer).y0 + a.get_window_extent(renderer).height
+                        / 2 - centre) < 1 and a.get_window_extent(renderer).height < 40]
+        assert drawn, f"nothing drawn on lane {lane.label!r}"
+        assert max(a.get_window_extent(renderer).width for a in drawn) >= 6, lane.label
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("cache hit" in label for label in labels), labels
+    assert "limiter wait" in labels

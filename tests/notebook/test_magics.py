@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import subprocess
 import sys
 import textwrap
@@ -33,12 +34,36 @@ def test_load_and_unload_register_and_remove_everything(ip: Any) -> None:
     assert "agent" in manager.magics["cell"]
 
 
-def test_interpolation_leaves_unknown_names_and_other_braces() -> None:
-    """{name} is filled from the namespace; unknown names, {} and JSON stay as written."""
+def test_interpolation_fills_names_and_doubled_braces_are_literal() -> None:
+    """{name} is filled from the namespace; {{ and }} are braces; {}, JSON and {a.b} stay."""
     ns = {"city": "Paris", "n": 3}
-    text = 'Weather in {city} x{n} {unknown} {} {"a": 1} {city.upper()} {{city}}'
-    assert interpolate(text, ns) == 'Weather in Paris x3 {unknown} {} {"a": 1} ' \
-                                    "{city.upper()} {Paris}"
+    text = 'Weather in {city} x{n} {} {"a": 1} {city.upper()} {{city}} {{{city}}}'
+    assert interpolate(text, ns) == 'Weather in Paris x3 {} {"a": 1} {city.upper()} ' \
+                                    "{city} {Paris}"
+
+
+def test_an_unknown_name_is_an_error_naming_close_variables() -> None:
+    """A misspelt {name} raises UsageError with the names that look close."""
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match=r"\{cty\} in the %%agent cell is not a notebook "
+                                         r"variable.*Did you mean \{city\}"):
+        interpolate("Weather in {cty}", {"city": "Paris", "country": "FR"})
+    with pytest.raises(UsageError, match="Define it in a cell above first"):
+        interpolate("{zzz}", {"city": "Paris"})
+
+
+def test_a_misspelt_name_never_reaches_the_model(ip: Any, capsys: Any) -> None:
+    """The cell fails with one line before the model is called."""
+    seen: list[Any] = []
+    from pitstop import FunctionLLM, HybridAgent
+
+    ip.user_ns["bot"] = HybridAgent("s", FunctionLLM(lambda m, t: seen.append(m) or "ok"))
+    ip.user_ns["city"] = "Paris"
+    result = ip.run_cell("%%agent bot\nWeather in {cty}\n")
+    assert not result.success and seen == []
+    err = capsys.readouterr().err
+    assert "Did you mean {city}?" in err and len(err.strip().splitlines()) == 1
 
 
 def test_agent_cell_streams_and_stores_the_result(ip: Any, capsys: Any) -> None:
@@ -67,7 +92,7 @@ def test_task_text_reaches_the_model(ip: Any) -> None:
 
     ip.user_ns["bot"] = HybridAgent("s", FunctionLLM(respond))
     ip.user_ns["who"] = "Ada"
-    ip.run_cell("%%agent bot\nHello {who} {nobody}\n")
+    ip.run_cell("%%agent bot\nHello {who} {{nobody}}\n")
     assert seen == ["Hello Ada {nobody}"]
 
 
@@ -80,6 +105,33 @@ def test_default_agent_is_made_once_per_shell(ip: Any) -> None:
     assert [s.task_id for s in agent.monitor.spans(kind="task")][-2:] == \
         [ip.user_ns["a"]["task_id"], ip.user_ns["b"]["task_id"]]
     assert "42" in ip.user_ns["a"]["output"]
+
+
+def test_without_a_name_the_one_agent_of_the_notebook_runs(ip: Any, capsys: Any) -> None:
+    """The user's only HybridAgent runs, not the demo agent, and the header names it."""
+    ip.user_ns["assistant"] = make_agent(answer="from the user's agent")
+    demo_runs = len(default_agent(ip).monitor.spans(kind="task"))
+    ip.run_cell_magic("agent", "--out r", "hi")
+    assert ip.user_ns["r"]["output"] == "from the user's agent"
+    assert len(default_agent(ip).monitor.spans(kind="task")) == demo_runs
+    assert "✓ done in" in (out := capsys.readouterr().out) and "· assistant (t) ·" in out
+
+
+def test_without_a_name_several_agents_are_an_error_naming_them(ip: Any, capsys: Any) -> None:
+    """With two agents and no name, one UsageError line lists both; nothing runs."""
+    one, two = make_agent(), make_agent()
+    ip.user_ns.update(one=one, two=two, also_one=one)
+    result = ip.run_cell("%%agent\nhi\n")
+    err = capsys.readouterr().err
+    assert not result.success
+    assert "several agents (also_one, two)" in err or "several agents (one, two)" in err
+    assert one.monitor.spans() == [] and two.monitor.spans() == []
+
+
+def test_the_header_says_the_demo_agent_ran(ip: Any, capsys: Any) -> None:
+    """With no agent in the notebook, the demo agent runs and the header says so."""
+    ip.run_cell_magic("agent", "", "What is 6 * 7?")
+    assert "· demo agent (SimulatedLLM) ·" in capsys.readouterr().out
 
 
 def test_config_default_agent_and_display_mode(ip: Any) -> None:
@@ -275,7 +327,7 @@ def test_profile_shows_tables_timeline_and_hints(ip: Any, capsys: Any) -> None:
     capsys.readouterr()
     ip.run_line_magic("agent_profile", "bot")
     out = capsys.readouterr().out
-    for heading in ("Latency per operation (ms)", "Tool cache", "Limiter waits", "Last run",
+    for heading in ("Latency per operation", "Tool cache", "Limiter waits", "Last run",
                     "Hints"):
         assert f"\n{heading}\n" in out
     assert "tool:lookup" in out and "1 hits, 1 misses, hit rate 50%" in out
@@ -306,7 +358,7 @@ def test_update_rate_setting_is_validated_and_used(ip: Any, monkeypatch: Any) ->
     made: list[Any] = []
     real = stream.make_view
     monkeypatch.setattr(stream, "make_view",
-                        lambda mode, *, rate: made.append(real(mode, rate=rate)) or made[-1])
+                        lambda mode, **kw: made.append(real(mode, **kw)) or made[-1])
     ip.run_line_magic("config", "AgentMagics.update_rate = 12")
     ip.run_line_magic("config", 'AgentMagics.display_mode = "widget"')
     try:
@@ -338,3 +390,45 @@ async def test_interrupt_while_the_model_streams(ip: Any, capsys: Any) -> None:
     assert not (await asyncio.wait_for(cell, 5)).success
     assert capsys.readouterr().err.strip() == "UsageError: Interrupted: the run was cancelled."
     assert bot.monitor.spans(kind="task")[-1].status == "cancelled"
+
+
+def _boom_tool(query: str) -> str:
+    """A user tool with a bug."""
+    return {"a": 1}[query]
+
+
+def test_a_failing_tool_keeps_its_traceback_folded_in_the_widget(ip: Any) -> None:
+    """The chip keeps its one line; the static output adds the traceback, folded."""
+    from IPython.utils.capture import capture_output
+
+    ip.user_ns["bot"] = make_agent([ToolCall("_boom_tool", {"query": "zz"})],
+                                   tools=[_boom_tool])
+    ip.run_line_magic("config", 'AgentMagics.display_mode = "widget"')
+    try:
+        with record_comms(), capture_output() as shown:
+            ip.run_cell_magic("agent", "bot", "go")
+    finally:
+        ip.run_line_magic("config", 'AgentMagics.display_mode = "auto"')
+    final = shown.outputs[-1].data
+    page = html.unescape(final["text/html"])
+    assert "KeyError: 'zz'" in page  # the chip's line
+    assert "<details class='pitstop-traceback'>" in page
+    assert "in _boom_tool" in page and 'return {"a": 1}[query]' in page
+    assert "⚠ done with 1 failed tool call" in final["text/plain"]
+
+
+def test_debug_prints_the_traceback_of_a_failing_model_function(ip: Any, capsys: Any) -> None:
+    """Without --debug one line; with --debug the model function's traceback too."""
+    from pitstop import FunctionLLM, HybridAgent
+
+    def broken(messages: list[Any], tools: list[Any]) -> str:
+        raise RuntimeError("model exploded")
+
+    ip.user_ns["bot"] = HybridAgent("b", FunctionLLM(broken))
+    ip.run_cell("%%agent bot\nhi")
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    ip.run_cell("%%agent bot --debug\nhi")
+    captured = capsys.readouterr()
+    assert "model call raised:" in captured.out and "in broken" in captured.out
+    assert captured.err.strip() == "UsageError: The run failed: model exploded"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pytest
 from traitlets import TraitError
 
+from pitstop.notebook._markdown import TAIL_CHARS
 from pitstop.notebook._stream import StreamView, TextStreamView, make_view
 from pitstop.testing import FakeClock, StreamRecorder, record_comms
 
@@ -21,7 +23,8 @@ def run_events() -> list[dict[str, Any]]:
     return [
         ev("started", task="q"),
         ev("compression", strategy="truncate", before=40, after=10),
-        ev("rate_limit_wait", limit="max_tokens_per_minute", waited=0.25),
+        ev("rate_limit_wait", limit="max_tokens_per_minute", phase="start", expected=0.3),
+        ev("rate_limit_wait", limit="max_tokens_per_minute", phase="end", waited=0.25),
         ev("usage", input_tokens=10, output_tokens=5),
         ev("tool_call", call_id="c1", tool_name="search", parameters={"query": "x"}),
         ev("tool_call", call_id="c2", tool_name="weather", parameters={"location": "Paris"}),
@@ -52,12 +55,13 @@ def test_chips_turn_from_running_to_done_cached_and_failed() -> None:
     with record_comms():
         view, fake, sink = make_view_under_test()
         events = run_events()
-        for e in events[:7]:
+        for e in events[:8]:
             view.handle(e)
         view._coalescer.close()
         assert view._status.value.count("pitstop-chip-running") == 3
-        for e in events[7:]:
-            fake.advance_to(1)
+        assert "● running · model turn 1, tools running · 3 tool calls" in view._status.value
+        for e in events[8:]:
+            fake.advance(1)
             view.handle(e)
         view.finish()
     html = view._status.value
@@ -66,29 +70,34 @@ def test_chips_turn_from_running_to_done_cached_and_failed() -> None:
     assert html.count("pitstop-chip-failed") == 1 and "boom" in html
     assert "pitstop-chip-running" not in html
     header = view._status.value
-    assert "waited 250 ms for max_tokens_per_minute" in header
+    assert "waited 250 ms for tokens/minute" in header
     assert "compressed the conversation 40 → 10 messages (truncate)" in header
-    assert "done in 500 ms · 2 model turns · 3 tool calls (1 cached, 1 failed) · 37 tokens" \
-        in header
+    assert "⚠ done with 1 failed tool call in 500 ms · 2 model turns · 3 tool calls " \
+           "(1 cached, 1 failed) · 37 tokens" in header
     assert view.status == "done"
-    assert view.text == sink.text == "Hello world"  # no text before the tools: no break
+    assert view.text == "Hello world"  # no text before the tools: no break
+    assert sink.text == "<p>Hello world</p>\n"
 
 
-def test_text_goes_out_once_and_never_through_a_trait() -> None:
-    """The browser receives each character once; no comm message carries the text."""
+def test_finished_blocks_go_out_once_and_only_the_tail_through_a_trait() -> None:
+    """Each finished Markdown block reaches the browser once; a trait carries only the
+    still-growing last block, never more than TAIL_CHARS of text."""
     with record_comms() as comms:
         view, fake, sink = make_view_under_test()
         opened = len(comms.messages)
-        words = [f" word{i}" for i in range(300)]
+        words = [f" word{i}" + ("\n\n" if i % 20 == 19 else "") for i in range(300)]
         for i, w in enumerate(words):
-            fake.advance_to(i * 0.001)
+            fake.advance_to(i * 0.01)
             view.handle(ev("token", content=w))
         view.finish()
-    assert sink.text == "".join(words)
+    sent = re.findall(r"word\d+", sink.text)
+    assert sent == [f"word{i}" for i in range(300)]  # every word once, in order
+    assert sink.text.count("<p>") == 15  # fifteen paragraphs, each rendered once
     updates = comms.messages[opened:]
-    assert all("word1" not in str(m.data) for m in updates)
     assert all(m.kind == "update" for m in updates)
-    assert len(updates) <= 3  # only the status line changes (running, then done)
+    tails = [m.data["state"]["value"] for m in updates if "value" in m.data.get("state", {})
+             and "pitstop-status" not in m.data["state"]["value"]]
+    assert tails and max(len(re.sub(r"<[^>]+>", "", t)) for t in tails) <= TAIL_CHARS
 
 
 def test_updates_are_coalesced_to_the_rate() -> None:
@@ -101,8 +110,8 @@ def test_updates_are_coalesced_to_the_rate() -> None:
         fake.advance_to(1.0)
         view.finish()
     assert 28 <= view.updates <= 32
-    assert 28 <= len(sink.messages) <= 32
-    assert sink.text == "".join(f" t{i}" for i in range(2000))
+    assert view.text == "".join(f" t{i}" for i in range(2000))
+    assert re.findall(r"t\d+", sink.text) == [f"t{i}" for i in range(2000)]
 
 
 def test_bytes_stay_proportional_to_the_text() -> None:
@@ -152,7 +161,7 @@ def test_plain_text_fallback_in_the_mimebundle() -> None:
         view.finish()
         bundle = view._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
-    assert bundle["text/plain"].startswith("✓ done in 500 ms")
+    assert bundle["text/plain"].startswith("⚠ done with 1 failed tool call in 500 ms")
     assert bundle["text/plain"].endswith("Hello world")
 
 
@@ -175,14 +184,15 @@ def test_text_view_prints_tokens_and_tool_lines() -> None:
     view.finish()
     lines = out.getvalue().splitlines()
     assert "  ⇊ compressed the conversation 40 → 10 messages (truncate)" in lines
-    assert "  ◔ waited 250 ms for max_tokens_per_minute" in lines
+    assert "  ◷ waiting for tokens/minute, about 300 ms" in lines
+    assert "  ◔ waited 250 ms for tokens/minute" in lines
     assert "  → search(query='x')" in lines
-    assert "  ⚡ weather cached (0 ms)" in lines
+    assert "  ⚡ weather cached (0.1 ms)" in lines
     assert "  ✗ search failed: Tool 'search' raised ValueError: boom" in lines
     assert "  ✓ search 310 ms" in lines
     assert "Hello world" in lines
-    assert lines[-1] == "✓ done in 500 ms · 2 model turns · 3 tool calls (1 cached, 1 failed) " \
-                        "· 37 tokens"
+    assert lines[-1] == "⚠ done with 1 failed tool call in 500 ms · 2 model turns · " \
+                        "3 tool calls (1 cached, 1 failed) · 37 tokens"
 
 
 def test_make_view_picks_text_without_a_kernel() -> None:
@@ -204,3 +214,26 @@ def test_text_after_tool_calls_starts_a_new_paragraph() -> None:
               ev("token", content="Found it.")]:
         view.handle(e)
     assert view.state.streamed == "Let me look.\n\nFound it."
+
+
+def test_a_wait_is_shown_with_a_countdown_while_it_lasts() -> None:
+    """From its start event to its end, the header says what the run waits for and
+    counts the expected time down, re-drawn by a timer with no new event."""
+    with record_comms():
+        view, fake, _ = make_view_under_test()
+        view.handle(ev("started", task="q"))
+        view.handle(ev("rate_limit_wait", limit="max_tokens_per_minute", phase="start",
+                       expected=1.2))
+        fake.advance(0.1)  # the coalescer sends it within 1/30 s
+        assert "◷ waiting for tokens/minute, about 1.2 s" in view._status.value
+        fake.advance(0.75)  # no event: the countdown timer re-draws it
+        # re-drawn every 0.2 s after the first update at 1/30 s: last at 0.633 s
+        assert "◷ waiting for tokens/minute, about 567 ms" in view._status.value
+        fake.advance(1.0)
+        view.handle(ev("rate_limit_wait", limit="max_tokens_per_minute", phase="end",
+                       waited=1.1))
+        fake.advance(2.0)
+        header = view._status.value
+        assert "waiting for" not in header and "◔ waited 1.1 s for tokens/minute (1×)" in header
+        assert fake.pending == 0  # the countdown stopped with the wait
+        view.finish()

@@ -27,7 +27,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, NotRequired, TypedDict
 
-from pitstop._cache.backends.base import Backend, Entry, Matcher
+from pitstop._cache.backends.base import Backend, Entry, Freshness, Matcher
 from pitstop._cache.config import BYTES_PER_MB, CacheConfig, default_disk_path
 from pitstop._cache.keys import _NotJSON, decode, encode, make_key, make_labels, utf8_size
 from pitstop._cache.trace import TraceRecord
@@ -255,18 +255,21 @@ class ToolCache:
     def _make_backend(
         config: CacheConfig, namespace: str, clock: Callable[[], float]
     ) -> Backend:
+        freshness = Freshness(config)  # TTLs are read when an entry is looked up or swept
         if config.backend == "memory":
             from pitstop._cache.backends.memory import MemoryBackend
 
-            return MemoryBackend()
+            return MemoryBackend(freshness)
         if config.backend == "disk":
             from pitstop._cache.backends.disk import DiskBackend
 
-            return DiskBackend(config.path or default_disk_path(), namespace, clock=clock)
+            return DiskBackend(config.path or default_disk_path(), namespace, freshness,
+                               clock=clock)
         from pitstop._cache.backends.redis import RedisBackend
 
         url = config.redis_url or "redis://localhost:6379/0"
-        return RedisBackend(url, namespace, timeout=config.redis_timeout, clock=clock)
+        return RedisBackend(url, namespace, freshness, timeout=config.redis_timeout,
+                            clock=clock)
 
     @property
     def backend(self) -> Backend:
@@ -395,7 +398,7 @@ class ToolCache:
             payload, is_text, size = encode(result, text=self._backend.stores_text)
             if is_text:
                 shared = _Shared(payload, True, latency)
-            await self._store(key, flight, payload, is_text, size, latency, miss.ttl)
+            await self._store(key, flight, payload, is_text, size, latency)
         except _NotJSON:
             storable = False
             self._reasons["result_not_json"] += 1
@@ -435,7 +438,7 @@ class ToolCache:
 
     async def _store(
         self, key: str, flight: _Flight, payload: Any, is_text: bool, size: int,
-        latency: float, ttl: float,
+        latency: float,
     ) -> None:
         if flight.stale:
             self._reasons["invalidated_in_flight"] += 1
@@ -447,8 +450,7 @@ class ToolCache:
             self._reasons["too_large"] += 1
             return
         now = self._clock()
-        entry = Entry(key, flight.tool, payload, is_text, size, flight.labels, latency,
-                      now + ttl, ttl)
+        entry = Entry(key, flight.tool, payload, is_text, size, flight.labels, latency, now)
         if not await self._backend.set(entry, now, cfg.max_cache_size, max_bytes):
             self._reasons["backend_unavailable"] += 1
         elif flight.stale:  # invalidated while the backend was storing it

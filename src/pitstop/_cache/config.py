@@ -39,10 +39,12 @@ class CacheConfig(StrictModel):
             max_cache_size=5000,
         )
 
-    The agent reads TTLs, bounds, `enabled` and `trace_size` at every call, so
-    ``cache_config.default_ttl = 600`` after building the agent applies to the results
-    stored from then on. `backend`, `path`, `redis_url` and `namespace` are read once,
-    when the cache is built.
+    The agent reads TTLs, bounds, `enabled` and `trace_size` at every call, and judges
+    an entry's freshness with the TTL in force when it is looked up: after
+    ``cache_config.default_ttl = 600`` (or the TTL tuner's Apply) every stored result
+    counts as fresh for 600 s from when it was written, so lowering a TTL expires
+    results already stored and raising one keeps them longer. `backend`, `path`,
+    `redis_url` and `namespace` are read once, when the cache is built.
 
     Only successful results of tools with ``cacheable=True`` are cached, and only when
     the arguments can be turned into a key and the result into JSON; every call that

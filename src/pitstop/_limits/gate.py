@@ -147,13 +147,19 @@ class Gate:
         if self.queue:
             self.queue[0].kick()
 
-    async def wait(self, amount: float, *, start: float, deadline: float, reject: bool) -> bool:
+    async def wait(
+        self, amount: float, *, start: float, deadline: float, reject: bool,
+        on_blocked: Callable[[float], None] | None = None,
+    ) -> bool:
         """Queue for `amount` and take it in turn.
 
         Args:
             start: when the request began (its wait is measured from there).
             deadline: the clock time after which it gives up.
             reject: give up at once instead of waiting.
+            on_blocked: called once, the first time the limit holds the request back
+                (not when it is rejected), with the expected wait in seconds (inf when
+                it depends on others, e.g. a slot being released).
 
         Returns:
             True if the limit held the request back, False if it got through on its
@@ -177,14 +183,19 @@ class Gate:
                         if limited:
                             self._record_wait(start)
                         return limited
-                    self.blocked = limited = True
                     if reject:
+                        self.blocked = True
                         self.rejections += 1
                         raise _Refusal("reject", waited=self.clock() - start, delay=delay)
+                    if not limited and on_blocked is not None:
+                        on_blocked(delay)
+                    self.blocked = limited = True
                 else:
                     # Behind others: wait for our turn. (With a shared bucket the ones
                     # ahead may only be in their round trip; that is no limit wait.)
                     delay = math.inf
+                    if self.blocked and not limited and not reject and on_blocked is not None:
+                        on_blocked(delay)
                     limited = limited or self.blocked
                 now = self.clock()
                 if now >= deadline:

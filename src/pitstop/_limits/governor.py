@@ -17,8 +17,11 @@ The agent asks before it acts and says when it is done::
         governor.release_task()
 
 Every acquire returns the `Wait` records of the limits it waited for (empty when it got
-through at once), so the agent can show a ``rate_limit_wait`` event and a Monitor span
-for each; `Governor.usage` sums them per limit. An acquire that does not wait is a few
+through at once), so the agent can show a ``rate_limit_wait`` end event and a Monitor
+span for each; `Governor.usage` sums them per limit. An ``on_wait(limit, expected)``
+callback hears of a wait the moment it begins (for the ``start`` event), and the
+``try_*`` methods take what is free without awaiting, so the agent needs no task to
+listen for a wait that does not happen. An acquire that does not wait is a few
 attribute reads and a bucket check: no task, no lock, no await that suspends.
 """
 
@@ -87,6 +90,10 @@ class Wait:
     """Seconds."""
     requested: float
     """Tokens, calls or slots asked for."""
+
+
+OnWait = Callable[[str, "float | None"], None]
+"""``on_wait(limit, expected_seconds)``: a wait begins (expected None when unknown)."""
 
 
 @dataclass(slots=True)
@@ -246,7 +253,12 @@ class Governor:
 
     # -- acquiring -----------------------------------------------------------------------
 
-    async def acquire_task(self) -> tuple[Wait, ...]:
+    def try_acquire_task(self) -> bool:
+        """Take a `max_concurrent_tasks` slot if one is free now (no await)."""
+        gate = self._tasks
+        return gate is None or gate.take_now(1)
+
+    async def acquire_task(self, *, on_wait: OnWait | None = None) -> tuple[Wait, ...]:
         """Take a `max_concurrent_tasks` slot; `release_task` gives it back.
 
         Raises:
@@ -255,14 +267,23 @@ class Governor:
         gate = self._tasks
         if gate is None or gate.take_now(1):
             return ()
-        return await self._wait(gate, 1, self._clock())
+        return await self._wait(gate, 1, self._clock(), on_wait)
 
     def release_task(self) -> None:
         """Give back the slot of `acquire_task`."""
         if self._tasks is not None:
             self._tasks.release()
 
-    async def reserve_tokens(self, amount: int) -> Reservation:
+    def try_reserve_tokens(self, amount: int) -> Reservation | None:
+        """Reserve `amount` tokens if the bucket has them now (no await), else None."""
+        gate = self._tokens
+        if gate is None or amount == 0:
+            return Reservation(amount)
+        if 0 < amount <= gate.capacity and gate.take_now(amount):
+            return Reservation(amount)
+        return None
+
+    async def reserve_tokens(self, amount: int, *, on_wait: OnWait | None = None) -> Reservation:
         """Reserve `amount` tokens of `max_tokens_per_minute` before a model call.
 
         Raises:
@@ -286,7 +307,7 @@ class Governor:
             )
         if gate.take_now(amount):
             return Reservation(amount)
-        return Reservation(amount, await self._wait(gate, amount, self._clock()))
+        return Reservation(amount, await self._wait(gate, amount, self._clock(), on_wait))
 
     def settle_tokens(self, reservation: Reservation, actual: int) -> None:
         """Replace a reservation by the real usage: refund the rest, or debit the excess.
@@ -357,7 +378,7 @@ class Governor:
         if delta:
             self._spend.adjust(delta)
 
-    async def acquire_tool_call(self) -> tuple[Wait, ...]:
+    async def acquire_tool_call(self, *, on_wait: OnWait | None = None) -> tuple[Wait, ...]:
         """Take a `max_tool_calls_per_minute` token and a `max_concurrent_tool_calls` slot.
 
         `release_tool_call` gives the slot back when the call ends (the token is spent).
@@ -370,11 +391,12 @@ class Governor:
         start: float | None = None
         if slots is not None and not slots.take_now(1):
             start = self._clock()
-            waits = await self._wait(slots, 1, start)
+            waits = await self._wait(slots, 1, start, on_wait)
         if rate is None or rate.take_now(1):
             return waits
         try:
-            return waits + await self._wait(rate, 1, self._clock() if start is None else start)
+            return waits + await self._wait(rate, 1, self._clock() if start is None else start,
+                                            on_wait)
         except BaseException:
             if slots is not None:
                 slots.release()
@@ -385,12 +407,19 @@ class Governor:
         if self._tool_slots is not None:
             self._tool_slots.release()
 
-    async def _wait(self, gate: Gate, amount: float, start: float) -> tuple[Wait, ...]:
+    async def _wait(
+        self, gate: Gate, amount: float, start: float, on_wait: OnWait | None = None
+    ) -> tuple[Wait, ...]:
         """The slow path: queue at `gate`; the deadline counts from `start`."""
         began = self._clock()
+        blocked = None
+        if on_wait is not None:
+            def blocked(delay: float) -> None:
+                on_wait(gate.name, delay if math.isfinite(delay) else None)
         try:
             waited = await gate.wait(
-                amount, start=began, deadline=start + self._timeout, reject=self._reject
+                amount, start=began, deadline=start + self._timeout, reject=self._reject,
+                on_blocked=blocked,
             )
         except _Refusal as refusal:
             raise self._refused(gate, amount, refusal, self._clock() - start) from (

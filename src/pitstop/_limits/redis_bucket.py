@@ -23,7 +23,7 @@ import logging
 import math
 import uuid
 import warnings
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pitstop._limits.bucket import TokenBucket
@@ -240,9 +240,13 @@ class RedisBucketGate(Gate):
         if not call.cancelled() and call.exception() is None and call.result() <= 0.0:
             self._spawn(self._call("adjust", -amount))
 
-    async def wait(self, amount: float, *, start: float, deadline: float, reject: bool) -> bool:
+    async def wait(
+        self, amount: float, *, start: float, deadline: float, reject: bool,
+        on_blocked: Callable[[float], None] | None = None,
+    ) -> bool:
         try:
-            return await super().wait(amount, start=start, deadline=deadline, reject=reject)
+            return await super().wait(amount, start=start, deadline=deadline, reject=reject,
+                                      on_blocked=on_blocked)
         except BaseException:
             self._release_claim()
             raise

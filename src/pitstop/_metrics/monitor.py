@@ -91,17 +91,19 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * frac
 
 
-def _key_shown(kind: str, name: str) -> str:
-    return repr(_operation_key(kind, name)[:60])
+def _key_shown(kind: str, name: str, cached: bool = False) -> str:
+    return repr(_operation_key(kind, name, cached)[:60])
 
 
-def _operation_key(kind: str, name: str) -> str:
+def _operation_key(kind: str, name: str, cached: bool = False) -> str:
     if kind == "operation":
         return name
     if kind == "task":
         return "task"
     if kind == "llm":
         return "llm_call"
+    if cached:  # a cache hit is not a run of the tool: its latency is kept apart
+        return f"cache_hit:{name}"
     return f"{kind}:{name}"
 
 
@@ -153,9 +155,9 @@ class Monitor:
         self.clock = clock
         self._spans: deque[Span] = deque(maxlen=max_spans)
         self._ops: dict[str, _OpStats] = {}
-        # (kind, name) -> its stats, so the hot path skips building the key; never
-        # holds task ids (one per task) and stops growing at 2 * max_operations
-        self._by_kind_name: dict[tuple[str, str], _OpStats] = {}
+        # (kind, name, cache hit) -> its stats, so the hot path skips building the key;
+        # never holds task ids (one per task) and stops growing at 2 * max_operations
+        self._by_kind_name: dict[tuple[str, str, bool], _OpStats] = {}
         self._max_samples = max_samples
         self._max_operations = max_operations
         self._warned = False
@@ -174,18 +176,19 @@ class Monitor:
         """Record a finished span and return it."""
         span = Span(kind, name, start, end, status, task_id, attrs or _EMPTY)
         self._spans.append(span)
-        op = self._by_kind_name.get((kind, name))
+        cached = kind == "tool" and bool(span.attrs.get("cached"))
+        op = self._by_kind_name.get((kind, name, cached))
         if op is None:
-            op = self._op(kind, name)
+            op = self._op(kind, name, cached)
         op.count += 1
         op.durations.append(end - start)
         if status != "ok":
             op.errors += 1
         return span
 
-    def _op(self, kind: str, name: str) -> _OpStats:
+    def _op(self, kind: str, name: str, cached: bool = False) -> _OpStats:
         """The stats of (kind, name): found, made, or ``(other)`` past the bound."""
-        key = _operation_key(kind, name)
+        key = _operation_key(kind, name, cached)
         op = self._ops.get(key)
         if op is None:
             if len(self._ops) >= self._max_operations:
@@ -195,7 +198,8 @@ class Monitor:
                     self._warned = True
                     warnings.warn(
                         f"Monitor: more than max_operations={self._max_operations} distinct "
-                        f"operations (the latest: {_key_shown(kind, name)}); the ones after it "
+                        f"operations (the latest: {_key_shown(kind, name, cached)}); the ones "
+                        "after it "
                         f"are timed together as {OTHER!r}. Use fewer distinct names (no ids "
                         "in tracked names), or raise Monitor(max_operations=...).",
                         RuntimeWarning,
@@ -204,7 +208,7 @@ class Monitor:
             if op is None:
                 op = self._ops[key] = _OpStats(self._max_samples)
         if kind != "task" and len(self._by_kind_name) < 2 * self._max_operations:
-            self._by_kind_name[(kind, name)] = op
+            self._by_kind_name[(kind, name, cached)] = op
         return op
 
     def sizes(self) -> dict[str, int]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from pitstop import _events
 from pitstop._cache.cache import Hit
+from pitstop._cache.keys import make_key
 from pitstop._metrics.monitor import Monitor
 from pitstop._tools.base import Tool, _exit_message
 from pitstop.errors import ToolNotFoundError
@@ -139,6 +140,7 @@ class ToolExecutor:
         cached = False
         status = "ok"
         result: ToolResultEvent
+        key: str | None = None
         failure: BaseException | None = None
         otel = monitor.otel
         ospan = None
@@ -152,6 +154,7 @@ class ToolExecutor:
             args = t.validate(call.arguments)
             cache = self.cache
             if cache is None:
+                key = make_key(name, args)  # lets hints() spot repeats an agent could cache
                 value = await self._limited(t, args, task_id, emit)
             else:
                 found = await cache.lookup(t, args)  # the TTL in force now; single-flight
@@ -202,8 +205,13 @@ class ToolExecutor:
                 "type": "tool_result", "timestamp": time.time(), "task_id": tid,
                 "call_id": call.call_id, "tool_name": name, "success": True,
                 "result": value, "cached": cached, "duration": end - start}
-        monitor.record("tool", name, start, end, status=status, task_id=task_id,
-                       attrs={"call_id": call.call_id, "turn": call.turn, "cached": cached})
+        attrs: dict[str, Any] = {"call_id": call.call_id, "turn": call.turn, "cached": cached}
+        trace = _events.user_traceback(failure) if failure is not None else None
+        if trace is not None:
+            attrs["traceback"] = trace  # shown folded by the notebook views
+        if key is not None:
+            attrs["key"] = key
+        monitor.record("tool", name, start, end, status=status, task_id=task_id, attrs=attrs)
         if ospan is not None:
             ospan.end(status, outcome=outcome, result=result.get("result"), error=failure)
         if emit is not None:
@@ -228,7 +236,11 @@ class ToolExecutor:
         governor = self.governor
         if governor is None:
             return await t.invoke(args, default_timeout=self.tool_timeout)
-        waits = await governor.acquire_tool_call()
+        on_wait = None
+        if emit is not None:
+            def on_wait(limit: str, expected: float | None) -> None:
+                emit(_events.rate_limit_wait_start(task_id or "", limit, expected))
+        waits = await governor.acquire_tool_call(on_wait=on_wait)
         if waits:
             report_waits(self.monitor, waits, task_id, emit)
         try:
@@ -396,7 +408,8 @@ def report_waits(
     monitor: Monitor, waits: Sequence[Wait], task_id: str | None, emit: Emit | None,
     otel_parent: Context | None = None,
 ) -> None:
-    """Record each limiter wait as a span and, when streaming, a ``rate_limit_wait`` event.
+    """Record each limiter wait as a span and, when streaming, the ``rate_limit_wait``
+    event that ends it (its ``start`` went out through ``on_wait`` when it began).
 
     With OpenTelemetry on, each wait is also a span under `otel_parent` (None: the current
     span, which inside a tool call is its ``execute_tool``).

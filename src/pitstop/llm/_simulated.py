@@ -114,6 +114,66 @@ _CAPITAL_RE = re.compile(r"\b([A-Z][A-Za-z.'-]+(?:\s+[A-Z][A-Za-z.'-]+)*)")
 _QUOTED_RE = re.compile(r"[\"“']([^\"”']+)[\"”']")
 
 
+_EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL_RE = re.compile(r"https?://[^\s\"'<>]+")
+_DATE_RE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+_ID_RE = re.compile(r"\b[A-Za-z]{0,4}[-#]?\d[\w-]*")
+_TICKER_RE = re.compile(r"\b[A-Z]{2,6}\b")
+_ENTITY_WORDS = {"name", "company", "city", "country", "location", "place", "person", "user",
+                 "username", "brand", "product", "team", "airport", "organisation",
+                 "organization", "customer", "author", "ticker", "symbol", "code"}
+
+
+def _wants_entity(name: str, prop: Mapping[str, Any]) -> bool:
+    """True when a string parameter holds one thing named in the task (a ticker, a city, an
+    id, an email...), not free text, judged from its name, format and description."""
+    parts = set(re.split(r"[_\-]", name))
+    desc = str(prop.get("description", "")).lower()
+    return bool(parts & (_ENTITY_WORDS | {"id", "email", "url", "link", "date"})) or \
+        prop.get("format") in {"email", "uri", "url", "date"} or "symbol" in desc
+
+
+def _entity_for(name: str, prop: Mapping[str, Any], clause: str) -> str | None:
+    """The value of an entity-like string parameter found in `clause`, if any."""
+    if not _wants_entity(name, prop):
+        return None
+    parts = set(re.split(r"[_\-]", name))
+    desc = str(prop.get("description", "")).lower()
+    fmt = prop.get("format")
+    patterns: list[re.Pattern[str]] = []
+    if "email" in parts or fmt == "email":
+        patterns.append(_EMAIL_RE)
+    if parts & {"url", "link"} or fmt in {"uri", "url"}:
+        patterns.append(_URL_RE)
+    if "date" in parts or fmt == "date" or "yyyy-mm-dd" in desc:
+        patterns.append(_DATE_RE)
+    if "id" in parts or "number" in parts:
+        patterns.append(_ID_RE)
+    if parts & {"ticker", "symbol", "code"} or "symbol" in desc:
+        patterns.append(_TICKER_RE)
+    for pattern in patterns:
+        m = pattern.search(clause)
+        if m:
+            return m.group(0).rstrip(".,;:?!")
+    q = _QUOTED_RE.search(clause)
+    if q:
+        return q.group(1)
+    if patterns and not parts & _ENTITY_WORDS:
+        return None
+    caps = [c for c in _CAPITAL_RE.finditer(clause) if c.start() > 0]  # not the first word
+    return caps[0].group(1).strip() if caps else None
+
+
+def _number_near(name: str, clause: str) -> float | None:
+    """A number written next to the parameter's name: ``30 days`` for `days`."""
+    stem = name.split("_")[-1].rstrip("s")
+    if len(stem) < 3:
+        return None
+    m = re.search(rf"({_NUMBER})\s*{re.escape(stem)}s?\b", clause, re.I) or \
+        re.search(rf"\b{re.escape(stem)}s?\s*(?:of|=|:)?\s*({_NUMBER})", clause, re.I)
+    return float(m.group(1)) if m else None
+
+
 def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]+", text.lower()) if w not in _STOPWORDS}
 
@@ -366,12 +426,20 @@ class SimulatedLLM:
             m = re.search(r"translate\s+(.+?)\s+(?:to|into)\s+\w+", clause, re.I)
             return m.group(1) if m else None
         if kind == "string":
-            if "default" in prop:
+            picked = _entity_for(low, prop, clause)
+            if picked is not None:
+                return picked
+            if "default" in prop or _wants_entity(low, prop):
                 return None
             q = _QUOTED_RE.search(clause)
             text = q.group(1) if q else _LEAD_VERBS.sub("", clause.strip()).strip(" .?!")
             return text or None
         if kind in {"integer", "number"}:
+            near = _number_near(low, clause)
+            if near is not None:  # "30 days" fills `days`, even over its default
+                if near in numbers:
+                    numbers.remove(near)
+                return int(near) if kind == "integer" else near
             if "default" in prop or not numbers:
                 return None
             value = numbers.pop(0)

@@ -5,7 +5,8 @@ pieces they use are public too, and load on first use (`pitstop._lazy`) so
 ``import pitstop`` and ``%load_ext pitstop`` stay cheap:
 
 * `StreamView`, `TextStreamView`: live views of a streamed run;
-* `timeline`: a matplotlib Gantt chart of one run (`NoRunRecorded` before any run);
+* `timeline`: a matplotlib Gantt chart of one run (`NoRunRecorded` before any run;
+  ``live=True``: a `LiveTimeline` that grows while the next run goes);
 * `metrics_frame`, `cache_frame`, `cost_frame`, `waits_frame`, `spans_frame`: pandas
   DataFrames;
 * `hints`, `show_profile`: plain sentences about what slows an agent down, and the
@@ -19,6 +20,7 @@ from pitstop import _lazy
 
 __all__ = [
     "AgentMagics",
+    "LiveTimeline",
     "NoRunRecorded",
     "StreamView",
     "TTLTuner",
@@ -40,6 +42,7 @@ __getattr__, __dir__ = _lazy.attach(
         "StreamView": "pitstop.notebook._stream",
         "TextStreamView": "pitstop.notebook._stream",
         "timeline": "pitstop.notebook._gantt",
+        "LiveTimeline": "pitstop.notebook._live",
         "NoRunRecorded": "pitstop.errors",
         "metrics_frame": "pitstop.notebook._frames",
         "cache_frame": "pitstop.notebook._frames",
@@ -66,6 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover - the same table, for type checkers and ID
         waits_frame,
     )
     from pitstop.notebook._gantt import timeline
+    from pitstop.notebook._live import LiveTimeline
     from pitstop.notebook._magics import AgentMagics
     from pitstop.notebook._profile import show_profile
     from pitstop.notebook._stream import StreamView, TextStreamView

@@ -2,12 +2,16 @@
 
 Each hint comes from a measured fact, never from a guess about the code:
 
-* a tool whose cache hit rate is low, or that is not cached although its arguments repeat;
-* a resource limit that made calls wait (or refused them);
+* a tool whose cache hit rate is low, or that is not cached (no cache, or TTL 0)
+  although it was called again with identical arguments;
+* a resource limit that made calls wait (with its share of the run), or refused them;
 * a model turn whose tool calls ran one after another although they could overlap;
 * a turn that asked for more tool calls than may run at once;
+* auto-compression that fires (nearly) every model turn;
 * a model call whose prompt-cache share fell although its prompt is long: its prefix
   changed since the turn before (like pydantic-ai-harness's ``WarnOnCacheBusts``).
+
+Each names the setting to change and what it would save, measured from the run.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 from pitstop._metrics.monitor import Span
 from pitstop.notebook._gantt import peak_overlap
+from pitstop.notebook._state import format_seconds
 
 __all__ = ["hints"]
 
@@ -38,18 +43,39 @@ def _cache_hints(agent: Any, min_calls: int, low_hit_rate: float) -> list[str]:
                 f"TTL ({s['ttl']:g} s). TTLTuner(agent) shows what other TTLs would save."
             )
     cache = getattr(agent, "cache", None)
+    seen: dict[str, Counter[str]] = defaultdict(Counter)
+    repeated_time: dict[str, float] = defaultdict(float)
     if cache is not None:
-        seen: dict[str, Counter[str]] = defaultdict(Counter)
         for r in cache.trace():
             if r.outcome == "bypass" and r.ttl == 0 and r.key is not None and r.storable:
+                if seen[r.tool][r.key]:
+                    repeated_time[r.tool] += r.latency
                 seen[r.tool][r.key] += 1
-        for tool, keys in seen.items():
-            repeats = sum(n - 1 for n in keys.values())
-            if repeats >= 2:
-                calls = sum(keys.values())
+    else:  # no cache: the tool spans carry each call's key
+        for s in agent.monitor.spans(kind="tool"):
+            key = s.attrs.get("key")
+            if key is not None and s.status == "ok":
+                if seen[s.name][key]:
+                    repeated_time[s.name] += s.end - s.start
+                seen[s.name][key] += 1
+    for tool, keys in seen.items():
+        repeats = sum(n - 1 for n in keys.values())
+        if repeats >= 2:
+            calls = sum(keys.values())
+            saved = format_seconds(repeated_time[tool])
+            if cache is not None:
                 out.append(
                     f"Tool {tool!r} is not cached (TTL 0), yet {repeats} of its {calls} calls "
-                    "repeated earlier arguments; a TTL above 0 would serve those from the cache."
+                    f"repeated earlier arguments; a TTL above 0 "
+                    f"(CacheConfig.tool_specific_ttl[{tool!r}]) would serve those from the "
+                    f"cache and save about {saved} of tool time."
+                )
+            else:
+                out.append(
+                    f"Tool {tool!r} was called {calls} times, {repeats} of them with arguments "
+                    f"it had already been given, and the agent has no cache; "
+                    f"HybridAgent(..., cache_config=CacheConfig()) would serve those and save "
+                    f"about {saved} of tool time."
                 )
     return out
 
@@ -57,13 +83,19 @@ def _cache_hints(agent: Any, min_calls: int, low_hit_rate: float) -> list[str]:
 def _limit_hints(agent: Any) -> list[str]:
     out = []
     limits = (agent.get_resource_usage() or {}).get("limits") or {}
+    run_time = sum(s.end - s.start for s in agent.monitor.spans(kind="task"))
     for name, s in limits.items():
         waits, rejected = int(s.get("waits", 0)), int(s.get("rejections", 0))
         if waits:
+            waited = float(s.get("wait_time_s", 0.0))
+            share = (f", {waited / run_time:.0%} of the tasks' time" if run_time > 0
+                     and waited / run_time >= 0.01 else "")
             out.append(
                 f"The limit {name}={s.get('limit')} made calls wait {_s(waits, 'time')}, "
-                f"{s.get('wait_time_s', 0.0):.2f} s in all (longest {s.get('max_wait_s', 0.0):.2f} "
-                "s); raise it if your provider allows, or send fewer or smaller requests."
+                f"{format_seconds(waited)} in all{share} (longest "
+                f"{format_seconds(s.get('max_wait_s', 0.0))}); raising ResourceLimits.{name} "
+                "(if your provider allows) would save up to that, as would fewer or smaller "
+                "requests."
             )
         if rejected:
             out.append(f"The limit {name}={s.get('limit')} refused {_s(rejected, 'request')} "
@@ -155,4 +187,27 @@ def hints(agent: Any, *, min_calls: int = 5, low_hit_rate: float = 0.2) -> list[
         One sentence per finding; empty when nothing stands out.
     """
     return [*_cache_hints(agent, min_calls, low_hit_rate), *_limit_hints(agent),
-            *_parallel_hints(agent), *_cache_bust_hints(agent)]
+            *_parallel_hints(agent), *_cache_bust_hints(agent),
+            *_compression_hints(agent)]
+
+
+def _compression_hints(agent: Any, *, min_turns: int = 3, share: float = 0.8) -> list[str]:
+    engine = getattr(agent, "context_engine", None)
+    config = getattr(engine, "compression_config", None)
+    squeezes = agent.monitor.spans(kind="compression")
+    if config is None or not squeezes:
+        return []
+    first = min(s.start for s in squeezes)  # judge the turns once the history is full
+    turns = sum(1 for s in agent.monitor.spans(kind="llm") if s.start >= first)
+    if len(squeezes) < min_turns or len(squeezes) < share * turns:
+        return []
+    spent = sum(s.end - s.start for s in squeezes)
+    threshold, target = config.auto_compress_threshold, config.auto_compress_target
+    return [
+        f"Auto-compression ran in {len(squeezes)} of the {_s(turns, 'model turn')} since it "
+        "first fired "
+        f"({format_seconds(spent)} in all): CompressionConfig.auto_compress_target={target} "
+        f"is close to auto_compress_threshold={threshold}, so every turn crosses it again. "
+        f"A lower target (e.g. {max(1, threshold // 2)}) compresses less often and would save "
+        "most of that time."
+    ]

@@ -16,7 +16,8 @@ import pandas as pd
 
 from pitstop._metrics.monitor import Span
 
-__all__ = ["cache_frame", "cost_frame", "metrics_frame", "spans_frame", "waits_frame"]
+__all__ = ["cache_frame", "cost_frame", "metrics_frame", "readable", "spans_frame",
+           "waits_frame"]
 
 _LATENCY = ["count", "errors", "avg_ms", "p50_ms", "p95_ms", "p99_ms", "min_ms", "max_ms"]
 _CACHE = ["hits", "misses", "hit_rate", "shared_hits", "bypassed", "errors", "time_saved_s",
@@ -25,17 +26,46 @@ _WAITS = ["limit", "waits", "wait_time_s", "max_wait_s", "rejections", "timeouts
           "utilisation"]
 
 
-def _order(name: str) -> tuple[int, str]:
+def _order(name: str) -> tuple[int, str, int]:
     rank = {"task": 0, "llm_call": 1}.get(name)
-    if rank is None:
-        rank = 2 if name.startswith("tool:") else 3 if name.startswith("wait:") else 4
-    return rank, name
+    if rank is not None:
+        return rank, name, 0
+    for prefix, (rank, sub) in {"tool:": (2, 0), "cache_hit:": (2, 1), "wait:": (3, 0)}.items():
+        if name.startswith(prefix):  # a tool's cache hits right under its runs
+            return rank, name[len(prefix):], sub
+    return 4, name, 0
+
+
+def readable(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of a frame for reading, not computing: durations as ``850 ms`` / ``1.2 s``
+    (columns ending in ``_ms`` or ``_s``, renamed without the unit), rates as ``%``
+    (``hit_rate``, ``utilisation``...) and money with its unit (``cost...``)."""
+    from pitstop.notebook._state import format_money, format_rate, format_seconds
+
+    out = pd.DataFrame(index=frame.index)
+    for col in frame.columns:
+        values = frame[col]
+        name = str(col)
+        if name.endswith("_ms"):
+            out[name[:-3]] = [format_seconds(v / 1000) if pd.notna(v) else "" for v in values]
+        elif name.endswith("_s") and name != "ttl_s":
+            out[name[:-2]] = [format_seconds(v) if pd.notna(v) else "" for v in values]
+        elif "rate" in name or "share" in name or name == "utilisation":
+            out[name] = [format_rate(v) if pd.notna(v) else "" for v in values]
+        elif name.endswith("_usd"):
+            out[name[:-4]] = [format_money(v) if pd.notna(v) else "" for v in values]
+        elif name.startswith("cost"):
+            out[name] = [format_money(v) if pd.notna(v) else "" for v in values]
+        else:
+            out[name] = values
+    return out
 
 
 def metrics_frame(agent: Any) -> pd.DataFrame:
     """Latency per operation, in milliseconds.
 
-    Rows: ``task``, ``llm_call``, ``tool:<name>``, ``wait:<limit>``,
+    Rows: ``task``, ``llm_call``, ``tool:<name>`` (runs of the tool) with
+    ``cache_hit:<name>`` (calls the cache served) under it, ``wait:<limit>``,
     ``compression:<strategy>`` and your own `track_operation_time` names. Columns:
     ``count``, ``errors``, ``avg_ms``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``min_ms``,
     ``max_ms``.

@@ -3,7 +3,9 @@
 One lane per model call and per tool call, grouped by model turn (turns are shaded
 in alternation), plus lanes for limiter waits and compressions. Time runs left to
 right from the start of the task. Tool calls that ran in parallel overlap: the chart
-shows at a glance whether a turn's calls ran together or one after another.
+shows at a glance whether a turn's calls ran together or one after another. A span too
+short to see as a bar (a cache hit takes a fraction of a millisecond) is drawn as a
+marker of its colour, with its own legend entry, so no call is invisible.
 
 `timeline_data` computes the lanes (pure, tested exactly); `timeline` draws them with
 matplotlib; `timeline_text` draws them in characters for terminals.
@@ -14,16 +16,19 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pitstop._metrics.monitor import Span
 from pitstop.errors import NoRunRecorded
+from pitstop.notebook._state import format_seconds
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from pitstop.notebook._live import LiveTimeline
+
 __all__ = ["Bar", "Lane", "TimelineData", "peak_overlap", "show_timeline",
-           "timeline", "timeline_data", "timeline_text"]
+           "timeline", "timeline_bundle", "timeline_data", "timeline_text"]
 
 COLOURS = {
     "task": "#d9d9d9",
@@ -40,6 +45,11 @@ LEGEND = {
     "cached": "tool call (cache hit)", "failed": "tool call (failed)",
     "cancelled": "cancelled", "wait": "limiter wait", "compression": "compression",
 }
+
+
+INSTANT = 0.02
+"""Spans shorter than this share of the chart are drawn as a marker, not a bar."""
+MARKER = "D"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,16 +165,14 @@ def timeline_data(source: Any, task_id: str | None = None) -> TimelineData:
 
 
 def _unit(duration: float) -> tuple[float, str]:
-    return (1000.0, "ms") if duration < 2 else (1.0, "s")
+    return (1000.0, "ms") if duration < 1 else (1.0, "s")
 
 
 def _title(data: TimelineData) -> str:
     tools = [b for lane in data.lanes for b in lane.bars if lane.turn is not None
              and b.category != "model"]
     cached = sum(1 for b in tools if b.category == "cached")
-    scale, unit = _unit(data.duration)
-    head = (f"{data.task_id} · {data.duration * scale:.0f} {unit}" if unit == "ms"
-            else f"{data.task_id} · {data.duration:.2f} s")
+    head = f"{data.task_id} · {format_seconds(data.duration)}"
     parts = [head, f"{len(tools)} tool calls" + (f" ({cached} cached)" if cached else "")]
     if data.status != "ok":
         parts.append(data.status)
@@ -173,17 +181,46 @@ def _title(data: TimelineData) -> str:
     return line + ("\n" + ", ".join(peaks) if peaks else "")
 
 
-def timeline(agent_or_spans: Any, task_id: str | None = None) -> Figure:
+@overload
+def timeline(agent_or_spans: Any, task_id: str | None = None, *,
+             live: Literal[False] = False) -> Figure: ...
+
+
+@overload
+def timeline(agent_or_spans: Any, task_id: str | None = None, *,
+             live: Literal[True]) -> LiveTimeline: ...
+
+
+def timeline(agent_or_spans: Any, task_id: str | None = None, *,
+             live: bool = False) -> Figure | LiveTimeline:
     """Draw one run as a Gantt chart and return the matplotlib `Figure`.
 
+    With ``live=True``, return a `LiveTimeline` that follows the agent's *next* run: its
+    bars appear and grow while the run goes (at most 10 redraws a second), and when
+    the run ends it becomes this same static chart. Show it (last line of a cell, or
+    ``display``), then run a task, in the same cell or a later one::
+
+        timeline(agent, live=True)
+        await agent.execute_task("Search for Python news and the weather in Paris")
+
     Args:
-        agent_or_spans: a `HybridAgent`, a `Monitor` or an iterable of `Span`.
+        agent_or_spans: a `HybridAgent`, a `Monitor` or an iterable of `Span` (``live``
+            needs a `HybridAgent`).
         task_id: the task to draw (default: the last one that finished).
+        live: follow the next run instead of drawing a finished one.
 
     Raises:
         NoRunRecorded: no task has finished yet, or none has this id.
     """
+    if live:
+        from pitstop.notebook._live import LiveTimeline
+
+        if not hasattr(agent_or_spans, "_taps"):
+            raise PitstopError(f"timeline(..., live=True) follows a HybridAgent's next run; "
+                               f"got {type(agent_or_spans).__name__}.")
+        return LiveTimeline().follow(agent_or_spans)
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
     data = timeline_data(agent_or_spans, task_id)
@@ -192,20 +229,27 @@ def timeline(agent_or_spans: Any, task_id: str | None = None) -> Figure:
     fig, ax = plt.subplots(figsize=(10, 1.2 + 0.32 * len(lanes)))
     plt.close(fig)  # returned, not shown by pyplot: the notebook displays it once
     used: list[str] = []
+    marked: list[str] = []  # categories drawn as markers (too short for a bar)
     span = max(data.duration * scale, 1e-9)
     for y, lane in enumerate(lanes):
         if lane.turn is not None and lane.turn % 2 == 0:
             ax.axhspan(y - 0.5, y + 0.5, color="#f3f3f3", zorder=0)
         for b in lane.bars:
-            width = max((b.end - b.start) * scale, span / 400)  # instant spans stay visible
-            ax.barh(y, width, left=b.start * scale, height=0.6, color=COLOURS[b.category],
-                    edgecolor="white", linewidth=0.5, zorder=2)
-            if b.category not in used:
-                used.append(b.category)
+            width = (b.end - b.start) * scale
+            if width < span * INSTANT:
+                ax.plot([b.start * scale], [y], marker=MARKER, markersize=9, linestyle="none",
+                        color=COLOURS[b.category], markeredgecolor="black",
+                        markeredgewidth=0.6, zorder=4, gid=f"pitstop-{b.category}")
+                if b.category not in marked:
+                    marked.append(b.category)
+            else:
+                ax.barh(y, width, left=b.start * scale, height=0.6, color=COLOURS[b.category],
+                        edgecolor="white", linewidth=0.5, zorder=2)
+                if b.category not in used:
+                    used.append(b.category)
             if lane.label != "task" and width > span * 0.12:
-                ax.text(b.start * scale + width / 2, y, f"{(b.end - b.start) * scale:.0f} {unit}"
-                        if unit == "ms" else f"{b.end - b.start:.2f} s", ha="center",
-                        va="center", fontsize=8, color="white", zorder=3)
+                ax.text(b.start * scale + width / 2, y, format_seconds(b.end - b.start),
+                        ha="center", va="center", fontsize=8, color="white", zorder=3)
     ax.set_yticks(range(len(lanes)), [lane.label for lane in lanes], fontsize=9)
     ax.set_ylim(len(lanes) - 0.5, -0.5)
     ax.set_xlim(0, span * 1.02)
@@ -213,8 +257,12 @@ def timeline(agent_or_spans: Any, task_id: str | None = None) -> Figure:
     ax.grid(axis="x", color="#e0e0e0", zorder=1)
     ax.set_axisbelow(True)
     ax.set_title(_title(data), fontsize=10, loc="left")
-    ax.legend(handles=[Patch(color=COLOURS[c], label=LEGEND[c]) for c in used],
-              loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8, frameon=False)
+    handles: list[Any] = [Patch(color=COLOURS[c], label=LEGEND[c]) for c in used]
+    handles += [Line2D([], [], marker=MARKER, markersize=8, linestyle="none",
+                       color=COLOURS[c], markeredgecolor="black", markeredgewidth=0.6,
+                       label=f"{LEGEND[c]}, instant") for c in marked]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8,
+              frameon=False)
     fig.tight_layout()
     return fig
 
@@ -223,7 +271,6 @@ def timeline_text(data: TimelineData, width: int = 50) -> str:
     """The same chart in characters (``█`` ran, ``▒`` cache hit, ``░`` waited)."""
     marks = {"task": "─", "model": "█", "tool": "█", "cached": "▒", "failed": "x",
              "cancelled": "·", "wait": "░", "compression": "≈"}
-    scale, unit = _unit(data.duration)
     total = max(data.duration, 1e-9)
     label_width = max(len(lane.label) for lane in data.lanes)
     rows = [_title(data)]
@@ -235,10 +282,22 @@ def timeline_text(data: TimelineData, width: int = 50) -> str:
             for i in range(lo, hi):
                 cells[i] = marks[b.category]
         b0, b1 = lane.bars[0], lane.bars[-1]
-        when = f"{b0.start * scale:.0f}–{b1.end * scale:.0f} {unit}" if unit == "ms" else \
-            f"{b0.start:.2f}–{b1.end:.2f} s"
+        when = f"{format_seconds(b0.start)} – {format_seconds(b1.end)}"
         rows.append(f"{lane.label:<{label_width}} |{''.join(cells)}| {when}")
     return "\n".join(rows)
+
+
+def timeline_bundle(agent_or_spans: Any, task_id: str | None = None) -> dict[str, Any]:
+    """The chart as a display bundle: a PNG, and `timeline_text` as ``text/plain``.
+
+    Raises:
+        NoRunRecorded: no task has finished yet, or none has this id.
+    """
+    data = timeline_data(agent_or_spans, task_id)
+    fig = timeline(agent_or_spans, data.task_id)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
+    return {"image/png": buf.getvalue(), "text/plain": timeline_text(data)}
 
 
 def show_timeline(agent_or_spans: Any, task_id: str | None = None) -> None:
@@ -247,10 +306,7 @@ def show_timeline(agent_or_spans: Any, task_id: str | None = None) -> None:
     from IPython.display import display
 
     try:
-        data = timeline_data(agent_or_spans, task_id)
+        bundle = timeline_bundle(agent_or_spans, task_id)
     except NoRunRecorded as exc:
         raise UsageError(str(exc)) from None
-    fig = timeline(agent_or_spans, data.task_id)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=96, bbox_inches="tight")
-    display({"image/png": buf.getvalue(), "text/plain": timeline_text(data)}, raw=True)
+    display(bundle, raw=True)

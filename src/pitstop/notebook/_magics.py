@@ -29,6 +29,7 @@ from pitstop.notebook._runner import Interrupted, agent_cell_transformer, run_sy
 
 if TYPE_CHECKING:
     from pitstop._agent import HybridAgent
+    from pitstop.events import ToolResultEvent
     from pitstop.notebook._stream import StreamView, TextStreamView
 
 __all__ = [
@@ -40,21 +41,54 @@ __all__ = [
     "unload_ipython_extension",
 ]
 
-_NAME = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_BRACES = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _default_agents: weakref.WeakKeyDictionary[Any, HybridAgent] = weakref.WeakKeyDictionary()
 
 
 def interpolate(text: str, namespace: dict[str, Any]) -> str:
-    """Replace ``{name}`` with the value of `name` in `namespace`.
+    """Replace ``{name}`` with the value of `name` in `namespace`; ``{{``/``}}`` are braces.
 
-    Only plain names are replaced; unknown names, other braces (JSON, code, ``{}``)
-    and expressions stay as written. Unlike `str.format`, this never raises.
+    Only plain names are replaced; other braces (JSON, code, ``{}``, ``{a.b}``) stay as
+    written, and ``{{`` and ``}}`` give a literal ``{`` and ``}``, as in `str.format`.
+
+    Raises:
+        UsageError: a ``{name}`` is not defined; the message names it and the
+            notebook variables that look close. Raised before any model is called.
     """
     def value(m: re.Match[str]) -> str:
-        name = m.group(1)
-        return str(namespace[name]) if name in namespace else m.group(0)
+        token, name = m.group(0), m.group(1)
+        if name is None:
+            return token[0]
+        if name not in namespace:
+            raise UsageError(_unknown_name(name, namespace))
+        return str(namespace[name])
 
-    return _NAME.sub(value, text)
+    return _BRACES.sub(value, text)
+
+
+def _unknown_name(name: str, namespace: dict[str, Any]) -> str:
+    import difflib
+
+    names = [n for n in namespace if not n.startswith("_") and n not in _SHELL_NAMES]
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    hint = (f" Did you mean {', '.join('{' + c + '}' for c in close)}?" if close
+            else " Define it in a cell above first.")
+    return (f"{{{name}}} in the %%agent cell is not a notebook variable, so the task was not "
+            f"sent.{hint} Write {{{{ and }}}} for literal braces.")
+
+
+_SHELL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
+
+
+def _agents_in(namespace: dict[str, Any]) -> dict[int, list[str]]:
+    """The HybridAgents among the notebook's variables: id -> the names that hold it."""
+    from pitstop._agent import HybridAgent
+
+    found: dict[int, list[str]] = {}
+    for name, value in namespace.items():
+        if isinstance(value, HybridAgent) and not name.startswith("_"):
+            found.setdefault(id(value), []).append(name)
+    return found
 
 
 def default_agent(shell: Any) -> HybridAgent:
@@ -78,11 +112,15 @@ async def run_agent(
     task: str,
     context: dict[str, Any] | None,
     view: StreamView | TextStreamView | None,
+    *,
+    debug: bool = False,
 ) -> TaskResult:
     """Stream one task into `view` and return the same dict as `execute_task`.
 
     Cancelling it cancels the run and its tool calls, marks the view interrupted and
     raises `Interrupted`. Any other exception closes the view as failed and goes on.
+    Tracebacks of user code that failed (a tool, the model function) go to the view:
+    folded in the widget, and printed by the text view when `debug` is set.
     """
     result: ResultEvent | None = None
     task_id = None
@@ -110,11 +148,23 @@ async def run_agent(
             view.finish(cancelled=interrupted)
         raise
     if view is not None:
+        if debug or view.folds_tracebacks:
+            view.debug = user_tracebacks(agent, task_id)
         view.finish()
     assert result is not None  # the stream always ends with a result
     out = dict(result)
     del out["type"], out["timestamp"]
     return cast(TaskResult, out)
+
+
+def user_tracebacks(agent: HybridAgent, task_id: str | None) -> str:
+    """The tracebacks the Monitor kept for user code that failed in one task."""
+    if task_id is None:
+        return ""
+    parts = [f"{'model call' if s.kind == 'task' else f'tool {s.name!r}'} raised:\n"
+             f"{s.attrs['traceback']}"
+             for s in agent.monitor.spans(task_id=task_id) if "traceback" in s.attrs]
+    return "\n\n".join(parts)
 
 
 @magics_class
@@ -123,7 +173,8 @@ class AgentMagics(Magics):
 
     default_agent = Unicode(
         "", help="Name of the notebook variable holding the HybridAgent used when a magic "
-                 "names none. Empty: a demo agent on the SimulatedLLM, made once per shell.",
+                 "names none. Empty: the one HybridAgent in the notebook (an error when "
+                 "there are several), or a demo agent on the SimulatedLLM when there is none.",
     ).tag(config=True)
     update_rate = Float(
         30.0, help="The most widget updates per second while a run streams (1 to 120).",
@@ -150,12 +201,33 @@ class AgentMagics(Magics):
         return self.shell.user_ns  # type: ignore[no-any-return]
 
     def resolve_agent(self, name: str | None) -> HybridAgent:
-        """The agent named by the magic, by ``default_agent``, or the demo agent."""
+        """The agent named by the magic or by ``default_agent``; else the one
+        `HybridAgent` in the notebook; else (none defined) the demo agent.
+
+        Raises:
+            UsageError: no name was given and the notebook holds several agents.
+        """
+        return self._resolve(name)[0]
+
+    def _resolve(self, name: str | None) -> tuple[HybridAgent, str]:
+        """The agent and how the header names it."""
         from pitstop._agent import HybridAgent
 
         name = name or self.default_agent
         if not name:
-            return default_agent(self.shell)
+            agents = _agents_in(self.user_ns)
+            if not agents:
+                demo = default_agent(self.shell)
+                return demo, demo.name
+            if len(agents) > 1:
+                listed = ", ".join(sorted(names[0] for names in agents.values()))
+                raise UsageError(
+                    f"The notebook has several agents ({listed}); name the one to run, "
+                    f"e.g. %%agent {sorted(n[0] for n in agents.values())[0]}, or set "
+                    "%config AgentMagics.default_agent = \"...\"."
+                )
+            (names,) = agents.values()
+            name = sorted(names)[0]
         if not name.isidentifier():
             raise UsageError(f"{name!r} is not a variable name; name the variable that holds "
                              "your HybridAgent, e.g. %%agent my_agent.")
@@ -168,24 +240,28 @@ class AgentMagics(Magics):
         agent = ns[name]
         if not isinstance(agent, HybridAgent):
             raise UsageError(f"{name!r} is a {type(agent).__name__}, not a HybridAgent.")
-        return agent
+        return agent, (name if agent.name == name else f"{name} ({agent.name})")
 
     # -- %%agent ----------------------------------------------------------------------
 
     @magic_arguments()
     @argument("agent", nargs="?", default=None,
               help="Variable holding the HybridAgent (default: AgentMagics.default_agent, "
-                   "else the demo agent).")
+                   "else the one HybridAgent in the notebook, else the demo agent).")
     @argument("--session", metavar="ID", help='Run with context {"session_id": ID}.')
     @argument("--no-stream", action="store_true",
               help="Show only the final answer, not the live stream.")
     @argument("--timeline", action="store_true", help="Draw the run's Gantt chart after it.")
     @argument("--out", metavar="VAR", help="Store the result dict in this variable.")
+    @argument("--debug", action="store_true",
+              help="Print the traceback of a tool or model function that raised (the "
+                   "widget always keeps it, folded).")
     @cell_magic
     def agent(self, line: str, cell: str) -> None:
         """Run the cell as a task and stream tokens and tool calls live.
 
-        ``{name}`` in the cell is replaced by the notebook variable `name`.
+        ``{name}`` in the cell is replaced by the notebook variable `name` (an unknown
+        name is an error); ``{{`` and ``}}`` are literal braces.
         """
         run_sync(self.agent_async(line, cell))
 
@@ -196,28 +272,41 @@ class AgentMagics(Magics):
         args = parse_argstring(self.agent, line)
         if args.out is not None and not args.out.isidentifier():
             raise UsageError(f"--out needs a variable name, got {args.out!r}.")
-        agent = self.resolve_agent(args.agent)
+        agent, label = self._resolve(args.agent)
         task = interpolate(cell, self.user_ns).strip()
         if not task:
             raise UsageError("The %%agent cell is empty; write the task under the %%agent line.")
         context = {"session_id": args.session} if args.session else None
+        from pitstop.notebook._stream import make_view, resolve_mode
+
         view = None
         if not args.no_stream:
-            from pitstop.notebook._stream import make_view
+            view = make_view(self.display_mode, rate=self.update_rate, agent=label)
+            view.show(capture=False)
+        live = None
+        if args.timeline and resolve_mode(self.display_mode) == "widget":
+            from pitstop.notebook._live import LiveTimeline
 
-            view = make_view(self.display_mode, rate=self.update_rate)
-            view.show()
+            live = LiveTimeline()
+            live.show()  # below the stream, outside its captured answer area
+            live.follow(agent)  # grows with this run, then becomes the static chart
+        if view is not None:
+            view.capture()
         try:
-            result = await run_agent(agent, task, context, view)
+            result = await run_agent(agent, task, context, view, debug=args.debug)
         except Interrupted:
             raise
         except PitstopError as exc:  # misuse: a bad session id, a missing context engine...
             raise UsageError(str(exc)) from None
+        finally:
+            if live is not None:
+                live.unfollow()
+                live.finish()
         if args.out:
             self.user_ns[args.out] = result
         if args.no_stream:
-            _show_answer(result)
-        if args.timeline:
+            _show_answer(result, label, user_tracebacks(agent, result["task_id"]))
+        if args.timeline and live is None:
             from pitstop.notebook._gantt import show_timeline
 
             show_timeline(agent, result["task_id"])
@@ -244,11 +333,19 @@ class AgentMagics(Magics):
         show_profile(agent)
 
 
-def _show_answer(result: TaskResult) -> None:
+def _show_answer(result: TaskResult, agent: str, debug: str) -> None:
     from IPython.display import display
 
-    text = result["output"] or result["error"] or ""
-    display({"text/markdown": text, "text/plain": text}, raw=True)
+    from pitstop.notebook._state import RunState
+    from pitstop.notebook._stream import static_bundle
+
+    state = RunState()
+    stamp = {"timestamp": 0.0, "task_id": result["task_id"]}
+    state.apply(cast("ResultEvent", {"type": "result", **stamp, **result}))
+    state.turns = result["iterations"]
+    for call in result["tool_calls"]:
+        state.apply(cast("ToolResultEvent", {"type": "tool_result", **stamp, **call}))
+    display(static_bundle(state, agent=agent, debug=debug), raw=True)
 
 
 def load_ipython_extension(ipython: Any) -> None:

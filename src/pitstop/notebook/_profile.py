@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from pitstop.notebook._advice import hints
-from pitstop.notebook._frames import cache_frame, cost_frame, metrics_frame, waits_frame
+from pitstop.notebook._frames import (
+    cache_frame,
+    cost_frame,
+    metrics_frame,
+    readable,
+    waits_frame,
+)
+from pitstop.notebook._state import format_money, format_rate, format_seconds
 
 __all__ = ["show_profile"]
 
@@ -38,10 +45,10 @@ def show_profile(agent: Any) -> None:
     _heading(f"pitstop profile · {agent.name}")
     if perf["total_tasks"]:
         _note(
-            f"{perf['total_tasks']} tasks, {perf['success_rate']:.0%} succeeded · response "
-            f"time avg {perf['avg_response_time'] * 1000:.0f} ms, p50 "
-            f"{perf['p50_response_time'] * 1000:.0f} ms, p95 "
-            f"{perf['p95_response_time'] * 1000:.0f} ms · {perf['total_tokens']:,} tokens, "
+            f"{perf['total_tasks']} tasks, {format_rate(perf['success_rate'])} succeeded · "
+            f"response time avg {format_seconds(perf['avg_response_time'])}, p50 "
+            f"{format_seconds(perf['p50_response_time'])}, p95 "
+            f"{format_seconds(perf['p95_response_time'])} · {perf['total_tokens']:,} tokens, "
             f"{perf['total_tool_calls']} tool calls ({perf['cached_tool_calls']} from the cache)"
         )
     else:
@@ -52,14 +59,14 @@ def show_profile(agent: Any) -> None:
         priced = "" if not perf["unpriced_model_calls"] else (
             f" · {perf['unpriced_model_calls']} model calls of unknown price not counted "
             "(set price= on the client)")
-        _note(f"${perf['total_cost']:.4f} in all (models ${perf['model_cost']:.4f}, tools "
-              f"${perf['tool_cost']:.4f}) · saved ${perf['prompt_cache_saved']:.4f} by the "
-              f"provider's prompt cache and ${perf['tool_cache_saved']:.4f} by the tool cache"
-              f"{priced}")
-        display(cost_frame(agent).round(4))
+        _note(f"{format_money(perf['total_cost'])} in all (models "
+              f"{format_money(perf['model_cost'])}, tools {format_money(perf['tool_cost'])}) · "
+              f"saved {format_money(perf['prompt_cache_saved'])} by the provider's prompt "
+              f"cache and {format_money(perf['tool_cache_saved'])} by the tool cache{priced}")
+        display(readable(cost_frame(agent)))
 
-    _heading("Latency per operation (ms)")
-    display(metrics_frame(agent).round(1))
+    _heading("Latency per operation")
+    display(readable(metrics_frame(agent)))
 
     _heading("Tool cache")
     if agent.cache is None:
@@ -67,23 +74,24 @@ def show_profile(agent: Any) -> None:
     else:
         stats = agent.get_cache_stats()
         _note(f"{stats['hits']} hits, {stats['misses']} misses, hit rate "
-              f"{stats['hit_rate']:.0%} · saved {stats['time_saved_s']:.2f} s and "
-              f"${stats['cost_saved']:.4f} · {stats['size']} entries, "
+              f"{format_rate(stats['hit_rate'])} · saved {format_seconds(stats['time_saved_s'])}"
+              f" and {format_money(stats['cost_saved'])} · {stats['size']} entries, "
               f"{stats['memory_mb']:.2f} MB")
-        display(cache_frame(agent).round(4))
+        display(readable(cache_frame(agent)))
 
     _heading("Limiter waits")
     if agent.governor is None:
         _note("No resource limits are set (resource_limits=None).")
     else:
-        display(waits_frame(agent).round(3))
+        display(readable(waits_frame(agent)))
         budgets = agent.get_resource_usage().get("budgets")
         if budgets:
             parts = [f"{k}=${budgets[k]:g}" for k in ("max_cost_per_task", "max_cost_per_hour",
                                                        "max_cost_total") if budgets.get(k)]
             spent = budgets.get("spent_total_usd")
             _note("Spend budgets: " + ", ".join(parts)
-                  + (f" · ${spent:.4f} spent under them" if spent is not None else "")
+                  + (f" · {format_money(spent)} spent under them" if spent is not None
+                     else "")
                   + f" · {budgets['task_refusals']} task refusals")
 
     if agent.monitor.last_task_id() is not None:

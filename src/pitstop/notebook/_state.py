@@ -8,13 +8,28 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pitstop.events import Event
 
-__all__ = ["Chip", "RunState", "chips_html", "format_seconds", "summary_line"]
+__all__ = ["Chip", "RunState", "chips_html", "format_money", "format_rate", "format_seconds",
+           "limit_label", "summary_line"]
+
+_LIMITS = {
+    "max_tokens_per_minute": "tokens/minute",
+    "max_tool_calls_per_minute": "tool calls/minute",
+    "max_concurrent_tasks": "a task slot (max_concurrent_tasks)",
+    "max_concurrent_tool_calls": "a tool-call slot (max_concurrent_tool_calls)",
+    "max_cost_per_hour": "the hourly budget",
+}
+
+
+def limit_label(limit: str) -> str:
+    """``tokens/minute`` for ``max_tokens_per_minute``: the limit as a reader says it."""
+    return _LIMITS.get(limit, limit)
 
 ChipStatus = Literal["running", "done", "cached", "failed", "cancelled"]
 
@@ -53,11 +68,15 @@ class RunState:
     chips: dict[str, Chip] = field(default_factory=dict)
     waits: dict[str, list[float]] = field(default_factory=dict)
     """limit name -> [number of waits, seconds waited]."""
+    waiting: dict[str, tuple[float | None, float]] = field(default_factory=dict)
+    """limit name -> (expected seconds, when the wait began on `clock`): waits going on."""
     compressions: list[dict[str, Any]] = field(default_factory=list)
     turns: int = 0
     error: str | None = None
     result: dict[str, Any] | None = None
     _turn_has_text: bool = False
+    clock: Callable[[], float] = time.monotonic
+    """Seconds, for the countdown of a wait going on (injected in tests)."""
 
     def apply(self, event: Event) -> str:
         """Fold one event in; return the text it adds (empty for non-text events)."""
@@ -85,10 +104,13 @@ class RunState:
                     chip.status, chip.error = "failed", event.get("error", "failed")
                 else:
                     chip.status = "cached" if event["cached"] else "done"
+            case "rate_limit_wait" if event["phase"] == "start":
+                self.waiting[event["limit"]] = (event.get("expected"), self.clock())
             case "rate_limit_wait":
+                self.waiting.pop(event["limit"], None)
                 acc = self.waits.setdefault(event["limit"], [0, 0.0])
                 acc[0] += 1
-                acc[1] += event["waited"]
+                acc[1] += event.get("waited", 0.0)
             case "compression":
                 self.compressions.append(dict(event))
             case "usage":
@@ -139,9 +161,17 @@ class RunState:
         return self.streamed
 
     def notes(self) -> list[str]:
-        """One line per limit that made the run wait, and per compression."""
-        lines = [
-            f"◔ waited {format_seconds(total)} for {limit} ({int(n)}×)"
+        """One line per wait going on (with its countdown), per limit that made the run
+        wait, and per compression."""
+        now = self.clock()
+        lines = []
+        for limit, (expected, began) in self.waiting.items():
+            about = ""
+            if expected is not None:
+                about = f", about {format_seconds(max(0.0, expected - (now - began)))}"
+            lines.append(f"◷ waiting for {limit_label(limit)}{about}")
+        lines += [
+            f"◔ waited {format_seconds(total)} for {limit_label(limit)} ({int(n)}×)"
             for limit, (n, total) in self.waits.items()
         ]
         for c in self.compressions:
@@ -153,12 +183,42 @@ class RunState:
 
 
 def format_seconds(seconds: float | None) -> str:
-    """``850 ms`` below two seconds, ``2.31 s`` above."""
+    """A duration rounded for reading: ``0.2 ms``, ``850 ms``, ``1.2 s``, ``2 min 05 s``.
+
+    Milliseconds below one second (one decimal below 10 ms), seconds with one decimal
+    below a minute, then minutes and seconds: the one way every view shows a duration.
+    """
     if seconds is None:
         return "?"
-    if seconds < 2:
+    if seconds == 0:
+        return "0 s"
+    if seconds < 0.01:
+        return f"{seconds * 1000:.1f} ms"
+    if seconds < 0.9995:
         return f"{seconds * 1000:.0f} ms"
-    return f"{seconds:.2f} s"
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"
+
+
+def format_money(dollars: float | None) -> str:
+    """Money with its unit, rounded for reading: ``$0.0042``, ``$0.12``, ``$12.30``."""
+    if dollars is None:
+        return "?"
+    if dollars == 0:
+        return "$0"
+    if abs(dollars) < 0.01:
+        return f"${dollars:.4f}"
+    return f"${dollars:.2f}"
+
+
+def format_rate(share: float | None) -> str:
+    """A rate as a percentage: ``0%``, ``4.5%``, ``62%``."""
+    if share is None:
+        return "?"
+    pct = share * 100
+    return f"{pct:.1f}%" if 0 < abs(pct) < 10 else f"{pct:.0f}%"
 
 
 _CHIP_STYLE = {
@@ -194,8 +254,13 @@ def chips_html(chips: list[Chip]) -> str:
     return "".join(parts)
 
 
-def summary_line(state: RunState, *, cancelled: bool = False) -> str:
-    """``✓ done in 1.23 s · 2 model turns · 4 tool calls (1 cached) · 1,423 tokens · $0.0004``."""
+def summary_line(state: RunState, *, cancelled: bool = False, agent: str = "") -> str:
+    """``✓ done in 1.23 s · my_agent · 2 model turns · 4 tool calls (1 cached) · 1,423 tokens ·
+    $0.0004``.
+
+    The head says what happened: ``done``, ``done with N failed tool calls`` (the run
+    answered, but some of its tools failed), ``failed`` or ``interrupted``.
+    """
     chips = list(state.chips.values())
     cached = sum(1 for c in chips if c.status == "cached")
     failed = sum(1 for c in chips if c.status == "failed")
@@ -204,20 +269,25 @@ def summary_line(state: RunState, *, cancelled: bool = False) -> str:
     if extra:
         calls += f" ({', '.join(extra)})"
     running = state.result is None and state.error is None and not cancelled
-    turns = (f"model turn {state.turns + 1}" if running
+    tools_running = any(c.status == "running" for c in chips)
+    turns = (f"model turn {max(state.turns, 1)}, tools running" if running and tools_running
+             else f"model turn {state.turns + 1}" if running
              else f"{state.turns} model turn{'s' if state.turns != 1 else ''}")
-    parts = [turns, calls]
+    parts = [agent, turns, calls] if agent else [turns, calls]
     result = state.result or {}
     tokens = (result.get("usage") or {}).get("total_tokens")
     if tokens is not None:
         parts.append(f"{tokens:,} tokens")
     cost = result.get("cost")
     if cost:  # None: the model's price is unknown; 0: nothing billed
-        parts.append(f"${cost:.4f}")
+        parts.append(format_money(cost))
     if cancelled:
         head = "■ interrupted"
     elif state.error is not None:
         head = "✗ failed"
+    elif state.result is not None and failed:
+        head = (f"⚠ done with {failed} failed tool call{'s' if failed != 1 else ''} in "
+                f"{format_seconds(result.get('execution_time'))}")
     elif state.result is not None:
         head = f"✓ done in {format_seconds(result.get('execution_time'))}"
     else:

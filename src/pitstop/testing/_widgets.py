@@ -2,8 +2,9 @@
 
 `record_comms` swaps the comm factory ipywidgets uses for one that records every
 message (the widget's opening state and each update) with its size, the way
-ipywidgets' own tests stub the comm. `StreamRecorder` is a text sink for
-`StreamView` that records each chunk as the ``stream`` message a kernel would send.
+ipywidgets' own tests stub the comm. `StreamRecorder` is a sink for
+`StreamView` that records each HTML block as the ``display_data`` message a kernel
+would send.
 
 Sizes are the JSON a Jupyter kernel would put in the message content (UTF-8,
 ``ensure_ascii=False``, as ``jupyter_client`` packs it) plus binary buffers. The
@@ -33,7 +34,8 @@ class SentMessage:
     """One message that would reach the browser."""
 
     kind: str
-    """``open`` (a widget's first state), ``update`` (a comm message) or ``stream``."""
+    """``open`` (a widget's first state), ``update`` (a comm message), ``stream`` or
+    ``display`` (an HTML block a `StreamView` committed)."""
     nbytes: int
     data: Any
 
@@ -92,17 +94,20 @@ def record_comms() -> Iterator[CommRecorder]:
 
 @dataclass
 class StreamRecorder:
-    """A `StreamView` sink that records each chunk as a kernel ``stream`` message."""
+    """A `StreamView` sink that records each committed HTML block as the
+    ``display_data`` message a kernel would send."""
 
     messages: list[SentMessage] = field(default_factory=list)
 
-    def __call__(self, text: str) -> None:
-        content = {"name": "stdout", "text": text}
-        self.messages.append(SentMessage("stream", _size(content), content))
+    def __call__(self, block: str) -> None:
+        content = {"data": {"text/html": block, "text/plain": "<IPython.core.display.HTML "
+                                                              "object>"}, "metadata": {}}
+        self.messages.append(SentMessage("display", _size(content), content))
 
     @property
     def text(self) -> str:
-        return "".join(m.data["text"] for m in self.messages)
+        """The HTML blocks sent, joined."""
+        return "".join(m.data["data"]["text/html"] for m in self.messages)
 
     @property
     def nbytes(self) -> int:

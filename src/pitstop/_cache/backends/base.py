@@ -1,9 +1,14 @@
 """The small interface every cache backend implements, and the outage guard.
 
 A backend stores entries (a result's payload with its tool, labels, measured latency,
-size and expiry) under string keys, and enforces both bounds at every insert by
-evicting the least recently used entries. `ToolCache` does everything else: keys,
-TTLs, single-flight, statistics and the trace.
+size and the time it was written) under string keys, and enforces both bounds at every
+insert by evicting the least recently used entries. `ToolCache` does everything else:
+keys, single-flight, statistics and the trace.
+
+**Freshness is judged at read time.** An entry keeps the time it was written, not an
+expiry: a lookup or a sweep asks `Freshness` for the TTL of the entry's tool *now*, so
+lowering a TTL expires results already stored, and raising one keeps results that
+are still stored fresh for longer.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any, NamedTuple, Protocol
 from pitstop._cache.keys import decode
 from pitstop._redact import redact_text, redact_url
 
-__all__ = ["Backend", "BackendGuard", "Entry", "Hit", "Matcher", "read_hit"]
+__all__ = ["Backend", "BackendGuard", "Entry", "Freshness", "Hit", "Matcher", "read_hit"]
 
 logger = logging.getLogger("pitstop._cache")
 
@@ -78,10 +83,47 @@ class Entry(NamedTuple):
     """Bytes the entry counts against `max_memory_mb`: payload, key and labels."""
     labels: tuple[str, ...]
     latency: float
-    expires_at: float
-    """On the cache's clock."""
-    ttl: float
-    """Seconds, for backends with native expiry (Redis)."""
+    stored_at: float
+    """When it was written, on the cache's clock."""
+
+
+class _TTLSource(Protocol):
+    default_ttl: float
+    tool_specific_ttl: dict[str, float]
+
+
+class Freshness:
+    """The TTLs in force, read from the live `CacheConfig` at every question.
+
+    An entry written at ``stored_at`` is fresh while ``stored_at + ttl > now``, with
+    the TTL its tool has *now*.
+    """
+
+    def __init__(self, config: _TTLSource) -> None:
+        self.config = config
+
+    def ttl(self, tool: str) -> float:
+        """Seconds a result of `tool` stays fresh (a negative TTL counts as 0)."""
+        cfg = self.config
+        ttl = cfg.tool_specific_ttl.get(tool)
+        if ttl is None:
+            ttl = cfg.default_ttl
+        return ttl if ttl > 0 else 0.0
+
+    def cutoff(self, tool: str, now: float) -> float:
+        """Entries of `tool` written at or before this time are stale at `now`."""
+        return now - self.ttl(tool)
+
+    def fresh(self, tool: str, stored_at: float, now: float) -> bool:
+        """True when an entry of `tool` written at `stored_at` may be served at `now`."""
+        return stored_at > self.cutoff(tool, now)
+
+    def overrides(self) -> tuple[float, dict[str, float]]:
+        """``(default TTL, {tool: TTL})`` in force now, for backends that sweep remotely."""
+        cfg = self.config
+        return max(cfg.default_ttl, 0.0), {
+            t: max(v, 0.0) for t, v in cfg.tool_specific_ttl.items()
+        }
 
 
 class Backend(Protocol):

@@ -3,7 +3,9 @@
 Values are JSON text (never pickle). Several processes may share the file (WAL mode,
 a busy timeout); each namespace has its own bounds. Triggers keep the entry count and
 byte total of each namespace, so bounds cost O(1) to check at every insert; LRU order
-is a per-namespace counter bumped on every hit, with an index for eviction.
+is a per-namespace counter bumped on every hit, with an index for eviction. Each entry
+keeps the time it was written; freshness is judged with the tool's TTL in force at
+lookup (see `Freshness`), and sweeps delete, tool by tool, what that TTL makes stale.
 
 A file that is not a database or is damaged is moved aside (``<name>.damaged-<time>``)
 and a fresh cache starts in its place, with a warning.
@@ -25,6 +27,7 @@ from pathlib import Path
 from pitstop._cache.backends.base import (
     BackendGuard,
     Entry,
+    Freshness,
     Hit,
     Matcher,
     _DamagedEntry,
@@ -44,12 +47,12 @@ CREATE TABLE IF NOT EXISTS entries (
     labels TEXT NOT NULL,
     size INTEGER NOT NULL,
     latency REAL NOT NULL,
-    expires_at REAL NOT NULL,
+    stored_at REAL NOT NULL,
     used INTEGER NOT NULL,
     PRIMARY KEY (ns, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_used ON entries (ns, used);
-CREATE INDEX IF NOT EXISTS entries_expiry ON entries (ns, expires_at);
+CREATE INDEX IF NOT EXISTS entries_written ON entries (ns, tool, stored_at);
 CREATE TABLE IF NOT EXISTS totals (
     ns TEXT PRIMARY KEY,
     n INTEGER NOT NULL,
@@ -75,18 +78,21 @@ class DiskBackend:
     Args:
         path: the database file (its directory is created).
         namespace: keeps these entries apart from other namespaces in the same file.
+        freshness: the TTLs in force (None: entries never go stale).
     """
 
     name = "disk"
     stores_text = True
 
     def __init__(
-        self, path: str | Path, namespace: str, *, clock: Callable[[], float] | None = None
+        self, path: str | Path, namespace: str, freshness: Freshness | None = None, *,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.path = Path(path).expanduser()
         self.ns = namespace
         self._lock = threading.Lock()  # invalidate() may come from another thread
         self._db = self._open()
+        self._fresh = freshness
         self._guard = BackendGuard("disk", str(self.path), clock)
         self.evictions = 0
         self.expirations = 0
@@ -136,6 +142,7 @@ class DiskBackend:
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
+            _migrate(db)
             db.executescript(_SCHEMA)
             db.execute("SELECT n, bytes, tick FROM totals LIMIT 1").fetchall()
             db.execute("SELECT key FROM entries ORDER BY used LIMIT 1").fetchall()
@@ -162,14 +169,14 @@ class DiskBackend:
         try:
             with self._lock:
                 row = self._db.execute(
-                    "SELECT value, latency, labels, expires_at FROM entries "
+                    "SELECT value, latency, labels, stored_at, tool FROM entries "
                     "WHERE ns = ? AND key = ?",
                     (self.ns, key),
                 ).fetchone()
                 if row is None:
                     self._guard.succeeded()
                     return None
-                if row[3] <= now:
+                if self._fresh is not None and not self._fresh.fresh(row[4], row[3], now):
                     self._db.execute("DELETE FROM entries WHERE ns = ? AND key = ?", (self.ns, key))
                     self.expirations += 1
                     self._guard.succeeded()
@@ -199,9 +206,7 @@ class DiskBackend:
             with self._lock:
                 db.execute("BEGIN IMMEDIATE")
                 try:
-                    self.expirations += db.execute(
-                        "DELETE FROM entries WHERE ns = ? AND expires_at <= ?", (ns, now)
-                    ).rowcount
+                    self.expirations += self._sweep(now)
                     db.execute("DELETE FROM entries WHERE ns = ? AND key = ?", (ns, entry.key))
                     n, total = db.execute(
                         "SELECT n, bytes FROM totals WHERE ns = ?", (ns,)
@@ -226,7 +231,7 @@ class DiskBackend:
                         "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
                         "(SELECT COALESCE(MAX(tick), 0) + 1 FROM totals WHERE ns = ?))",
                         (ns, entry.key, entry.tool, entry.payload, json.dumps(entry.labels),
-                         entry.size, entry.latency, entry.expires_at, ns),
+                         entry.size, entry.latency, entry.stored_at, ns),
                     )
                     db.execute("COMMIT")
                 except BaseException:
@@ -281,9 +286,7 @@ class DiskBackend:
     def usage(self, now: float) -> tuple[int, int]:
         try:
             with self._lock:
-                self.expirations += self._db.execute(
-                    "DELETE FROM entries WHERE ns = ? AND expires_at <= ?", (self.ns, now)
-                ).rowcount
+                self.expirations += self._sweep(now)
                 row = self._db.execute(
                     "SELECT n, bytes FROM totals WHERE ns = ?", (self.ns,)
                 ).fetchone()
@@ -295,3 +298,27 @@ class DiskBackend:
     async def aclose(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _sweep(self, now: float) -> int:
+        """Delete the entries stale under their tool's TTL in force; return how many."""
+        fresh = self._fresh
+        if fresh is None:
+            return 0
+        db, ns = self._db, self.ns
+        removed = 0
+        tools = [t for (t,) in db.execute("SELECT DISTINCT tool FROM entries WHERE ns = ?", (ns,))]
+        for tool in tools:
+            cutoff = fresh.cutoff(tool, now)
+            if cutoff != float("-inf"):
+                removed += db.execute(
+                    "DELETE FROM entries WHERE ns = ? AND tool = ? AND stored_at <= ?",
+                    (ns, tool, cutoff),
+                ).rowcount
+        return removed
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Drop a table written by an older pitstop (expiry fixed at write): it is a cache."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(entries)")}
+    if columns and "stored_at" not in columns:
+        db.executescript("DROP TABLE IF EXISTS entries; DROP TABLE IF EXISTS totals;")

@@ -1,34 +1,39 @@
-"""The memory backend: an LRU dict bounded by entries and by bytes, with a TTL heap.
+"""The memory backend: an LRU dict bounded by entries and by bytes, swept per tool.
 
 Why not cachetools: its caches enforce one bound (``maxsize`` with ``getsizeof``),
-and the tool cache needs two at once (entries and bytes) plus a TTL per entry that
-depends on the tool. An `OrderedDict` (C-implemented ``move_to_end`` and ``popitem``)
-gives LRU in O(1); a heap of expiry times lets every insert sweep the expired entries
-in O(log n) each, so they are removed, not only skipped.
+and the tool cache needs two at once (entries and bytes) plus a TTL per tool that is
+read at lookup time, not fixed at write time. An `OrderedDict` (C-implemented
+``move_to_end`` and ``popitem``) gives LRU in O(1). Entries of one tool share one TTL,
+so in the order they were written they also go stale: a per-tool dict in write order
+lets every insert sweep the stale entries of each tool in O(1) each, with the TTLs in
+force at that moment, so they are removed, not only skipped.
 """
 
 from __future__ import annotations
 
-import heapq
 from collections import OrderedDict
 
-from pitstop._cache.backends.base import Entry, Hit, Matcher
+from pitstop._cache.backends.base import Entry, Freshness, Hit, Matcher
 from pitstop._cache.keys import decode
 
 __all__ = ["MemoryBackend"]
 
 
 class MemoryBackend:
-    """Entries in this process; never fails."""
+    """Entries in this process; never fails.
+
+    Args:
+        freshness: the TTLs in force (None: entries never go stale).
+    """
 
     name = "memory"
     stores_text = False
 
-    def __init__(self) -> None:
+    def __init__(self, freshness: Freshness | None = None) -> None:
+        self._fresh = freshness
         self._data: OrderedDict[str, Entry] = OrderedDict()
-        # (expires_at, key); an item whose entry was replaced or evicted is skipped
-        # when its expiry no longer matches the entry's
-        self._heap: list[tuple[float, str]] = []
+        # tool -> its keys in the order they were written (dicts keep insertion order)
+        self._written: dict[str, dict[str, None]] = {}
         self._bytes = 0
         self.evictions = 0
         self.expirations = 0
@@ -40,7 +45,7 @@ class MemoryBackend:
         e = self._data.get(key)
         if e is None:
             return None
-        if e.expires_at <= now:
+        if self._fresh is not None and not self._fresh.fresh(e.tool, e.stored_at, now):
             self._remove(key)
             self.expirations += 1
             return None
@@ -56,14 +61,11 @@ class MemoryBackend:
             return False
         data = self._data
         while data and (len(data) >= max_entries or self._bytes + entry.size > max_bytes):
-            self._bytes -= data.popitem(last=False)[1].size
+            self._remove(next(iter(data)))
             self.evictions += 1
         data[key] = entry
         self._bytes += entry.size
-        heapq.heappush(self._heap, (entry.expires_at, key))
-        if len(self._heap) > 2 * len(data) + 64:  # drop heap items of replaced/evicted entries
-            self._heap = [(e.expires_at, k) for k, e in data.items()]
-            heapq.heapify(self._heap)
+        self._written.setdefault(entry.tool, {})[key] = None
         return True
 
     async def delete(self, key: str, now: float) -> None:
@@ -79,7 +81,7 @@ class MemoryBackend:
     def clear(self, now: float) -> int:
         n = len(self._data)
         self._data.clear()
-        self._heap.clear()
+        self._written.clear()
         self._bytes = 0
         return n
 
@@ -91,14 +93,23 @@ class MemoryBackend:
         """Nothing to release: the entries stay usable until the cache is dropped."""
 
     def _remove(self, key: str) -> None:
-        self._bytes -= self._data.pop(key).size
+        e = self._data.pop(key)
+        self._bytes -= e.size
+        written = self._written[e.tool]
+        del written[key]
+        if not written:
+            del self._written[e.tool]
 
     def _sweep(self, now: float) -> None:
-        heap = self._heap
+        fresh = self._fresh
+        if fresh is None:
+            return
         data = self._data
-        while heap and heap[0][0] <= now:
-            expires_at, key = heapq.heappop(heap)
-            e = data.get(key)
-            if e is not None and e.expires_at == expires_at:
+        for tool, written in list(self._written.items()):
+            cutoff = fresh.cutoff(tool, now)
+            while written:
+                key = next(iter(written))
+                if data[key].stored_at > cutoff:
+                    break
                 self._remove(key)
                 self.expirations += 1

@@ -1,9 +1,12 @@
 """The Redis backend: one cache shared by every process that uses the same namespace.
 
-Keys live under ``pitstop:{namespace}:``. A result is a string key with a real Redis
-TTL (``PX``); beside it the namespace keeps its LRU order (a sorted set scored by a
-counter), expiry times (a sorted set, so inserts sweep the expired entries), sizes,
-a byte total and each entry's tool and labels (for pattern invalidation). Lua scripts
+Keys live under ``pitstop:{namespace}:``. A result is a string key; beside it the
+namespace keeps its LRU order (a sorted set scored by a counter), per tool the times
+its entries were written (a sorted set per tool, so inserts sweep what the TTL in
+force makes stale), sizes, a byte total and each entry's tool and labels (for pattern
+invalidation). There is no native Redis expiry: freshness is judged with the TTL in
+force at lookup (`Freshness`), so a raised TTL keeps entries that a fixed ``PX`` would
+have dropped; the namespace's entry and byte bounds cap what Redis holds. Lua scripts
 change all of these at once, so concurrent processes keep them consistent and the
 bounds hold across processes. Scripts touch keys they do not declare, so the backend
 needs a standalone Redis (or a cluster with the namespace in one hash slot).
@@ -24,6 +27,7 @@ from typing import Any
 from pitstop._cache.backends.base import (
     BackendGuard,
     Entry,
+    Freshness,
     Hit,
     Matcher,
     _DamagedEntry,
@@ -52,30 +56,45 @@ _REMOVE = """
 local function remove(p, k)
   local size = redis.call('HGET', p .. ':size', k)
   if not size then return 0 end
+  local tool = redis.call('HGET', p .. ':tool', k)
+  if tool then redis.call('ZREM', p .. ':at:' .. tool, k) end
   redis.call('DECRBY', p .. ':bytes', size)
   redis.call('HDEL', p .. ':size', k)
   redis.call('HDEL', p .. ':meta', k)
+  redis.call('HDEL', p .. ':tool', k)
   redis.call('ZREM', p .. ':lru', k)
-  redis.call('ZREM', p .. ':exp', k)
   redis.call('DEL', p .. ':v:' .. k)
   return 1
 end
-local function sweep(p, now)
+-- ARGV[first] is the default cutoff, then (tool, cutoff) pairs: an entry written at
+-- or before its tool's cutoff is stale (cutoff = now - the TTL in force)
+local function cutoffs(first)
+  local c = {}
+  for i = first + 1, #ARGV, 2 do c[ARGV[i]] = ARGV[i + 1] end
+  local default = ARGV[first]
+  return function(tool) return c[tool] or default end
+end
+local function sweep(p, cutoff_of)
   local n = 0
-  for _, k in ipairs(redis.call('ZRANGEBYSCORE', p .. ':exp', '-inf', now)) do
-    n = n + remove(p, k)
+  for _, tool in ipairs(redis.call('SMEMBERS', p .. ':tools')) do
+    local at = p .. ':at:' .. tool
+    for _, k in ipairs(redis.call('ZRANGEBYSCORE', at, '-inf', cutoff_of(tool))) do
+      n = n + remove(p, k)
+    end
+    if redis.call('ZCARD', at) == 0 then redis.call('SREM', p .. ':tools', tool) end
   end
   return n
 end
 """
 
-# ARGV: prefix, key, now -> nil (absent), 0 (expired, removed) or the stored text
+# ARGV: prefix, key, cutoffs... -> nil (absent), 0 (stale, removed) or the stored text
 _GET = _REMOVE + """
 local p, k = ARGV[1], ARGV[2]
-local exp = redis.call('ZSCORE', p .. ':exp', k)
-if not exp then return false end
+local tool = redis.call('HGET', p .. ':tool', k)
+if not tool then return false end
+local at = redis.call('ZSCORE', p .. ':at:' .. tool, k)
 local v = redis.call('GET', p .. ':v:' .. k)
-if (not v) or tonumber(exp) <= tonumber(ARGV[3]) then
+if (not v) or (not at) or tonumber(at) <= tonumber(cutoffs(3)(tool)) then
   remove(p, k)
   return 0
 end
@@ -83,13 +102,13 @@ redis.call('ZADD', p .. ':lru', redis.call('INCR', p .. ':tick'), k)
 return v
 """
 
-# ARGV: prefix, key, text, size, expires_at, ttl_ms, meta, now, max_entries, max_bytes
+# ARGV: prefix, key, text, size, stored_at, meta, tool, max_entries, max_bytes, cutoffs...
 # -> {expired, evicted}
 _SET = _REMOVE + """
-local p, k = ARGV[1], ARGV[2]
-local size, ttl_ms = tonumber(ARGV[4]), tonumber(ARGV[6])
-local max_n, max_bytes = tonumber(ARGV[9]), tonumber(ARGV[10])
-local expired = sweep(p, ARGV[8])
+local p, k, tool = ARGV[1], ARGV[2], ARGV[7]
+local size = tonumber(ARGV[4])
+local max_n, max_bytes = tonumber(ARGV[8]), tonumber(ARGV[9])
+local expired = sweep(p, cutoffs(10))
 remove(p, k)
 local evicted = 0
 local n = redis.call('ZCARD', p .. ':lru')
@@ -102,15 +121,13 @@ while n > 0 and (n >= max_n or bytes + size > max_bytes) do
   evicted = evicted + 1
   n = n - 1
 end
-if ttl_ms > 0 then
-  redis.call('SET', p .. ':v:' .. k, ARGV[3], 'PX', ttl_ms)
-else
-  redis.call('SET', p .. ':v:' .. k, ARGV[3])
-end
+redis.call('SET', p .. ':v:' .. k, ARGV[3])
 redis.call('HSET', p .. ':size', k, size)
-redis.call('HSET', p .. ':meta', k, ARGV[7])
+redis.call('HSET', p .. ':meta', k, ARGV[6])
+redis.call('HSET', p .. ':tool', k, tool)
+redis.call('SADD', p .. ':tools', tool)
 redis.call('ZADD', p .. ':lru', redis.call('INCR', p .. ':tick'), k)
-redis.call('ZADD', p .. ':exp', ARGV[5], k)
+redis.call('ZADD', p .. ':at:' .. tool, ARGV[5], k)
 redis.call('INCRBY', p .. ':bytes', size)
 return {expired, evicted}
 """
@@ -122,13 +139,20 @@ for i = 2, #ARGV do n = n + remove(ARGV[1], ARGV[i]) end
 return n
 """
 
-# ARGV: prefix, now -> {expired, entries, bytes}
+# ARGV: prefix, cutoffs... -> {expired, entries, bytes}
 _USAGE = _REMOVE + """
 local p = ARGV[1]
-local expired = sweep(p, ARGV[2])
+local expired = sweep(p, cutoffs(2))
 local nbytes = tonumber(redis.call('GET', p .. ':bytes') or '0')
 return {expired, redis.call('HLEN', p .. ':size'), nbytes}
 """
+
+_NEVER = "-1e308"
+"""The cutoff of an infinite TTL: no entry was written before it."""
+
+
+def _cutoff(ttl: float, now: float) -> str:
+    return repr(now - ttl) if math.isfinite(ttl) else _NEVER
 
 
 class RedisBackend:
@@ -137,6 +161,7 @@ class RedisBackend:
     Args:
         url: ``redis://host:port/db``.
         namespace: the key prefix is ``pitstop:{namespace}``.
+        freshness: the TTLs in force (None: entries never go stale).
         timeout: seconds a command may take before Redis counts as unreachable. A
             command that runs out of it is not retried: one slow answer opens the
             breaker (`BackendGuard`), so a frozen Redis costs one timeout per retry
@@ -151,11 +176,13 @@ class RedisBackend:
         self,
         url: str,
         namespace: str,
+        freshness: Freshness | None = None,
         *,
         timeout: float = 1.0,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.url = url
+        self._fresh = freshness
         self.prefix = f"pitstop:{namespace}"
         self._options: dict[str, Any] = {
             "socket_timeout": timeout,
@@ -233,13 +260,23 @@ class RedisBackend:
             self._pending.pop(0)
         return True
 
+    def _cutoffs(self, now: float) -> list[str]:
+        """The default cutoff, then (tool, cutoff) pairs, for the scripts' `cutoffs`."""
+        if self._fresh is None:
+            return [_NEVER]
+        default, per_tool = self._fresh.overrides()
+        args = [_cutoff(default, now)]
+        for tool, ttl in per_tool.items():
+            args += [tool, _cutoff(ttl, now)]
+        return args
+
     # -- the interface ---------------------------------------------------------------
 
     async def get(self, key: str, now: float) -> Hit | None:
         if not self._ready(now):
             return None
         try:
-            raw = await self._async()["get"](args=[self.prefix, key, repr(now)])
+            raw = await self._async()["get"](args=[self.prefix, key, *self._cutoffs(now)])
         except ResponseError as exc:  # Redis answered: the data is wrong, not the server
             self._guard.succeeded()
             await self._drop(key, f"{type(exc).__name__}: {exc}", now)
@@ -277,12 +314,11 @@ class RedisBackend:
             return False
         labels = json.dumps(entry.labels, ensure_ascii=False)
         text = f'{{"l":{entry.latency!r},"b":{labels},"v":{entry.payload}}}'
-        ttl_ms = math.ceil(entry.ttl * 1000) if math.isfinite(entry.ttl) else 0
         meta = json.dumps([entry.tool, entry.labels], ensure_ascii=False)
         try:
             expired, evicted = await self._async()["set"](
-                args=[self.prefix, entry.key, text, entry.size, repr(entry.expires_at),
-                      ttl_ms, meta, repr(now), max_entries, max_bytes]
+                args=[self.prefix, entry.key, text, entry.size, repr(entry.stored_at), meta,
+                      entry.tool, max_entries, max_bytes, *self._cutoffs(now)]
             )
         except _FAILURES as exc:
             self._guard.failed(exc, now)
@@ -342,7 +378,7 @@ class RedisBackend:
         if not self._ready(now):
             return self._last_usage
         try:
-            expired, n, nbytes = self._sync()["usage"](args=[self.prefix, repr(now)])
+            expired, n, nbytes = self._sync()["usage"](args=[self.prefix, *self._cutoffs(now)])
         except _FAILURES as exc:
             self._guard.failed(exc, now)
             return self._last_usage

@@ -15,8 +15,8 @@ SRC = Path(pitstop.__file__).parent
 DOC = SRC.parent.parent / "docs" / "architecture.md"
 
 FOUNDATION = {"errors", "events", "_events", "_strict", "_lazy", "_redact"}
-CORE = FOUNDATION | {"llm", "_metrics", "_config", "_context", "_limits", "_cache", "_tools",
-                     "_agent", "_run"}
+CORE = FOUNDATION | {"llm", "_metrics", "_config", "_sync", "_context", "_limits", "_cache",
+                     "_tools", "_agent", "_run"}
 
 # room -> the rooms it may import at run time (the foundation is always allowed)
 ALLOWED: dict[str, set[str]] = {
@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "llm": set(),
     "_metrics": set(),
     "_config": set(),
+    "_sync": set(),
     "_context": {"llm"},
     "_limits": {"llm", "_metrics"},
     "_cache": set(),

@@ -115,7 +115,7 @@ async def test_hint_for_an_uncached_tool_whose_calls_repeat() -> None:
 
 async def test_hint_for_repeated_calls_without_a_cache_with_the_time_it_would_save() -> None:
     """No cache at all: identical calls are spotted, and the saving is their measured time."""
-    clock = Clock()
+    clock = FakeClock(start=100.0)
     agent = make_agent([ToolCall("slow", {"query": "same"})], tools=[timed_tool(clock, 0.25)],
                        monitor=Monitor(clock=clock), cache_config=None)
     for _ in range(3):

@@ -224,15 +224,15 @@ def test_a_wait_is_shown_with_a_countdown_while_it_lasts() -> None:
         view.handle(ev("started", task="q"))
         view.handle(ev("rate_limit_wait", limit="max_tokens_per_minute", phase="start",
                        expected=1.2))
-        fake.advance(0.1)  # the coalescer sends it within 1/30 s
+        fake.advance_to(0.1)  # the coalescer sends it within 1/30 s
         assert "◷ waiting for tokens/minute, about 1.2 s" in view._status.value
-        fake.advance(0.75)  # no event: the countdown timer re-draws it
+        fake.advance_to(0.75)  # no event: the countdown timer re-draws it
         # re-drawn every 0.2 s after the first update at 1/30 s: last at 0.633 s
         assert "◷ waiting for tokens/minute, about 567 ms" in view._status.value
-        fake.advance(1.0)
+        fake.advance_to(1.0)
         view.handle(ev("rate_limit_wait", limit="max_tokens_per_minute", phase="end",
                        waited=1.1))
-        fake.advance(2.0)
+        fake.advance_to(2.0)
         header = view._status.value
         assert "waiting for" not in header and "◔ waited 1.1 s for tokens/minute (1×)" in header
         assert fake.pending == 0  # the countdown stopped with the wait

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pitstop._metrics.monitor import Span
-from pitstop.errors import NoRunRecorded
+from pitstop.errors import NoRunRecorded, PitstopError
 from pitstop.notebook._state import format_seconds
 
 if TYPE_CHECKING:

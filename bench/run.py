@@ -2,14 +2,16 @@
 
 Usage (``make bench-quick`` and ``make bench`` call this)::
 
-    .venv/bin/python bench/run.py [--quick] [--local] [--no-install] [--only core,peers]
+    .venv/bin/python bench/run.py [--quick] [--local] [--distributed] [--no-install]
+                                  [--only core,peers]
 
 1. Creates ``.bench-venv`` when it is missing, or refreshes it when
    ``bench/requirements-peers.txt`` or ``pyproject.toml`` changed: pitstop installed
    editable plus the peers (LangGraph, pydantic-ai, openai-agents, aiolimiter). The
    library's own ``.venv`` never gets the peers.
 2. Runs ``bench/bench_peers.py`` with ``.bench-venv``'s Python.
-3. Runs every other ``bench/bench_*.py`` (``bench_local.py`` only with ``--local``;
+3. Runs every other ``bench/bench_*.py`` (``bench_local.py`` only with ``--local``,
+   ``bench_distributed.py``, which starts a local Ray, only with ``--distributed``;
    never ``bench_soak.py``, which ``make bench-soak`` runs) with
    the library venv's Python, each with ``--quick`` or in full.
 4. Prints one report and writes it, with the machine, the date, the command and the
@@ -144,11 +146,13 @@ def run_script(name: str, command: list[str], timeout: float) -> Outcome:
     return Outcome(name, command, code, seconds, out, "".join(err_lines))
 
 
-def scripts(local: bool) -> list[tuple[str, Path]]:
+def scripts(local: bool, distributed: bool = False) -> list[tuple[str, Path]]:
     found = {p.stem.removeprefix("bench_"): p for p in BENCH.glob("bench_*.py")}
     found.pop("soak", None)  # minutes long: `make bench-soak` runs it on its own
     if not local:
         found.pop("local", None)
+    if not distributed:
+        found.pop("distributed", None)
     ranked = sorted(found, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
     return [(n, found[n]) for n in ranked]
 
@@ -213,6 +217,8 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="the short versions (< 2 min)")
     parser.add_argument("--local", action="store_true",
                         help="also run bench_local.py (needs the local model)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="also run bench_distributed.py (starts a local Ray)")
     parser.add_argument("--no-install", action="store_true",
                         help="use .bench-venv as it is (no create/refresh)")
     parser.add_argument("--only", default="",
@@ -227,7 +233,7 @@ def main() -> int:
     except OSError:
         load = "unknown"
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    todo = [(n, p) for n, p in scripts(args.local) if not only or n in only]
+    todo = [(n, p) for n, p in scripts(args.local, args.distributed) if not only or n in only]
     mode = ["--quick"] if args.quick else []
     timeout = 300.0 if args.quick else 1800.0
 

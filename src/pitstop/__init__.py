@@ -57,6 +57,7 @@ __all__ = [
     "ToolSpec",
     "ToolTimeoutError",
     "Usage",
+    "WorkerLostError",
     "__version__",
     "default_registry",
     "load_ipython_extension",
@@ -125,6 +126,7 @@ __getattr__, __dir__ = _lazy.attach(
         "BudgetExceeded": "pitstop.errors",
         "CompressionError": "pitstop.errors",
         "NoRunRecorded": "pitstop.errors",
+        "WorkerLostError": "pitstop.errors",
         # the IPython extension (%load_ext pitstop): loads IPython only when called
         "load_ipython_extension": "pitstop.notebook._magics",
         "unload_ipython_extension": "pitstop.notebook._magics",
@@ -157,6 +159,7 @@ if TYPE_CHECKING:  # pragma: no cover - the same table, for type checkers and ID
         ToolError,
         ToolNotFoundError,
         ToolTimeoutError,
+        WorkerLostError,
     )
     from pitstop.events import Event, TaskResult, ToolOutcome
     from pitstop.llm._base import LLMClient, LLMResponse, Message, ToolCall, ToolSpec, Usage

@@ -7,7 +7,6 @@ memory, monitor) and answers the public API; the stages one task goes through ar
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from contextlib import aclosing
@@ -23,6 +22,7 @@ from pitstop.events import Event, ResultEvent, TaskResult, ToolOutcome
 from pitstop.llm._base import LLMClient, Usage
 
 if TYPE_CHECKING:
+    from pitstop._batch.run import Engine
     from pitstop._cache.cache import CacheStats, ToolCache
     from pitstop._cache.config import CacheConfig
     from pitstop._context.engine import ContextEngine
@@ -422,53 +422,32 @@ class HybridAgent:
         *,
         max_concurrency: int = 10,
         progress: bool = True,
+        engine: Engine | None = None,
+        batch_id: str | None = None,
     ) -> list[TaskResult]:
-        """Run many tasks concurrently, at most `max_concurrency` at once.
+        """Run many tasks and return one result per task, in order.
 
         `tasks` may be any iterable (a generator is read once, before anything runs).
-        Returns one result per task, in order. Shows a tqdm progress bar (a widget in
-        Jupyter) unless ``progress=False``. Cancelling the batch (Kernel > Interrupt)
-        cancels every task still running; the results of the tasks that finished stay
-        in `last_batch` (None for the others), and a notebook shows one line saying so
-        instead of a traceback.
+        Shows one tqdm progress bar (a widget in Jupyter) unless ``progress=False``.
+        Cancelling the batch (Kernel > Interrupt) cancels every task still running, local
+        or remote; the results of the tasks that finished stay in `last_batch` (None for
+        the others), and a notebook shows one line saying so instead of a traceback.
+
+        Args:
+            tasks: task strings or dicts with ``"description"``.
+            context: the context of every task.
+            max_concurrency: tasks running at once on this process (the local engine).
+            progress: show the progress bar.
+            engine: None runs the batch on this event loop; ``RayEngine(...)`` from
+                `pitstop.distributed` runs it on Ray workers (their own concurrency).
+            batch_id: journal each finished result under this id, so running the same
+                batch again runs only the unfinished or failed tasks (see
+                `pitstop.distributed.journal`).
         """
-        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int) \
-                or max_concurrency < 1:
-            raise ConfigError(f"max_concurrency must be an integer >= 1, got {max_concurrency!r}.")
-        tasks = _materialise(tasks, "tasks", "tasks (strings or dicts with 'description')")
-        for t in tasks:
-            _task_text(t)  # fail before anything runs
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        from pitstop._batch.run import run_batch
 
-            bar = tqdm(total=len(tasks), desc=f"{self.name} batch", unit="task")
-        sem = asyncio.Semaphore(max_concurrency)
-
-        done: list[TaskResult | None] = [None] * len(tasks)
-        self.last_batch = done
-
-        async def one(i: int, t: str | Mapping[str, Any]) -> TaskResult:
-            async with sem:
-                r = await self.execute_task(t, context)
-            done[i] = r
-            if bar is not None:
-                bar.update(1)
-            return r
-
-        jobs = [asyncio.ensure_future(one(i, t)) for i, t in enumerate(tasks)]
-        try:
-            return list(await asyncio.gather(*jobs))
-        except BaseException as exc:
-            for j in jobs:
-                j.cancel()
-            await asyncio.gather(*jobs, return_exceptions=True)
-            if isinstance(exc, (asyncio.CancelledError, KeyboardInterrupt)):
-                _one_line_in_ipython(exc, _interrupted_batch(done))
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+        return await run_batch(self, tasks, context, max_concurrency=max_concurrency,
+                               progress=progress, engine=engine, batch_id=batch_id)
 
     # -- cache ------------------------------------------------------------------------------
 

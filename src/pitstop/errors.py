@@ -16,7 +16,8 @@ builtin a user would naturally catch::
      ├── RateLimitExceeded                  a resource limit refused or timed out a request
      │    └── BudgetExceeded                a spend budget (dollars) refused a model call
      ├── CompressionError                   a conversation could not be compressed
-     └── NoRunRecorded(LookupError)         no recorded run to draw (pitstop.notebook.timeline)
+     ├── NoRunRecorded(LookupError)         no recorded run to draw (pitstop.notebook.timeline)
+     └── WorkerLostError                    a batch task's worker process died too often
 
 Messages say what happened, the value seen and what to do about it. Every error
 survives pickling with its message and fields (results moved between processes).
@@ -51,6 +52,7 @@ __all__ = [
     "ToolError",
     "ToolNotFoundError",
     "ToolTimeoutError",
+    "WorkerLostError",
 ]
 
 
@@ -194,3 +196,11 @@ class NoRunRecorded(PitstopError, LookupError):
 
     def __str__(self) -> str:  # LookupError would otherwise repr() the message
         return str(self.args[0])
+
+
+class WorkerLostError(PitstopError):
+    """The worker process running a batch task died while running it, too many times.
+
+    A `RayEngine` batch delivers such a task as a failed result whose ``error`` is this
+    error's message; the other tasks of the batch are not affected.
+    """

@@ -17,6 +17,8 @@ def test_peers_come_first_and_local_only_on_request() -> None:
     names = [n for n, _ in run.scripts(local=False)]
     assert names[0] == "peers" and "core" in names
     assert "local" not in names and "run" not in names and "soak" not in names
+    assert "distributed" not in names
+    assert "distributed" in [n for n, _ in run.scripts(local=False, distributed=True)]
     assert ("local" in [n for n, _ in run.scripts(local=True)]) == (BENCH / "bench_local.py"
                                                                       ).exists()
 

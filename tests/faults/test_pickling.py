@@ -29,6 +29,7 @@ def _examples() -> list[BaseException]:
         errors.BudgetExceeded("over budget", limit="max_cost_total", budget=1.0, spent=0.95,
                               estimate=0.1, waited=0.0),
         errors.CompressionError("cannot compress"),
+        errors.WorkerLostError("the worker died 3 times"),
         NoRunRecorded("no run yet"),
     ]
 

@@ -7,6 +7,7 @@ pieces they use are public too, and load on first use (`pitstop._lazy`) so
 * `StreamView`, `TextStreamView`: live views of a streamed run;
 * `timeline`: a matplotlib Gantt chart of one run (`NoRunRecorded` before any run;
   ``live=True``: a `LiveTimeline` that grows while the next run goes);
+  `batch_timeline`: a batch on workers, a lane per worker;
 * `metrics_frame`, `cache_frame`, `cost_frame`, `waits_frame`, `spans_frame`: pandas
   DataFrames;
 * `hints`, `show_profile`: plain sentences about what slows an agent down, and the
@@ -25,6 +26,7 @@ __all__ = [
     "StreamView",
     "TTLTuner",
     "TextStreamView",
+    "batch_timeline",
     "cache_frame",
     "cost_frame",
     "hints",
@@ -42,6 +44,7 @@ __getattr__, __dir__ = _lazy.attach(
         "StreamView": "pitstop.notebook._stream",
         "TextStreamView": "pitstop.notebook._stream",
         "timeline": "pitstop.notebook._gantt",
+        "batch_timeline": "pitstop.notebook._batch_timeline",
         "LiveTimeline": "pitstop.notebook._live",
         "NoRunRecorded": "pitstop.errors",
         "metrics_frame": "pitstop.notebook._frames",
@@ -61,6 +64,7 @@ if TYPE_CHECKING:  # pragma: no cover - the same table, for type checkers and ID
     from pitstop._cache.replay import replay
     from pitstop.errors import NoRunRecorded
     from pitstop.notebook._advice import hints
+    from pitstop.notebook._batch_timeline import batch_timeline
     from pitstop.notebook._frames import (
         cache_frame,
         cost_frame,

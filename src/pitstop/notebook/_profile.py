@@ -97,6 +97,12 @@ def show_profile(agent: Any) -> None:
     if agent.monitor.last_task_id() is not None:
         _heading("Last run")
         show_timeline(agent)
+        last = agent.monitor.spans(kind="task")[-1]
+        if "worker" in last.attrs and "batch" in last.attrs:
+            from pitstop.notebook._batch_timeline import show_batch_timeline
+
+            _heading("Last batch, a lane per worker")
+            show_batch_timeline(agent)
 
     _heading("Hints")
     found = hints(agent)

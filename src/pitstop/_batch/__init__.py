@@ -1,0 +1,1 @@
+"""Batches: the local runner, the resume journal and the Ray engine (see `pitstop.distributed`)."""

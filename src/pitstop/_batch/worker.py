@@ -1,0 +1,120 @@
+"""The Ray worker: one agent per process, rebuilt from its recipe, many tasks on its loop.
+
+`BatchWorker` is a plain class; the engine wraps it with ``ray.remote`` as an async
+actor. Each task's spans are collected as they are recorded and sent back with its
+result, with this process's wall and monotonic clocks so the driver can place them on
+its own timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from pitstop._metrics.monitor import Monitor, Span, SpanKind
+
+__all__ = ["BatchWorker", "SpanCollector"]
+
+WireSpan = tuple[str, str, float, float, str, "str | None", dict[str, Any]]
+"""A span as it travels: kind, name, start, end, status, task id, attrs."""
+
+
+class SpanCollector(Monitor):
+    """A Monitor that also keeps each task's spans until the worker sends them."""
+
+    def __init__(self) -> None:
+        super().__init__(max_spans=1000)
+        self.by_task: dict[str, list[WireSpan]] = {}
+
+    def record(
+        self,
+        kind: SpanKind,
+        name: str,
+        start: float,
+        end: float,
+        *,
+        status: str = "ok",
+        task_id: str | None = None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> Span:
+        span = super().record(kind, name, start, end, status=status, task_id=task_id,
+                              attrs=attrs)
+        if task_id is not None:
+            self.by_task.setdefault(task_id, []).append(
+                (kind, name, start, end, status, task_id, dict(attrs or {})))
+        return span
+
+
+class BatchWorker:
+    """Runs tasks of batches with an agent built from a pickled `AgentRecipe`."""
+
+    def __init__(self, recipe: bytes, index: int) -> None:
+        import pickle
+
+        self.index = index
+        self.lane = f"w{index}"
+        self.pid = os.getpid()
+        self.monitor = SpanCollector()
+        self.agent = pickle.loads(recipe).build(monitor=self.monitor)
+        self.running = 0
+        self._seq = 0
+
+    def info(self) -> dict[str, Any]:
+        """Who and where this worker is, and its clocks (to align spans)."""
+        import socket
+
+        return {"lane": self.lane, "pid": self.pid, "host": socket.gethostname(),
+                "wall": time.time(), "clock": self.monitor.clock()}
+
+    def in_flight(self) -> int:
+        """Tasks running now (cancelled ones leave at once)."""
+        return self.running
+
+    async def run_stream(
+        self, tasks: list[Any], context: Mapping[str, Any] | None
+    ) -> AsyncIterator[tuple[list[tuple[int, dict[str, Any], list[WireSpan]]], float, float, int]]:
+        """Run tasks concurrently; yield the ones that finished since the last yield (their
+        positions, results and spans), the (wall, monotonic) clocks now and this process's
+        pid. Cancelling (or closing) the stream cancels the tasks still running."""
+        pending = {asyncio.ensure_future(self._run(t, context)): k for k, t in enumerate(tasks)}
+        try:
+            while pending:
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                finished = []
+                for job in done:
+                    result, spans = job.result()
+                    finished.append((pending.pop(job), result, spans))
+                yield finished, time.time(), self.monitor.clock(), self.pid
+        finally:
+            for job in pending:
+                job.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run(
+        self, task: Any, context: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], list[WireSpan]]:
+        self.running += 1
+        try:
+            result: dict[str, Any] = dict(await self.agent.execute_task(task, context))
+        finally:
+            self.running -= 1
+        local_id = result["task_id"]
+        self._seq += 1
+        # Task ids restart at 1 in every process: name the worker and process in them.
+        task_id = f"{self.agent.agent_id}-{self.lane}-p{self.pid}-{self._seq}"
+        result["task_id"] = task_id
+        spans = self.monitor.by_task.pop(local_id, [])
+        extra = {"worker": self.lane, "pid": self.pid}
+        wire: list[WireSpan] = [
+            (kind, task_id if kind == "task" else name, start, end, status, task_id,
+             {**attrs, **extra})
+            for kind, name, start, end, status, _, attrs in spans
+        ]
+        return result, wire
+
+    async def close(self) -> None:
+        await self.agent.aclose()

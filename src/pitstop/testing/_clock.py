@@ -8,6 +8,8 @@ import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from pitstop.errors import ConfigError
+
 __all__ = ["FakeClock", "FakeTimer"]
 
 
@@ -118,7 +120,9 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move time on by `seconds` at once, firing what falls due at its own moment."""
         if seconds < 0:
-            raise ValueError(f"FakeClock cannot go back in time (advance({seconds!r})).")
+            raise ConfigError(
+                f"FakeClock cannot go back in time: advance({seconds!r}); use a step >= 0."
+            )
         self.advance_to(self.now + seconds)
 
     def advance_to(self, when: float) -> None:
@@ -137,7 +141,9 @@ class FakeClock:
     async def run_for(self, seconds: float) -> None:
         """Move time on by `seconds`, letting each woken task run before time moves on."""
         if seconds < 0:
-            raise ValueError(f"FakeClock cannot go back in time (run_for({seconds!r})).")
+            raise ConfigError(
+                f"FakeClock cannot go back in time: run_for({seconds!r}); use a step >= 0."
+            )
         target = self.now + seconds
         await self.settle()
         while (wake := self.next_wake()) is not None and wake <= target:

@@ -71,7 +71,7 @@ phoenix-serve: phoenix
 	PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=6006 PHOENIX_GRPC_PORT=4317 \
 	PHOENIX_WORKING_DIR=$(CURDIR)/.phoenix-data PHOENIX_TELEMETRY_ENABLED=false \
 	PHOENIX_ALLOW_EXTERNAL_RESOURCES=false PHOENIX_AGENTS_DISABLE_BASH=true \
-	$(PHOENIX_VENV)/bin/phoenix serve
+	$(PHOENIX_VENV)/bin/python tests/otel/phoenix_loopback.py serve
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(LAB_ROOT)

@@ -71,15 +71,17 @@ phoenix-serve: phoenix
 	PHOENIX_HOST=127.0.0.1 PHOENIX_PORT=6006 PHOENIX_GRPC_PORT=4317 \
 	PHOENIX_WORKING_DIR=$(CURDIR)/.phoenix-data PHOENIX_TELEMETRY_ENABLED=false \
 	PHOENIX_ALLOW_EXTERNAL_RESOURCES=false PHOENIX_AGENTS_DISABLE_BASH=true \
-	$(PHOENIX_VENV)/bin/phoenix serve
+	$(PHOENIX_VENV)/bin/python tests/otel/phoenix_loopback.py serve
 
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 $(LAB_ROOT)
 
-# Every test, then every tutorial notebook top to bottom (nbmake, no frontend).
-test: install redis-server chromium local-model phoenix
+# ruff and mypy --strict first (lint), then every test and every tutorial notebook top to
+# bottom (nbmake, no frontend).
+test: lint redis-server chromium local-model phoenix
 	$(BIN)/python -m pytest -q --nbmake --nbmake-timeout=300 tests notebooks
 
+# mypy reads [tool.mypy] in pyproject.toml: strict, on src/pitstop.
 lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy

@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python bench/bench_notebook.py [--quick] [--real-time]``.
 
 1. **StreamView under a fast stream.** 20,000 tokens at 2,000 tokens/s are fed to a
-   `StreamView` whose comm is replaced by a recorder (`pitstop.notebook._testing`),
+   `StreamView` whose comm is replaced by a recorder (`pitstop.testing`),
    like ipywidgets' own tests do. By default the schedule runs on a *fake clock*:
    token i arrives at i / 2000 s and the coalescer's timers fire at their due times,
    in order, so the figures are exact and the run takes no 10 s. ``--real-time``
@@ -37,9 +37,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 from _harness import Row, machine, median, print_table
 
 from pitstop import FunctionLLM, HybridAgent, LLMResponse, ToolCall
-from pitstop.llm._function import split_tokens
+from pitstop.llm._tokens import split_tokens
 from pitstop.notebook._stream import StreamView
-from pitstop.notebook._testing import FakeLoop, StreamRecorder, envelope_bytes, record_comms
+from pitstop.testing import FakeClock, StreamRecorder, envelope_bytes, record_comms
 
 WORDS = ("the agent calls tools in parallel and streams its answer while the cache saves "
          "time, naïve café “quoted” {json: 1} résumé\n").split(" ")
@@ -76,16 +76,16 @@ def busiest_second(times: list[float]) -> int:
 
 
 def stream_fake_clock(tokens: list[str], rate: float) -> dict[str, Any]:
-    fake = FakeLoop()
+    fake = FakeClock()
     sink = StreamRecorder()
     with record_comms() as comms:
-        view = StreamView(clock=fake.clock, call_later=fake.call_later, sink=sink)
-        times = _timed(view, fake.clock)
+        view = StreamView(clock=fake, call_later=fake.call_later, sink=sink)
+        times = _timed(view, fake)
         opened = comms.nbytes
         for i, tok in enumerate(tokens):
-            fake.advance(i / rate)
+            fake.advance_to(i / rate)
             view.handle({"type": "token", "content": tok, "timestamp": 0.0, "task_id": "b"})
-        fake.advance(len(tokens) / rate)
+        fake.advance_to(len(tokens) / rate)
         view.finish()
     return _figures(tokens, view, sink, comms, opened, len(tokens) / rate, times)
 

@@ -18,18 +18,7 @@ from pitstop import (
     ToolCall,
     ToolNotFoundError,
 )
-
-
-def script(*turns: LLMResponse | str):
-    """A model that answers with the given responses, one per call, then repeats the last."""
-    seen: list[list[Message]] = []
-
-    def fn(messages: list[Message], tools: Any) -> LLMResponse | str:
-        seen.append(messages)
-        return turns[min(len(seen) - 1, len(turns) - 1)]
-
-    fn.seen = seen  # type: ignore[attr-defined]
-    return fn
+from pitstop.testing import ScriptedLLM
 
 
 class Probe:
@@ -69,7 +58,7 @@ async def collect(agent: HybridAgent, task: str, context: Any = None) -> list[di
 
 async def test_stream_starts_with_started_and_ends_with_result() -> None:
     """The stream opens with `started`, ends with `result`, and tokens join to the output."""
-    agent = HybridAgent("a", FunctionLLM(script("Hello there, world.")))
+    agent = HybridAgent("a", ScriptedLLM("Hello there, world."))
     events = await collect(agent, "hi")
     assert events[0]["type"] == "started" and events[0]["task"] == "hi"
     assert events[-1]["type"] == "result"
@@ -82,7 +71,7 @@ async def test_stream_starts_with_started_and_ends_with_result() -> None:
 async def test_execute_task_returns_the_documented_fields() -> None:
     """execute_task returns output, success, tool_calls, iterations, time, usage, task_id."""
     probe = Probe()
-    agent = HybridAgent("a", FunctionLLM(script(calls(2), "done")), tools=[probe.tool()])
+    agent = HybridAgent("a", ScriptedLLM(calls(2), "done"), tools=[probe.tool()])
     result = await agent.execute_task({"description": "do it"})
     assert {"output", "success", "tool_calls", "iterations", "execution_time", "usage",
             "task_id"} <= result.keys()
@@ -94,7 +83,7 @@ async def test_execute_task_returns_the_documented_fields() -> None:
 async def test_tool_calls_of_one_turn_run_concurrently_up_to_the_bound() -> None:
     """Five calls in one turn with max_concurrency=2 never have more than 2 in flight."""
     probe = Probe()
-    agent = HybridAgent("a", FunctionLLM(script(calls(5), "ok")), tools=[probe.tool()],
+    agent = HybridAgent("a", ScriptedLLM(calls(5), "ok"), tools=[probe.tool()],
                         config=AgentConfig(max_concurrency=2))
     assert (await agent.execute_task("go"))["success"]
     assert probe.started == 5 and probe.max_active == 2
@@ -103,7 +92,7 @@ async def test_tool_calls_of_one_turn_run_concurrently_up_to_the_bound() -> None
 async def test_all_calls_of_a_turn_overlap_when_the_bound_allows() -> None:
     """With the default bound, all calls of one turn are in flight together."""
     probe = Probe()
-    agent = HybridAgent("a", FunctionLLM(script(calls(6), "ok")), tools=[probe.tool()])
+    agent = HybridAgent("a", ScriptedLLM(calls(6), "ok"), tools=[probe.tool()])
     await agent.execute_task("go")
     assert probe.max_active == 6
     spans = agent.monitor.spans(kind="tool")
@@ -114,7 +103,7 @@ async def test_all_calls_of_a_turn_overlap_when_the_bound_allows() -> None:
 async def test_parallel_execution_can_be_switched_off() -> None:
     """enable_parallel_execution=False runs one tool at a time."""
     probe = Probe()
-    agent = HybridAgent("a", FunctionLLM(script(calls(4), "ok")), tools=[probe.tool()],
+    agent = HybridAgent("a", ScriptedLLM(calls(4), "ok"), tools=[probe.tool()],
                         enable_parallel_execution=False)
     await agent.execute_task("go")
     assert probe.started == 4 and probe.max_active == 1
@@ -131,8 +120,8 @@ async def test_a_fast_result_arrives_before_a_slow_tool_ends() -> None:
     async def fast() -> str:
         return "fast"
 
-    llm = FunctionLLM(script(LLMResponse(tool_calls=[ToolCall("slow", {}), ToolCall("fast", {})]),
-                             "ok"))
+    llm = ScriptedLLM(LLMResponse(tool_calls=[ToolCall("slow", {}), ToolCall("fast", {})]),
+                             "ok")
     agent = HybridAgent("a", llm, tools=[slow, fast])
     order = []
     async for event in agent.execute_task_streaming("go"):
@@ -147,7 +136,7 @@ async def test_a_fast_result_arrives_before_a_slow_tool_ends() -> None:
 async def test_tool_call_event_comes_before_its_result_with_matching_ids() -> None:
     """Each tool_result follows its tool_call, with the same call_id and the parameters."""
     probe = Probe()
-    agent = HybridAgent("a", FunctionLLM(script(calls(3), "ok")), tools=[probe.tool()])
+    agent = HybridAgent("a", ScriptedLLM(calls(3), "ok"), tools=[probe.tool()])
     events = await collect(agent, "go")
     seen_calls = set()
     for e in events:
@@ -161,20 +150,20 @@ async def test_tool_call_event_comes_before_its_result_with_matching_ids() -> No
 
 async def test_invalid_arguments_are_reported_to_the_model() -> None:
     """A validation error becomes the tool's result text, which the model sees next turn."""
-    fn = script(LLMResponse(tool_calls=[ToolCall("probe", {"n": "not a number"})]), "sorry")
-    agent = HybridAgent("a", FunctionLLM(fn), tools=[Probe().tool()])
+    llm = ScriptedLLM(LLMResponse(tool_calls=[ToolCall("probe", {"n": "not a number"})]), "sorry")
+    agent = HybridAgent("a", llm, tools=[Probe().tool()])
     result = await agent.execute_task("go")
     assert result["success"]  # the task went on; the tool call failed
     call = result["tool_calls"][0]
     assert not call["success"] and "Invalid arguments for tool 'probe'" in call["error"]
-    tool_msg = next(m for m in fn.seen[1] if m.role == "tool")
+    tool_msg = next(m for m in llm.requests[1] if m.role == "tool")
     assert tool_msg.content.startswith("Error: Invalid arguments for tool 'probe': n:")
 
 
 async def test_an_unknown_tool_from_the_model_lists_the_registered_ones() -> None:
     """A model calling a tool the agent lacks gets an error naming the agent's tools."""
-    fn = script(LLMResponse(tool_calls=[ToolCall("serach", {})]), "ok")
-    agent = HybridAgent("a", FunctionLLM(fn), tools=[Probe().tool()])
+    llm = ScriptedLLM(LLMResponse(tool_calls=[ToolCall("serach", {})]), "ok")
+    agent = HybridAgent("a", llm, tools=[Probe().tool()])
     result = await agent.execute_task("go")
     assert "Tool 'serach' is not registered; registered tools: 'probe'" in (
         result["tool_calls"][0]["error"])
@@ -186,8 +175,8 @@ async def test_a_tool_that_raises_becomes_an_error_result() -> None:
     def broken(x: int) -> int:
         raise RuntimeError("disk on fire")
 
-    agent = HybridAgent("a", FunctionLLM(script(LLMResponse(
-        tool_calls=[ToolCall("broken", {"x": 1})]), "ok")), tools=[broken])
+    agent = HybridAgent("a", ScriptedLLM(LLMResponse(
+        tool_calls=[ToolCall("broken", {"x": 1})]), "ok"), tools=[broken])
     result = await agent.execute_task("go")
     assert result["tool_calls"][0]["error"] == "Tool 'broken' raised RuntimeError: disk on fire"
     assert agent.get_performance_metrics()["tool_errors"] == 1
@@ -199,8 +188,8 @@ async def test_tool_timeout_from_agent_config() -> None:
     async def stuck() -> None:
         await asyncio.Event().wait()
 
-    agent = HybridAgent("a", FunctionLLM(script(LLMResponse(tool_calls=[ToolCall("stuck", {})]),
-                                                "ok")),
+    agent = HybridAgent("a", ScriptedLLM(LLMResponse(tool_calls=[ToolCall("stuck", {})]),
+                                                "ok"),
                         tools=[stuck], config=AgentConfig(tool_timeout=0.01))
     result = await agent.execute_task("go")
     assert "did not finish within its timeout of 0.01 s" in result["tool_calls"][0]["error"]
@@ -208,7 +197,7 @@ async def test_tool_timeout_from_agent_config() -> None:
 
 async def test_max_iterations_stops_a_model_that_never_answers() -> None:
     """A model that calls tools forever stops at max_iterations with a clear error."""
-    agent = HybridAgent("a", FunctionLLM(script(calls(1))), tools=[Probe().tool()],
+    agent = HybridAgent("a", ScriptedLLM(calls(1)), tools=[Probe().tool()],
                         config={"max_iterations": 3})
     events = await collect(agent, "go")
     assert [e["type"] for e in events].count("error") == 1
@@ -241,8 +230,8 @@ async def test_cancelling_a_task_cancels_its_running_tools() -> None:
             cancelled.append(True)
             raise
 
-    agent = HybridAgent("a", FunctionLLM(script(LLMResponse(tool_calls=[
-        ToolCall("forever", {}), ToolCall("forever", {})]))), tools=[forever])
+    agent = HybridAgent("a", ScriptedLLM(LLMResponse(tool_calls=[
+        ToolCall("forever", {}), ToolCall("forever", {})])), tools=[forever])
     job = asyncio.create_task(agent.execute_task("go"))
     await started.wait()
     job.cancel()
@@ -264,8 +253,8 @@ async def test_leaving_the_stream_early_cancels_running_tools() -> None:
             cancelled.append(n)
             raise
 
-    agent = HybridAgent("a", FunctionLLM(script(LLMResponse(tool_calls=[
-        ToolCall("forever", {"n": 1}), ToolCall("forever", {"n": 2})]))), tools=[forever])
+    agent = HybridAgent("a", ScriptedLLM(LLMResponse(tool_calls=[
+        ToolCall("forever", {"n": 1}), ToolCall("forever", {"n": 2})])), tools=[forever])
     stream = agent.execute_task_streaming("go")
     async for event in stream:
         if event["type"] == "tool_call" and event["parameters"]["n"] == 2:
@@ -311,7 +300,7 @@ async def test_execute_batch_is_ordered_and_bounded() -> None:
 
 async def test_execute_batch_rejects_bad_input_before_running() -> None:
     """A bad task or bound in a batch is a ConfigError before any task runs."""
-    llm = FunctionLLM(script("x"))
+    llm = ScriptedLLM("x")
     agent = HybridAgent("a", llm)
     with pytest.raises(ConfigError, match="max_concurrency must be an integer >= 1"):
         await agent.execute_batch(["a"], max_concurrency=0)
@@ -322,7 +311,7 @@ async def test_execute_batch_rejects_bad_input_before_running() -> None:
 
 async def test_streaming_off_sends_the_text_as_one_token_event() -> None:
     """enable_streaming=False yields the whole answer as a single token event."""
-    agent = HybridAgent("a", FunctionLLM(script("one two three")), enable_streaming=False)
+    agent = HybridAgent("a", ScriptedLLM("one two three"), enable_streaming=False)
     tokens = [e["content"] for e in await collect(agent, "go") if e["type"] == "token"]
     assert tokens == ["one two three"]
 
@@ -330,7 +319,7 @@ async def test_streaming_off_sends_the_text_as_one_token_event() -> None:
 def test_unknown_tool_names_are_a_clear_error() -> None:
     """A misspelled tool name lists the registered tools."""
     with pytest.raises(ToolNotFoundError, match="Tool 'serach' is not registered; registered"):
-        HybridAgent("a", FunctionLLM(script("x")), tools=["serach"])
+        HybridAgent("a", ScriptedLLM("x"), tools=["serach"])
 
 
 def test_bad_constructor_arguments_are_clear_errors() -> None:
@@ -338,14 +327,14 @@ def test_bad_constructor_arguments_are_clear_errors() -> None:
     with pytest.raises(ConfigError, match="llm_client must have a stream"):
         HybridAgent("a", object())  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="did you mean 'max_iterations'"):
-        HybridAgent("a", FunctionLLM(script("x")), config={"max_iteration": 3})
+        HybridAgent("a", ScriptedLLM("x"), config={"max_iteration": 3})
     with pytest.raises(ConfigError, match="tools must be a list"):
-        HybridAgent("a", FunctionLLM(script("x")), tools="search")  # type: ignore[arg-type]
+        HybridAgent("a", ScriptedLLM("x"), tools="search")  # type: ignore[arg-type]
 
 
 async def test_bad_task_and_context_are_clear_errors() -> None:
     """Tasks must be text or {'description'}; a session needs a context engine."""
-    agent = HybridAgent("a", FunctionLLM(script("x")))
+    agent = HybridAgent("a", ScriptedLLM("x"))
     with pytest.raises(ConfigError, match="task must be a string"):
         await agent.execute_task(123)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="non-empty 'description'"):
@@ -357,7 +346,7 @@ async def test_bad_task_and_context_are_clear_errors() -> None:
 async def test_execute_tools_parallel_keeps_order_and_marks_bad_items() -> None:
     """Results come back in input order; a bad item gives an error item in its place."""
     probe = Probe()
-    agent = HybridAgent("a", FunctionLLM(script("x")), tools=[probe.tool()])
+    agent = HybridAgent("a", ScriptedLLM("x"), tools=[probe.tool()])
     out = await agent.execute_tools_parallel([
         {"tool_name": "probe", "parameters": {"n": 1}},
         "not a call",
@@ -376,14 +365,14 @@ async def test_execute_tools_parallel_keeps_order_and_marks_bad_items() -> None:
 
 async def test_execute_tools_parallel_rejects_a_bad_bound() -> None:
     """max_concurrency below 1 is a ValueError that says what to pass."""
-    agent = HybridAgent("a", FunctionLLM(script("x")), tools=[Probe().tool()])
+    agent = HybridAgent("a", ScriptedLLM("x"), tools=[Probe().tool()])
     with pytest.raises(ValueError, match="max_concurrency must be an integer >= 1, got 0"):
         await agent.execute_tools_parallel([], max_concurrency=0)
 
 
 async def test_performance_metrics_and_operation_timers() -> None:
     """Metrics carry the documented keys; operations time with and async with."""
-    agent = HybridAgent("a", FunctionLLM(script("x")))
+    agent = HybridAgent("a", ScriptedLLM("x"))
     with agent.track_operation_time("sync_block"):
         await agent.execute_task("go")
     async with agent.track_operation_time("async_block"):
@@ -402,7 +391,7 @@ async def test_performance_metrics_and_operation_timers() -> None:
 async def test_spans_record_every_task_model_and_tool_call() -> None:
     """One span per task, model call and tool call, tied to the task id."""
     probe = Probe()
-    agent = HybridAgent("a", FunctionLLM(script(calls(3), "ok")), tools=[probe.tool()])
+    agent = HybridAgent("a", ScriptedLLM(calls(3), "ok"), tools=[probe.tool()])
     result = await agent.execute_task("go")
     spans = agent.monitor.spans(task_id=result["task_id"])
     kinds = [s.kind for s in spans]

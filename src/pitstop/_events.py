@@ -73,7 +73,7 @@ def compression(
 
 
 def result(task_id: str, outcome: TaskResult) -> ResultEvent:
-    return {"type": "result", "timestamp": time.time(), **outcome}  # type: ignore[typeddict-item]
+    return {"type": "result", "timestamp": time.time(), **outcome}
 
 
 TRACEBACK_LINES = 60

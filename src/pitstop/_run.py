@@ -28,13 +28,8 @@ from contextlib import aclosing, suppress
 from typing import TYPE_CHECKING, Any
 
 from pitstop import _events
-from pitstop._tools.executor import (
-    PlannedCall,
-    ToolBatch,
-    ToolEvent,
-    report_waits,
-    result_text,
-)
+from pitstop._limits.waits import report_waits
+from pitstop._tools.executor import PlannedCall, ToolBatch, ToolEvent, result_text
 from pitstop.errors import PitstopError
 from pitstop.events import (
     Event,
@@ -532,10 +527,10 @@ async def drive(run: Run) -> AsyncGenerator[Event, None]:
             try:
                 async for item in stream:
                     if item.__class__ is str:
-                        parts.append(item)  # type: ignore[arg-type]
+                        parts.append(item)
                         if streaming:
                             token: TokenEvent = {"type": "token", "timestamp": now(),
-                                                 "task_id": task_id, "content": item}  # type: ignore[typeddict-item]
+                                                 "task_id": task_id, "content": item}
                             yield token
                     else:
                         if (taken := run.take(item)) is not None:

@@ -16,10 +16,20 @@ builtin a user would naturally catch::
      ├── RateLimitExceeded                  a resource limit refused or timed out a request
      │    └── BudgetExceeded                a spend budget (dollars) refused a model call
      ├── CompressionError                   a conversation could not be compressed
+     ├── NoRunRecorded(LookupError)         no recorded run to draw (pitstop.notebook.timeline)
      └── WorkerLostError                    a batch task's worker process died too often
 
 Messages say what happened, the value seen and what to do about it. Every error
 survives pickling with its message and fields (results moved between processes).
+
+Every exception a user can meet is one of these. A few private control-flow signals
+never leave the module pair that uses them and are named with an underscore:
+``_NotJSON`` and ``_Unkeyable`` (cache keys), ``_DamagedEntry`` (a stored entry pitstop
+cannot read, counted as a miss), ``_Refusal`` (a limiter gate to the Governor, which
+raises `RateLimitExceeded`), ``_BadChunk``, ``_StreamCutError`` and ``_StreamErrorEvent``
+(a streamed answer's faults, which OpenAIClient retries or turns into an `LLMError`) and
+``_Interrupted`` (a notebook run cancelled by Kernel > Interrupt, shown as a
+``UsageError``). ``tests/test_exported_members.py`` checks both rules.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ __all__ = [
     "LLMError",
     "LLMTimeoutError",
     "MissingExtraError",
+    "NoRunRecorded",
     "PitstopError",
     "RateLimitExceeded",
     "ToolArgumentError",
@@ -170,14 +181,6 @@ class CompressionError(PitstopError):
     """A conversation could not be compressed."""
 
 
-class WorkerLostError(PitstopError):
-    """The worker process running a batch task died while running it, too many times.
-
-    A `RayEngine` batch delivers such a task as a failed result whose ``error`` is this
-    error's message; the other tasks of the batch are not affected.
-    """
-
-
 def _rebuild_rate_limit(
     cls: type[RateLimitExceeded], args: tuple[Any, ...], state: dict[str, Any]
 ) -> RateLimitExceeded:
@@ -186,3 +189,18 @@ def _rebuild_rate_limit(
     Exception.__init__(exc, *args)
     exc.__dict__.update(state)
     return exc
+
+
+class NoRunRecorded(PitstopError, LookupError):
+    """There is no recorded run to draw (none yet, or not the task id asked for)."""
+
+    def __str__(self) -> str:  # LookupError would otherwise repr() the message
+        return str(self.args[0])
+
+
+class WorkerLostError(PitstopError):
+    """The worker process running a batch task died while running it, too many times.
+
+    A `RayEngine` batch delivers such a task as a failed result whose ``error`` is this
+    error's message; the other tasks of the batch are not affected.
+    """

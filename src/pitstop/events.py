@@ -227,7 +227,7 @@ class TaskResult(TypedDict):
     """Why the run failed, or None."""
 
 
-class ResultEvent(_Stamp, TaskResult):  # type: ignore[misc]  # both declare task_id: str
+class ResultEvent(_Stamp, TaskResult):  # both declare task_id: str (the same type)
     """The last event of every run, successful or not."""
 
     type: Literal["result"]

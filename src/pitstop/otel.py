@@ -76,7 +76,8 @@ try:
     from opentelemetry import metrics as _metrics
     from opentelemetry import trace as _trace
 
-    from pitstop._metrics.genai import SCHEMA_URL, SEMCONV_VERSION, Instrumentation
+    from pitstop._metrics import genai as _genai
+    from pitstop._metrics.genai import SEMCONV_VERSION
 except ImportError as exc:  # pragma: no cover - the extra is part of dev
     raise MissingExtraError(
         "pitstop.otel needs the OpenTelemetry API and SDK: pip install 'pitstop[otel]'."
@@ -124,12 +125,12 @@ def instrument(
     from pitstop._metrics.monitor import Monitor
 
     tracer = (tracer_provider or _trace.get_tracer_provider()).get_tracer(
-        "pitstop", __version__, schema_url=SCHEMA_URL
+        "pitstop", __version__, schema_url=_genai.SCHEMA_URL
     )
     meter = (meter_provider or _metrics.get_meter_provider()).get_meter(
-        "pitstop", __version__, schema_url=SCHEMA_URL
+        "pitstop", __version__, schema_url=_genai.SCHEMA_URL
     )
-    Monitor.otel = Instrumentation(tracer, meter, capture_content=capture_content)
+    Monitor.otel = _genai.Instrumentation(tracer, meter, capture_content=capture_content)
 
 
 def uninstrument() -> None:

@@ -10,19 +10,7 @@ import pytest
 
 from pitstop._cache import CacheConfig, ToolCache
 from pitstop._tools.base import Tool
-
-
-class FakeClock:
-    """A clock that moves only when a test says so."""
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from pitstop.testing import FakeClock
 
 
 class Counted:
@@ -49,7 +37,8 @@ def make_tool(name: str = "search", *, cost: float | None = 0.5, cacheable: bool
 
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    """A fake clock at t = 1000 s, moved by hand."""
+    return FakeClock(start=1_000.0)
 
 
 BACKENDS = [

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import pytest
 
-from pitstop import CacheConfig, FunctionLLM, HybridAgent, LLMResponse, Message, ToolCall, ToolSpec
+from pitstop import CacheConfig, HybridAgent, LLMResponse, ToolCall
+from pitstop.testing import ScriptedLLM
 
 logger = logging.getLogger("guide")
 
 
-def planner(*calls: tuple[str, dict[str, Any]]) -> Callable[..., LLMResponse]:
+def planner(*calls: tuple[str, dict[str, Any]]) -> ScriptedLLM:
     """A model that asks for `calls` in its first turn and answers once they return."""
-
-    def fn(messages: list[Message], tools: list[ToolSpec]) -> LLMResponse:
-        if messages[-1].role == "tool":
-            return LLMResponse(text="done")
-        return LLMResponse(tool_calls=[ToolCall(name, args) for name, args in calls])
-
-    return fn
+    return ScriptedLLM(LLMResponse(tool_calls=[ToolCall(name, args) for name, args in calls]),
+                       "done")
 
 
 @pytest.fixture(autouse=True)
@@ -44,11 +40,11 @@ def by_tool(results: Sequence[dict[str, Any]]) -> dict[str, bool]:
 
 async def test_pattern_1_aggressive_caching(agents: list[HybridAgent]) -> None:
     """Search and translation are cached inside the agent loop; calculator (TTL 0) never."""
-    llm_client = FunctionLLM(planner(
+    llm_client = planner(
         ("search", {"query": "Python"}),
         ("translation", {"text": "Hello", "target": "es"}),
         ("calculator", {"operation": "add", "a": 1, "b": 2}),
-    ))
+    )
     config = None
 
     # -- the guide's block -------------------------------------------------------------
@@ -111,7 +107,7 @@ async def test_pattern_2_selective_caching(agents: list[HybridAgent]) -> None:
         }
     )
     # -----------------------------------------------------------------------------------
-    agent = HybridAgent("agent-2", FunctionLLM(planner()),
+    agent = HybridAgent("agent-2", planner(),
                         tools=[expensive_api, slow_operation, cheap], cache_config=cache_config)
     agents.append(agent)
     calls = [{"tool_name": name, "parameters": {"item": "x"}}
@@ -124,7 +120,7 @@ async def test_pattern_2_selective_caching(agents: list[HybridAgent]) -> None:
 
 async def test_pattern_3_cache_invalidation(agents: list[HybridAgent]) -> None:
     """Invalidation by tool name and by `param:value` glob removes exactly those results."""
-    agent = HybridAgent("agent-3", FunctionLLM(planner()), tools=["search", "weather"],
+    agent = HybridAgent("agent-3", planner(), tools=["search", "weather"],
                         cache_config=CacheConfig())
     agents.append(agent)
     calls = [{"tool_name": "search", "parameters": {"query": q}}
@@ -158,7 +154,7 @@ async def test_cache_size_limits(agents: list[HybridAgent]) -> None:
         max_memory_mb=100  # Limit cache memory
     )
     # -----------------------------------------------------------------------------------
-    agent = HybridAgent("agent-4", FunctionLLM(planner()), tools=["search"],
+    agent = HybridAgent("agent-4", planner(), tools=["search"],
                         cache_config=cache_config)
     agents.append(agent)
     calls = [{"tool_name": "search", "parameters": {"query": f"q{i}"}} for i in range(1005)]
@@ -177,7 +173,7 @@ async def test_cache_performance(
     caplog: pytest.LogCaptureFixture, repeats: int, warned: bool,
 ) -> None:
     """The hit rate the guide prints is the real one, and the low-rate warning fires."""
-    agent = HybridAgent("agent-5", FunctionLLM(planner()), tools=["search"],
+    agent = HybridAgent("agent-5", planner(), tools=["search"],
                         cache_config=CacheConfig())
     agents.append(agent)
     for i in range(4):
@@ -208,7 +204,7 @@ async def test_monitor_and_adjust_changes_apply_to_later_calls(
 ) -> None:
     """`cache_config.default_ttl = 600` after building the agent is the TTL used next."""
     cache_config = CacheConfig(default_ttl=300)
-    agent = HybridAgent("agent-6", FunctionLLM(planner()), tools=["search"],
+    agent = HybridAgent("agent-6", planner(), tools=["search"],
                         cache_config=cache_config)
     agents.append(agent)
     await agent.execute_tools_parallel([{"tool_name": "search", "parameters": {"query": "a"}}])
@@ -225,7 +221,7 @@ async def test_monitor_and_adjust_changes_apply_to_later_calls(
 async def test_guide_monitor_and_adjust_block_as_written(agents: list[HybridAgent]) -> None:
     """Best practice 2, unchanged: a low hit rate raises default_ttl, which the agent uses."""
     cache_config = CacheConfig(default_ttl=300)
-    agent = HybridAgent("agent-7", FunctionLLM(planner()), tools=["search"],
+    agent = HybridAgent("agent-7", planner(), tools=["search"],
                         cache_config=cache_config)
     agents.append(agent)
     await agent.execute_tools_parallel(

@@ -9,8 +9,9 @@ import pytest
 
 from pitstop._cache import CacheConfig, ToolCache
 from pitstop._cache.config import BYTES_PER_MB
+from pitstop.testing import FakeClock
 
-from .conftest import Counted, FakeClock, make_tool
+from .conftest import Counted, make_tool
 
 MakeCache = Callable[..., ToolCache]
 
@@ -251,7 +252,8 @@ async def test_time_and_cost_saved_come_from_measured_runs(make_cache: MakeCache
     """Each hit adds the measured latency of the run it reused and the tool's cost."""
     ticks = iter([10.0, 10.25, 20.0, 20.5])  # two runs: 0.25 s and 0.5 s
     config = make_cache().config
-    cache = ToolCache(config, clock=FakeClock(), timer=lambda: next(ticks), namespace="t2")
+    cache = ToolCache(config, clock=FakeClock(start=1_000.0), timer=lambda: next(ticks),
+                      namespace="t2")
     try:
         tool, body = make_tool(cost=0.02), Counted()
         for q in ["a", "a", "a", "b", "b"]:

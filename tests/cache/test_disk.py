@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from pitstop._cache import CacheConfig, ToolCache
+from pitstop.testing import FakeClock
 
-from .conftest import Counted, FakeClock, make_tool
+from .conftest import Counted, make_tool
 
 
 async def test_entries_survive_a_restart(tmp_path: Path, clock: FakeClock) -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pitstop._cache.keys import NotJSON, decode, encode, make_key, make_labels
+from pitstop._cache.keys import _NotJSON, decode, encode, make_key, make_labels
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=8)
@@ -138,8 +138,8 @@ def test_json_results_round_trip_as_fresh_copies(value: Any) -> None:
     [(1, 2), {1: "a"}, {"a": (1,)}, {1, 2}, object(), [b"x"], "\ud800", [Color.RED]],
 )
 def test_results_json_would_change_are_rejected(value: Any) -> None:
-    """Tuples, int keys, sets, objects, bytes, enums and lone surrogates: NotJSON."""
-    with pytest.raises(NotJSON):
+    """Tuples, int keys, sets, objects, bytes, enums and lone surrogates: _NotJSON."""
+    with pytest.raises(_NotJSON):
         encode(value, text=True)
 
 

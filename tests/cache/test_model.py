@@ -12,8 +12,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from pitstop._cache import CacheConfig, ToolCache
 from pitstop._cache.config import BYTES_PER_MB
+from pitstop.testing import FakeClock
 
-from .conftest import FakeClock, make_tool
+from .conftest import make_tool
 
 # Small domains on purpose: few keys, and times that land exactly on expiry boundaries.
 MAX_ENTRIES = 3
@@ -35,7 +36,7 @@ class CacheModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.clock = FakeClock()
+        self.clock = FakeClock(start=1_000.0)
         self.config = CacheConfig(
             default_ttl=10, max_cache_size=MAX_ENTRIES, max_memory_mb=MAX_BYTES / BYTES_PER_MB
         )

@@ -13,8 +13,9 @@ import pytest
 import redis
 
 from pitstop._cache import CacheConfig, ToolCache
+from pitstop.testing import FakeClock
 
-from .conftest import Counted, FakeClock, make_tool
+from .conftest import Counted, make_tool
 
 pytestmark = pytest.mark.redis
 

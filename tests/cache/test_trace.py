@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from pitstop._cache import CacheConfig, ToolCache, TraceRecord, replay
+from pitstop.testing import FakeClock
 
-from .conftest import FakeClock, make_tool
+from .conftest import make_tool
 
 TOOLS = {
     "search": make_tool("search", cost=0.01),
@@ -37,7 +38,7 @@ def workload(seed: int, n: int = 300) -> list[tuple[str, str, float]]:
 
 async def run_workload(ttls: dict[str, float], calls: list[tuple[str, str, float]]) -> ToolCache:
     """Runs the calls through a real cache whose clock also times the (simulated) tools."""
-    clock = FakeClock()
+    clock = FakeClock(start=1_000.0)
     cache = ToolCache(CacheConfig(default_ttl=0, tool_specific_ttl=ttls, max_cache_size=10_000),
                       tools=TOOLS, clock=clock, timer=clock)
     for name, query, at in calls:

@@ -61,16 +61,6 @@ class FakeLLM:
         yield Usage(input_tokens=42, output_tokens=7)
 
 
-class FakeClock:
-    """A clock advanced by hand."""
-
-    def __init__(self, now: float = 100.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def chat(n: int, *, start: int = 0) -> list[Message]:
     """`n` alternating user/assistant messages with numbered texts."""
     return [

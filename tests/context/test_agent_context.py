@@ -21,7 +21,7 @@ from pitstop import (
     ToolCall,
     ToolSpec,
 )
-from pitstop._context.strategies import is_summary, summary_count
+from pitstop.llm._summary import is_summary, summary_count
 
 
 def lookup(key: str) -> str:

@@ -7,10 +7,11 @@ import asyncio
 import pytest
 
 from pitstop import CompressionConfig, CompressionError, ConfigError, ContextEngine, Message
-from pitstop._context.strategies import is_summary, summary_count
+from pitstop.llm._summary import is_summary, summary_count
 from pitstop.llm._tokens import count_tokens
+from pitstop.testing import FakeClock
 
-from .helpers import FakeClock, FakeLLM, chat, tool_turn
+from .helpers import FakeLLM, chat, tool_turn
 
 GUIDE = {
     "strategy": "summarize",
@@ -196,10 +197,10 @@ async def test_nothing_to_compress_is_reported_as_such() -> None:
 
 async def test_duration_comes_from_the_injected_clock() -> None:
     """The duration is measured on the engine's clock, summary call included."""
-    clock = FakeClock()
+    clock = FakeClock(start=100.0)
 
     def reply(_: object) -> str:
-        clock.now += 0.25  # the model takes a quarter second
+        clock.advance(0.25)  # the model takes a quarter second
         return "summary"
 
     engine = ContextEngine(CompressionConfig(strategy="summarize"), FakeLLM(reply), clock=clock)

@@ -19,7 +19,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pitstop import CompressionConfig, CompressionError, ContextEngine, Message
-from pitstop._context.strategies import cut_points, is_summary, summary_count
+from pitstop._context.strategies import cut_points
+from pitstop.llm._summary import is_summary, summary_count
 from pitstop.llm._tokens import count_message_tokens
 
 from .helpers import FakeLLM, conversations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pitstop._context import strategies
+from pitstop.llm import _summary
 from pitstop.llm._base import Message, ToolCall
 from pitstop.llm._tokens import count_tokens
 
@@ -52,25 +53,25 @@ def test_auto_plan_fills_the_target() -> None:
     """With a message budget the tail grows while system, summary and tail fit in it."""
     msgs = [Message("system", "sys"), *chat(60)]
     p = strategies.plan(msgs, summarizing=True, keep_recent=5, max_messages=30)
-    result = strategies.apply(msgs, p, strategies.summary_message("s", len(p.fold)))
+    result = strategies.apply(msgs, p, _summary.summary_message("s", len(p.fold)))
     assert len(result) == 30
     assert result[2:] == msgs[-28:]
 
 
 def test_truncate_keeps_an_earlier_summary_and_summarize_folds_it() -> None:
     """A summary is kept like a system message by truncate, and re-summarised by summarize."""
-    summary = strategies.summary_message("old facts", 20)
+    summary = _summary.summary_message("old facts", 20)
     msgs = [summary, *chat(12)]
     truncating = strategies.plan(msgs, summarizing=False, keep_recent=4)
     assert truncating.keep_head == (0,)
     summarizing = strategies.plan(msgs, summarizing=True, keep_recent=4)
     assert summarizing.fold[0] == 0
-    assert sum(strategies.summary_count(msgs[i]) for i in summarizing.fold) == 20 + 8
+    assert sum(_summary.summary_count(msgs[i]) for i in summarizing.fold) == 20 + 8
 
 
 def test_a_lone_summary_is_not_summarised_again() -> None:
     """Compressing [summary, recent...] again has nothing worth folding."""
-    msgs = [strategies.summary_message("facts", 30), *chat(4)]
+    msgs = [_summary.summary_message("facts", 30), *chat(4)]
     assert strategies.plan(msgs, summarizing=True, keep_recent=4).noop
 
 
@@ -90,19 +91,19 @@ def test_token_budget_stops_the_tail_growing() -> None:
 
 def test_summary_header_says_how_many_messages_it_replaces() -> None:
     """The summary's first line states its count, and is read back."""
-    m = strategies.summary_message("  facts  ", 17)
+    m = _summary.summary_message("  facts  ", 17)
     assert m.role == "system"
     assert m.content.startswith("[Summary of the 17 earlier messages of this conversation]\n")
     assert m.content.endswith("facts")
-    assert strategies.is_summary(m)
-    assert strategies.summary_count(m) == 17
-    assert not strategies.is_summary(Message("user", m.content))
-    assert strategies.summary_count(Message("user", "x")) == 1
+    assert _summary.is_summary(m)
+    assert _summary.summary_count(m) == 17
+    assert not _summary.is_summary(Message("user", m.content))
+    assert _summary.summary_count(Message("user", "x")) == 1
 
 
 def test_transcript_shows_roles_tool_calls_and_results() -> None:
     """The summariser sees who said what, which tools ran with which arguments, and results."""
-    text = strategies.render_transcript([*chat(1), *tool_turn(3, 1)])
+    text = _summary.render_transcript([*chat(1), *tool_turn(3, 1)])
     assert "user: message 0" in text
     assert 'assistant called search({"q": "t3k0"})' in text
     assert "tool search result: result 3-0" in text

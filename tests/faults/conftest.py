@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from tests.cache.conftest import FakeClock
+
+from pitstop.testing import FakeClock
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     """A cache clock that moves only when the test says so."""
-    return FakeClock()
+    return FakeClock(start=1_000.0)

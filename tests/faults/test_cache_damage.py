@@ -8,10 +8,11 @@ import warnings
 from pathlib import Path
 
 import pytest
-from tests.cache.conftest import Counted, FakeClock, make_tool
+from tests.cache.conftest import Counted, make_tool
 
 from pitstop._cache import CacheConfig, ToolCache
 from pitstop._cache.keys import make_key
+from pitstop.testing import FakeClock
 
 
 class _Planted:

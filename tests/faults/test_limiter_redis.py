@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import RedisServer, free_port
-from tests.limits.fakes import FakeClock
 
 from pitstop import RateLimitExceeded, ResourceLimits
 from pitstop._limits import Governor
 from pitstop.errors import ConfigError
+from pitstop.testing import FakeClock
 
 pytestmark = pytest.mark.redis
 
@@ -86,7 +86,7 @@ async def test_local_fallback_enforces_the_limit_per_process_and_returns_to_redi
         assert stats["local_fallback"] is True
 
         own_redis.start()
-        await clock.advance(60)  # past the retry interval (and the local bucket refills)
+        await clock.run_for(60)  # past the retry interval (and the local bucket refills)
         await gov.acquire_tool_call()
         assert gov.usage()["limits"]["max_tool_calls_per_minute"]["local_fallback"] is False
         import redis

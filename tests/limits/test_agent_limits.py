@@ -21,8 +21,8 @@ from pitstop import (
     ToolCall,
     Usage,
 )
-from pitstop.llm._base import RateLimitInfo
 from pitstop._metrics.monitor import Span
+from pitstop.llm._base import RateLimitInfo
 
 
 def max_overlap(spans: list[Span]) -> int:
@@ -140,11 +140,19 @@ async def test_reject_on_limit_refuses_a_task_with_rate_limit_exceeded() -> None
     """reject_on_limit=True: a task over the limit fails at once with RateLimitExceeded."""
     from pitstop import ResourceLimits
 
-    agent = HybridAgent("limits-4", answer(), [], resource_limits=ResourceLimits(
+    running, release = asyncio.Event(), asyncio.Event()
+
+    async def held(messages: list[Message], tools: Any) -> str:
+        running.set()
+        await release.wait()
+        return "done"
+
+    agent = HybridAgent("limits-4", FunctionLLM(held), [], resource_limits=ResourceLimits(
         max_concurrent_tasks=1, reject_on_limit=True))
     first = asyncio.ensure_future(agent.execute_task("slow"))
-    await asyncio.sleep(0.02)
+    await running.wait()  # the first task holds the only slot
     events = await collect(agent, "refused")
+    release.set()
     errors = [e for e in events if e["type"] == "error"]
     assert errors and errors[0]["error_type"] == RateLimitExceeded.__name__
     assert "max_concurrent_tasks=1: all 1 slots are in use" in errors[0]["error"]

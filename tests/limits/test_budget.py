@@ -10,8 +10,7 @@ import pytest
 
 from pitstop import BudgetExceeded, ConfigError, RateLimitExceeded, ResourceLimits
 from pitstop._limits import Governor
-
-from .fakes import FakeClock
+from pitstop.testing import FakeClock
 
 
 def governor(clock: FakeClock, **limits: object) -> Governor:

@@ -10,8 +10,7 @@ from pitstop import Message, RateLimitExceeded, ResourceLimits
 from pitstop._limits import Governor, Reservation, Wait
 from pitstop.llm._base import RateLimitInfo
 from pitstop.llm._tokens import count_message_tokens
-
-from .fakes import FakeClock
+from pitstop.testing import FakeClock
 
 
 def gov(clock: FakeClock, **limits: object) -> Governor:
@@ -62,7 +61,7 @@ async def test_concurrent_tasks_beyond_the_limit_wait_for_a_release() -> None:
     await g.acquire_task()
     await g.acquire_task()
     third = asyncio.ensure_future(g.acquire_task())
-    await clock.advance(3.0)
+    await clock.run_for(3.0)
     assert not third.done()
     g.release_task()
     await clock.settle()
@@ -134,7 +133,7 @@ async def test_a_big_request_at_the_head_is_not_starved_by_small_ones() -> None:
     smalls = []
     for _ in range(30):  # small requests keep arriving every second
         smalls.append(asyncio.ensure_future(ask(1)))
-        await clock.advance(1.0)
+        await clock.run_for(1.0)
     await clock.run(big, *smalls)
     assert served[0] == (50, pytest.approx(50.0))
     assert all(t >= 50.0 for _, t in served[1:])
@@ -146,7 +145,7 @@ async def test_a_refund_wakes_the_head_at_once() -> None:
     g = gov(clock, max_tokens_per_minute=60)  # 1 token/s
     r = await g.reserve_tokens(60)
     waiter = asyncio.ensure_future(g.reserve_tokens(40))
-    await clock.advance(2.0)
+    await clock.run_for(2.0)
     assert not waiter.done()
     g.settle_tokens(r, 10)  # used 10 of 60: 50 come back
     await clock.settle()
@@ -251,7 +250,7 @@ async def test_cancelling_waiters_keeps_the_queue_and_the_bucket_consistent() ->
         served.append(i)
 
     tasks = [asyncio.ensure_future(ask(i, 10)) for i in range(4)]
-    await clock.advance(5.0)
+    await clock.run_for(5.0)
     tasks[0].cancel()  # the head, half-way through its wait
     tasks[2].cancel()  # one in the middle
     await clock.settle()
@@ -286,7 +285,7 @@ async def test_tool_call_takes_a_rate_token_and_a_slot() -> None:
     assert await g.acquire_tool_call() == ()
     assert await g.acquire_tool_call() == ()
     third = asyncio.ensure_future(g.acquire_tool_call())
-    await clock.advance(1.0)
+    await clock.run_for(1.0)
     assert not third.done()  # both slots busy
     g.release_tool_call()
     await clock.settle()
@@ -354,7 +353,7 @@ async def test_a_429_arriving_mid_wait_extends_the_head_wait() -> None:
     g = gov(clock, max_tokens_per_minute=60)
     await g.reserve_tokens(60)
     waiter = asyncio.ensure_future(g.reserve_tokens(5))  # would be served at t=5
-    await clock.advance(1.0)
+    await clock.run_for(1.0)
     g.observe(RateLimitInfo(retry_after_s=10.0))
     await clock.run(waiter)
     assert clock.now == pytest.approx(11.0)
@@ -385,7 +384,7 @@ async def test_usage_totals_waits_per_limit() -> None:
     assert u["limits"]["max_concurrent_tasks"]["utilisation"] == pytest.approx(1 / 3)
     assert u["total_wait_time_s"] == pytest.approx(18.0)
     assert u["shared"] is None
-    await clock.advance(120)
+    await clock.run_for(120)
     assert g.usage()["limits"]["max_tokens_per_minute"]["used_last_minute"] == 0
 
 

@@ -19,8 +19,7 @@ from pitstop import RateLimitExceeded, ResourceLimits
 from pitstop._limits import Governor, TokenBucket
 from pitstop._limits.redis_bucket import CLAIM_SLACK_S, RedisBucketGate
 from pitstop.llm._base import RateLimitInfo
-
-from .fakes import FakeClock
+from pitstop.testing import FakeClock
 
 pytestmark = pytest.mark.redis
 
@@ -206,14 +205,24 @@ async def test_waiting_for_a_shared_bucket_takes_the_refill_time(redis_url: str)
         await g.aclose()
 
 
-async def test_a_cancelled_shared_waiter_drops_its_claim(redis_url: str) -> None:
+async def claim_in_redis(client: aioredis.Redis) -> bool:
+    """Whether the shared token bucket holds a waiter's claim."""
+    keys = await client.keys("*limits:max_tokens_per_minute")
+    return bool(keys) and bool(await client.hget(keys[0], "claim"))
+
+
+async def test_a_cancelled_shared_waiter_drops_its_claim(
+    redis_url: str, client: aioredis.Redis
+) -> None:
     """Cancelling a waiting request leaves no claim behind to block other processes."""
     a = Governor(limits(redis_url, max_tokens_per_minute=60))
     b = Governor(limits(redis_url, max_tokens_per_minute=60, reject_on_limit=True))
     try:
         await a.reserve_tokens(55)
         waiter = asyncio.ensure_future(a.reserve_tokens(50))  # claims 50, needs 45 s
-        await asyncio.sleep(0.2)
+        deadline = asyncio.get_running_loop().time() + 5
+        while not await claim_in_redis(client):  # each check is a round trip to Redis
+            assert asyncio.get_running_loop().time() < deadline, "the waiter never claimed"
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Literal
 
 import pytest
 
 from pitstop import ConfigError, FunctionLLM, LLMResponse, Message, SimulatedLLM, ToolCall, Usage
 from pitstop._tools.base import resolve_tools
+from pitstop.llm._summary import summary_request
+from pitstop.testing import FakeClock
 
 SPECS = [t.spec for t in resolve_tools(["search", "weather", "calculator", "translate"]).values()]
 
@@ -61,49 +64,67 @@ def test_fills_user_tools_from_their_schema() -> None:
     ]
 
 
-async def test_streams_paced_text_and_reports_usage(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Text arrives as several deltas with a sleep before each; usage comes last."""
-    sleeps: list[float] = []
+async def timed_stream(
+    llm: SimulatedLLM | FunctionLLM, clock: FakeClock
+) -> list[tuple[float, object]]:
+    """Each item the model streams, with the fake time it arrived at."""
+    return [(clock.now, item) async for item in llm.stream([Message("user", "Tell me a joke")])]
 
-    async def fake_sleep(s: float) -> None:
-        sleeps.append(s)
 
-    monkeypatch.setattr("pitstop.llm._simulated.asyncio.sleep", fake_sleep)
-    llm = SimulatedLLM(time_to_first_token=0.3, tokens_per_second=50, seed=1)
-    items = [i async for i in llm.stream([Message("user", "Tell me a joke")], SPECS)]
-    deltas = [i for i in items if isinstance(i, str)]
+async def test_streams_paced_text_and_reports_usage() -> None:
+    """Text arrives as several deltas, paced on the injected clock; usage comes last."""
+    clock = FakeClock()
+    llm = SimulatedLLM(time_to_first_token=0.3, tokens_per_second=50, seed=1, sleep=clock.sleep)
+    [timed] = await clock.run(timed_stream(llm, clock))
+    items = [item for _, item in timed]
+    deltas = [(t, i) for t, i in timed if isinstance(i, str)]
     assert len(deltas) > 10 and isinstance(items[-1], Usage)
     assert items[-1].output_tokens == len(deltas) and items[-1].input_tokens > 0
-    assert 0.25 <= sleeps[0] <= 0.35 and all(0.01 <= s <= 0.03 for s in sleeps[1:])
+    first = deltas[0][0]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(deltas)]
+    assert 0.3 * 0.85 + 0.02 * 0.7 <= first <= 0.3 * 1.15 + 0.02 * 1.3
+    assert all(0.02 * 0.7 - 1e-9 <= g <= 0.02 * 1.3 + 1e-9 for g in gaps)
 
 
-async def test_same_seed_same_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_same_seed_same_stream() -> None:
     """The same seed gives the same deltas and the same pacing."""
 
-    async def run(seed: int) -> tuple[list, list]:
-        sleeps: list[float] = []
-
-        async def fake_sleep(s: float) -> None:
-            sleeps.append(s)
-
-        monkeypatch.setattr("pitstop.llm._simulated.asyncio.sleep", fake_sleep)
-        llm = SimulatedLLM(seed=seed)
-        return [i async for i in llm.stream([Message("user", "Tell me a joke")])], sleeps
+    async def run(seed: int) -> list[tuple[float, object]]:
+        clock = FakeClock()
+        [timed] = await clock.run(timed_stream(SimulatedLLM(seed=seed, sleep=clock.sleep), clock))
+        return timed
 
     assert await run(3) == await run(3)
-    assert (await run(3))[1] != (await run(4))[1]
+    assert [t for t, _ in await run(3)] != [t for t, _ in await run(4)]
+
+
+async def test_function_llm_paces_on_the_injected_sleep() -> None:
+    """FunctionLLM waits time_to_first_token, then 1/tokens_per_second before each delta."""
+    clock = FakeClock()
+    llm = FunctionLLM(lambda m, t: "one two three", time_to_first_token=0.5,
+                      tokens_per_second=10, sleep=clock.sleep)
+    [timed] = await clock.run(timed_stream(llm, clock))
+    assert [(round(t, 6), i) for t, i in timed if isinstance(i, str)] == [
+        (0.6, "one"), (0.7, " two"), (0.8, " three")
+    ]
 
 
 def test_summarizes_when_asked_without_tools() -> None:
     """A summary request (no tools, system asks to summarize) gets an extractive summary."""
+    request = summary_request(
+        [Message("user", "I like tea. It is warm."), Message("assistant", "Tea is good.")], 100
+    )
+    calls, text = SimulatedLLM().respond(request, [])
+    assert calls == [] and text.startswith("Summary") and "I like tea. It is warm" in text
+
+
+def test_a_task_that_mentions_summaries_is_not_a_summary_request() -> None:
+    """Only the summary protocol's own request is answered with a summary."""
     calls, text = SimulatedLLM().respond(
-        [
-            Message("system", "Summarize the conversation."),
-            Message("user", "user: I like tea. It is warm.\nassistant: Tea is good."),
-        ],
+        [Message("system", "Summarize results briefly."), Message("user", "Search for Python")],
         [],
     )
-    assert calls == [] and text.startswith("Summary") and "I like tea." in text
+    assert calls == [] and not text.startswith("Summary")
 
 
 async def test_max_tokens_bounds_the_answer() -> None:

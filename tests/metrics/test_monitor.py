@@ -6,14 +6,7 @@ import pytest
 
 from pitstop import Monitor
 from pitstop._metrics.monitor import percentile
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from pitstop.testing import FakeClock
 
 
 def test_percentiles_interpolate_linearly() -> None:
@@ -27,13 +20,13 @@ def test_percentiles_interpolate_linearly() -> None:
 
 def test_track_times_with_the_injected_clock() -> None:
     """Operation durations come from the clock; errors are counted and re-raised."""
-    clock = FakeClock()
+    clock = FakeClock(start=100.0)
     m = Monitor(clock=clock)
     for d in (1.0, 2.0, 3.0, 4.0):
         with m.track("step"):
             clock.now += d
     with pytest.raises(KeyError), m.track("step"):
-        clock.now += 10
+        clock.advance(10)
         raise KeyError("x")
     metrics = m.operation_metrics("step")
     assert metrics["count"] == 5 and metrics["error_count"] == 1
@@ -43,10 +36,10 @@ def test_track_times_with_the_injected_clock() -> None:
 
 async def test_async_with_and_unknown_operations() -> None:
     """async with works; an unknown operation gives zeros."""
-    clock = FakeClock()
+    clock = FakeClock(start=100.0)
     m = Monitor(clock=clock)
     async with m.track("io") as timer:
-        clock.now += 0.5
+        clock.advance(0.5)
     assert timer.duration == 0.5
     assert m.operation_metrics("nothing") == {
         "count": 0, "avg_time": 0.0, "p50_time": 0.0, "p95_time": 0.0, "p99_time": 0.0,

@@ -12,7 +12,8 @@ import pytest
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-from pitstop import AgentConfig, CacheConfig, FunctionLLM, HybridAgent, LLMResponse, ToolCall
+from pitstop import AgentConfig, CacheConfig, HybridAgent, LLMResponse, ToolCall
+from pitstop.testing import ScriptedLLM
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -49,17 +50,6 @@ def ip() -> Iterator[Any]:
         del shell.user_ns[name]
 
 
-def scripted_llm(calls: list[ToolCall], answer: str = "The answer is 42.") -> FunctionLLM:
-    """A model that asks for `calls` in its first turn, then answers `answer`."""
-
-    def respond(messages: list[Any], tools: list[Any]) -> LLMResponse:
-        if messages[-1].role == "tool" or not calls:
-            return LLMResponse(text=answer)
-        return LLMResponse(tool_calls=list(calls))
-
-    return FunctionLLM(respond)
-
-
 async def lookup(query: str) -> dict[str, str]:
     """Look something up (a test tool that yields once to the loop)."""
     await asyncio.sleep(0)
@@ -73,7 +63,8 @@ def make_agent(
     tools: list[Callable[..., Any]] | None = None,
     **kwargs: Any,
 ) -> HybridAgent:
-    """An agent on `scripted_llm` with the `lookup` tool and a cache."""
+    """An agent whose model asks for `calls`, then answers; the `lookup` tool; a cache."""
     kwargs.setdefault("cache_config", CacheConfig())
     kwargs.setdefault("config", AgentConfig())
-    return HybridAgent("t", scripted_llm(calls or [], answer), tools=tools or [lookup], **kwargs)
+    llm = ScriptedLLM(LLMResponse(tool_calls=calls), answer) if calls else ScriptedLLM(answer)
+    return HybridAgent("t", llm, tools=tools or [lookup], **kwargs)

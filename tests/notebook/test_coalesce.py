@@ -7,13 +7,13 @@ import itertools
 import pytest
 
 from pitstop.notebook._coalesce import Coalescer
-from pitstop.notebook._testing import FakeLoop
+from pitstop.testing import FakeClock
 
 
-def make(rate: float = 30.0) -> tuple[Coalescer, FakeLoop, list[float]]:
-    fake = FakeLoop()
+def make(rate: float = 30.0) -> tuple[Coalescer, FakeClock, list[float]]:
+    fake = FakeClock()
     times: list[float] = []
-    c = Coalescer(lambda: times.append(fake.now), rate=rate, clock=fake.clock,
+    c = Coalescer(lambda: times.append(fake.now), rate=rate, clock=fake,
                   call_later=fake.call_later)
     return c, fake, times
 
@@ -30,9 +30,9 @@ def test_a_burst_is_capped_at_the_rate() -> None:
     """1,000 changes a second for 2 seconds give at most 30 flushes a second."""
     c, fake, times = make(rate=30)
     for i in range(2000):
-        fake.advance(i / 1000)
+        fake.advance_to(i / 1000)
         c.poke()
-    fake.advance(2.0)
+    fake.advance_to(2.0)
     assert 59 <= len(times) <= 61
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 1 / 30 - 1e-9
@@ -42,12 +42,12 @@ def test_the_end_of_a_burst_is_sent_by_the_timer() -> None:
     """Changes inside the interval are flushed when it ends, once."""
     c, fake, times = make(rate=10)
     c.poke()
-    fake.advance(0.01)
+    fake.advance_to(0.01)
     c.poke()
-    fake.advance(0.02)
+    fake.advance_to(0.02)
     c.poke()
     assert times == [0.0] and fake.pending == 1
-    fake.advance(0.5)
+    fake.advance_to(0.5)
     assert times == [0.0, pytest.approx(0.1)]
     assert fake.pending == 0
 
@@ -56,11 +56,11 @@ def test_close_flushes_pending_and_disarms() -> None:
     """close() sends what is pending at once and cancels the timer."""
     c, fake, times = make(rate=10)
     c.poke()
-    fake.advance(0.01)
+    fake.advance_to(0.01)
     c.poke()
     c.close()
     assert times == [0.0, 0.01]
-    fake.advance(1.0)
+    fake.advance_to(1.0)
     assert len(times) == 2
     c.close()  # nothing pending: nothing sent
     assert len(times) == 2
@@ -68,15 +68,15 @@ def test_close_flushes_pending_and_disarms() -> None:
 
 def test_without_a_loop_pending_changes_wait_for_close() -> None:
     """With no timer available, the next poke after the interval or close() sends."""
-    fake = FakeLoop()
+    fake = FakeClock()
     times: list[float] = []
-    c = Coalescer(lambda: times.append(fake.now), rate=10, clock=fake.clock,
+    c = Coalescer(lambda: times.append(fake.now), rate=10, clock=fake,
                   call_later=lambda delay, cb: None)
     c.poke()
-    fake.advance(0.05)
+    fake.advance_to(0.05)
     c.poke()
     assert times == [0.0]
-    fake.advance(0.2)
+    fake.advance_to(0.2)
     c.poke()
     assert times == [0.0, 0.2]
 

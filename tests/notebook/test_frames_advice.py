@@ -8,18 +8,9 @@ from typing import Any
 from pitstop import AgentConfig, CacheConfig, Monitor, ResourceLimits, ToolCall
 from pitstop.notebook._advice import hints
 from pitstop.notebook._frames import cache_frame, metrics_frame, spans_frame, waits_frame
+from pitstop.testing import FakeClock
 
 from .conftest import make_agent
-
-
-class Clock:
-    """A fake clock that tools move forward by hand."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_frames_of_a_real_agent() -> None:
@@ -56,11 +47,11 @@ def test_frames_of_an_idle_agent_are_empty_with_columns() -> None:
     assert hints(agent) == []
 
 
-def timed_tool(clock: Clock, seconds: float) -> Any:
+def timed_tool(clock: FakeClock, seconds: float) -> Any:
     async def slow(query: str) -> str:
         """A tool that takes `seconds` of fake time and yields to the loop."""
         await asyncio.sleep(0)
-        clock.now += seconds
+        clock.advance(seconds)
         await asyncio.sleep(0)
         return query
 
@@ -69,7 +60,7 @@ def timed_tool(clock: Clock, seconds: float) -> Any:
 
 async def test_hint_for_tool_calls_run_one_after_another() -> None:
     """A turn whose calls ran in sequence is reported with its cause and what it cost."""
-    clock = Clock()
+    clock = FakeClock(start=100.0)
     agent = make_agent([ToolCall("slow", {"query": q}) for q in "abc"],
                        tools=[timed_tool(clock, 0.25)], monitor=Monitor(clock=clock),
                        enable_parallel_execution=False)
@@ -83,7 +74,7 @@ async def test_hint_for_tool_calls_run_one_after_another() -> None:
 
 async def test_no_hint_when_calls_overlap() -> None:
     """Parallel calls give no sequential hint."""
-    clock = Clock()
+    clock = FakeClock(start=100.0)
     agent = make_agent([ToolCall("slow", {"query": q}) for q in "abc"],
                        tools=[timed_tool(clock, 0.25)], monitor=Monitor(clock=clock))
     await agent.execute_task("go")
@@ -124,7 +115,7 @@ async def test_hint_for_an_uncached_tool_whose_calls_repeat() -> None:
 
 async def test_hint_for_repeated_calls_without_a_cache_with_the_time_it_would_save() -> None:
     """No cache at all: identical calls are spotted, and the saving is their measured time."""
-    clock = Clock()
+    clock = FakeClock(start=100.0)
     agent = make_agent([ToolCall("slow", {"query": "same"})], tools=[timed_tool(clock, 0.25)],
                        monitor=Monitor(clock=clock), cache_config=None)
     for _ in range(3):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pitstop import Monitor, Span, ToolCall
+from pitstop.errors import NoRunRecorded
 from pitstop.notebook._gantt import (
-    NoRunRecorded,
     peak_overlap,
     timeline,
     timeline_data,

@@ -8,7 +8,7 @@ from typing import Any
 from pitstop import ToolCall
 from pitstop.notebook import timeline
 from pitstop.notebook._live import LiveTimeline
-from pitstop.notebook._testing import FakeLoop, record_comms
+from pitstop.testing import FakeClock, record_comms
 
 from .conftest import make_agent
 
@@ -19,17 +19,17 @@ def ev(kind: str, t: float, **fields: Any) -> dict[str, Any]:
 
 def test_bars_appear_when_calls_start_and_stop_growing_when_they_end() -> None:
     """A tool bar appears at its tool_call, runs until its result; a hit is a marker."""
-    fake = FakeLoop()
+    fake = FakeClock()
     shown: list[dict[str, Any]] = []
-    live = LiveTimeline(clock=fake.clock, call_later=fake.call_later, publish=shown.append)
+    live = LiveTimeline(clock=fake, call_later=fake.call_later, publish=shown.append)
     live.handle(ev("started", 0.0, task="q"))
-    fake.advance(0.2)
+    fake.advance_to(0.2)
     live.handle(ev("usage", 0.2, input_tokens=1, output_tokens=1))
     live.handle(ev("tool_call", 0.2, call_id="a", tool_name="search", parameters={}))
     live.handle(ev("tool_call", 0.2, call_id="b", tool_name="search", parameters={}))
     live.handle(ev("tool_result", 0.2001, call_id="b", tool_name="search", success=True,
                    result=1, cached=True, duration=0.0001))
-    fake.advance(0.4)
+    fake.advance_to(0.4)
     page = shown[-1]["text/html"]
     assert [b.label for b in live.bars] == ["turn 1 · model", "turn 1 · search #1",
                                             "turn 1 · search #2"]
@@ -45,22 +45,22 @@ def test_bars_appear_when_calls_start_and_stop_growing_when_they_end() -> None:
 def test_at_most_ten_redraws_a_second_and_running_bars_grow_between_events() -> None:
     """A burst of 1,000 events in one second redraws about 10 times; with no event, a
     running bar is still redrawn as it grows; it stops when the run ends."""
-    fake = FakeLoop()
+    fake = FakeClock()
     shown: list[dict[str, Any]] = []
-    live = LiveTimeline(clock=fake.clock, call_later=fake.call_later, publish=shown.append)
+    live = LiveTimeline(clock=fake, call_later=fake.call_later, publish=shown.append)
     live.handle(ev("started", 0.0, task="q"))
     for i in range(1000):
-        fake.advance(i / 1000)
+        fake.advance_to(i / 1000)
         live.handle(ev("token", i / 1000, content="x"))
     assert live.redraws <= 11
     before = live.redraws
-    fake.advance(2.0)  # no event for a second: the model bar keeps growing
+    fake.advance_to(2.0)  # no event for a second: the model bar keeps growing
     assert live.redraws - before >= 9
     live.handle(ev("usage", 2.0, input_tokens=1, output_tokens=1))
     live.handle(ev("result", 2.0, output="x", success=True, tool_calls=[], iterations=1,
                    execution_time=2.0, usage={}, error=None))
     done = live.redraws
-    fake.advance(5.0)
+    fake.advance_to(5.0)
     assert live.finished and live.redraws == done and fake.pending == 0
 
 

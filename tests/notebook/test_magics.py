@@ -14,7 +14,7 @@ import pytest
 from pitstop import ToolCall
 from pitstop.notebook._magics import AgentMagics, default_agent, interpolate
 from pitstop.notebook._runner import agent_cell_transformer
-from pitstop.notebook._testing import record_comms
+from pitstop.testing import record_comms
 
 from .conftest import make_agent
 

@@ -11,8 +11,8 @@ from traitlets import TraitError
 from pitstop import CacheConfig, ConfigError, ToolCall
 from pitstop._cache.replay import hit_rate_curve, replay
 from pitstop._cache.trace import TraceRecord
-from pitstop.notebook._testing import record_comms
 from pitstop.notebook._ttl_tuner import TTLTuner, ttl_label
+from pitstop.testing import record_comms
 
 from .conftest import make_agent
 

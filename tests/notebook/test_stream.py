@@ -11,7 +11,7 @@ from traitlets import TraitError
 
 from pitstop.notebook._markdown import TAIL_CHARS
 from pitstop.notebook._stream import StreamView, TextStreamView, make_view
-from pitstop.notebook._testing import FakeLoop, StreamRecorder, record_comms
+from pitstop.testing import FakeClock, StreamRecorder, record_comms
 
 
 def ev(kind: str, **fields: Any) -> dict[str, Any]:
@@ -43,10 +43,10 @@ def run_events() -> list[dict[str, Any]]:
     ]
 
 
-def make_view_under_test(rate: float = 30.0) -> tuple[StreamView, FakeLoop, StreamRecorder]:
-    fake = FakeLoop()
+def make_view_under_test(rate: float = 30.0) -> tuple[StreamView, FakeClock, StreamRecorder]:
+    fake = FakeClock()
     sink = StreamRecorder()
-    view = StreamView(rate=rate, clock=fake.clock, call_later=fake.call_later, sink=sink)
+    view = StreamView(rate=rate, clock=fake, call_later=fake.call_later, sink=sink)
     return view, fake, sink
 
 
@@ -61,7 +61,7 @@ def test_chips_turn_from_running_to_done_cached_and_failed() -> None:
         assert view._status.value.count("pitstop-chip-running") == 3
         assert "● running · model turn 1, tools running · 3 tool calls" in view._status.value
         for e in events[8:]:
-            fake.advance(fake.now + 1)
+            fake.advance(1)
             view.handle(e)
         view.finish()
     html = view._status.value
@@ -87,7 +87,7 @@ def test_finished_blocks_go_out_once_and_only_the_tail_through_a_trait() -> None
         opened = len(comms.messages)
         words = [f" word{i}" + ("\n\n" if i % 20 == 19 else "") for i in range(300)]
         for i, w in enumerate(words):
-            fake.advance(i * 0.01)
+            fake.advance_to(i * 0.01)
             view.handle(ev("token", content=w))
         view.finish()
     sent = re.findall(r"word\d+", sink.text)
@@ -105,9 +105,9 @@ def test_updates_are_coalesced_to_the_rate() -> None:
     with record_comms():
         view, fake, sink = make_view_under_test(rate=30)
         for i in range(2000):
-            fake.advance(i / 2000)
+            fake.advance_to(i / 2000)
             view.handle(ev("token", content=f" t{i}"))
-        fake.advance(1.0)
+        fake.advance_to(1.0)
         view.finish()
     assert 28 <= view.updates <= 32
     assert view.text == "".join(f" t{i}" for i in range(2000))
@@ -120,7 +120,7 @@ def test_bytes_stay_proportional_to_the_text() -> None:
         view, fake, sink = make_view_under_test()
         text = []
         for i in range(4000):
-            fake.advance(i / 2000)
+            fake.advance_to(i / 2000)
             token = " naïve\n" if i % 50 == 0 else f" tok{i % 97}"
             text.append(token)
             view.handle(ev("token", content=token))
@@ -136,7 +136,7 @@ def test_no_message_is_sent_when_nothing_changed() -> None:
         view, fake, _ = make_view_under_test()
         view.handle(ev("tool_call", call_id="a", tool_name="lookup", parameters={"q": 1}))
         sent = len(comms.messages)
-        fake.advance(1.0)
+        fake.advance_to(1.0)
         view.handle(ev("token", content=""))  # changes nothing shown
         assert len(comms.messages) == sent
 
@@ -224,15 +224,15 @@ def test_a_wait_is_shown_with_a_countdown_while_it_lasts() -> None:
         view.handle(ev("started", task="q"))
         view.handle(ev("rate_limit_wait", limit="max_tokens_per_minute", phase="start",
                        expected=1.2))
-        fake.advance(0.1)  # the coalescer sends it within 1/30 s
+        fake.advance_to(0.1)  # the coalescer sends it within 1/30 s
         assert "◷ waiting for tokens/minute, about 1.2 s" in view._status.value
-        fake.advance(0.75)  # no event: the countdown timer re-draws it
+        fake.advance_to(0.75)  # no event: the countdown timer re-draws it
         # re-drawn every 0.2 s after the first update at 1/30 s: last at 0.633 s
         assert "◷ waiting for tokens/minute, about 567 ms" in view._status.value
-        fake.advance(1.0)
+        fake.advance_to(1.0)
         view.handle(ev("rate_limit_wait", limit="max_tokens_per_minute", phase="end",
                        waited=1.1))
-        fake.advance(2.0)
+        fake.advance_to(2.0)
         header = view._status.value
         assert "waiting for" not in header and "◔ waited 1.1 s for tokens/minute (1×)" in header
         assert fake.pending == 0  # the countdown stopped with the wait

@@ -7,8 +7,8 @@ import io
 import pytest
 
 from pitstop.notebook._state import format_money, format_rate, format_seconds
-from pitstop.notebook._testing import record_comms
 from pitstop.notebook._ttl_tuner import TTLTuner
+from pitstop.testing import record_comms
 
 from .test_replay_tuner import fake_agent
 

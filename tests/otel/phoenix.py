@@ -63,7 +63,11 @@ class PhoenixServer:
         })
         self.log = open(self.workdir / "phoenix.log", "wb")
         self.started_at = time.monotonic()
-        self.proc = subprocess.Popen([str(self.binary), "serve"], env=env, stdout=self.log,
+        # the launcher keeps Phoenix's gRPC server on loopback too (it binds [::] otherwise)
+        launcher = Path(__file__).with_name("phoenix_loopback.py")
+        python = self.binary.with_name("python")
+        self.proc = subprocess.Popen([str(python), str(launcher), "serve"], env=env,
+                                     stdout=self.log,
                                      stderr=subprocess.STDOUT, cwd=self.workdir)
 
     def wait_ready(self, timeout: float = 180.0) -> None:

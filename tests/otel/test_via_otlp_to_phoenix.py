@@ -71,3 +71,17 @@ async def test_phoenix_receives_the_genai_spans_and_reads_them_as_agent_llm_and_
     assert sorted(c["attributes"]["llm.token_count.prompt"] for c in chats) == [20, 30]
     assert by_name["execute_tool lookup"][0]["span_kind"] == "TOOL"
     assert by_name["execute_tool lookup"][0]["attributes"]["gen_ai.tool.call.id"] == "call-1"
+
+
+def test_phoenix_listens_on_loopback_only(phoenix: PhoenixServer) -> None:
+    """Every socket the Phoenix of the tests listens on (HTTP and OTLP gRPC) is loopback."""
+    import psutil
+
+    assert phoenix.proc is not None
+    procs = [psutil.Process(phoenix.proc.pid)]
+    procs += procs[0].children(recursive=True)
+    listening = [c.laddr for p in procs for c in p.net_connections(kind="inet")
+                 if c.status == psutil.CONN_LISTEN]
+    assert listening, "Phoenix listens on nothing?"
+    assert all(a.ip in ("127.0.0.1", "::1", "::ffff:127.0.0.1") for a in listening), listening
+    assert {a.port for a in listening} >= {phoenix.port, phoenix.grpc_port}

@@ -69,7 +69,7 @@ async def test_async_tools_and_tool_timeout() -> None:
     """Async tools are awaited; a tool's own timeout gives ToolTimeoutError (a TimeoutError)."""
 
     async def slow() -> str:
-        await asyncio.sleep(10)
+        await asyncio.Event().wait()  # never set: only the timeout ends it
         return "late"
 
     with pytest.raises(TimeoutError, match="did not finish within its timeout of 0.01 s"):

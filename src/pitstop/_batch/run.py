@@ -117,14 +117,12 @@ async def run_local(
             result = await execute(task, context)
         deliver(index, result)
 
-    jobs = [asyncio.ensure_future(one(i, t)) for i, t in items]
     try:
-        await asyncio.gather(*jobs)
-    except BaseException:
-        for j in jobs:
-            j.cancel()
-        await asyncio.gather(*jobs, return_exceptions=True)
-        raise
+        async with asyncio.TaskGroup() as group:  # a failure or a cancel stops the rest
+            for i, t in items:
+                group.create_task(one(i, t))
+    except BaseExceptionGroup as failed:  # as gather did: the first error, not a group
+        raise failed.exceptions[0] from None
 
 
 def _check(tasks: Any, context: Any, max_concurrency: Any) -> tuple[list[Task], list[str]]:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NotRequired, TypedDict
 
 from pitstop._cache.backends.base import Backend, Entry, Freshness, Matcher
 from pitstop._cache.config import BYTES_PER_MB, CacheConfig, default_disk_path
-from pitstop._cache.keys import NotJSON, decode, encode, make_key, make_labels, utf8_size
+from pitstop._cache.keys import _NotJSON, decode, encode, make_key, make_labels, utf8_size
 from pitstop._cache.trace import TraceRecord
 from pitstop.errors import ConfigError
 
@@ -38,7 +38,33 @@ if TYPE_CHECKING:
 
 __all__ = ["CacheStats", "Hit", "Miss", "ToolCache", "ToolCacheStats"]
 
-_RETRY = ("retry",)  # the caller running a shared call was cancelled: run it again
+
+_new = tuple.__new__
+
+
+class _Shared(NamedTuple):
+    """What a single flight hands its waiters when the tool returned."""
+
+    value: Any
+    """The result, or its JSON text when `is_text` (each waiter decodes its own copy)."""
+    is_text: bool
+    latency: float
+    """Seconds the tool ran."""
+
+
+class _Failed(NamedTuple):
+    """What a single flight hands its waiters when the tool raised."""
+
+    exc: BaseException
+    latency: float
+
+
+class _Retry:
+    """The caller running a shared call was cancelled: a waiter runs it again."""
+
+
+_RETRY = _Retry()
+_Outcome = _Shared | _Failed | _Retry
 
 
 class _Flight:
@@ -50,9 +76,9 @@ class _Flight:
         self.tool = tool
         self.labels = labels
         self.stale = False
-        self.waiters: list[asyncio.Future[tuple[Any, ...]]] = []
+        self.waiters: list[asyncio.Future[_Outcome]] = []
 
-    def resolve(self, outcome: tuple[Any, ...]) -> None:
+    def resolve(self, outcome: _Outcome) -> None:
         for fut in self.waiters:
             if not fut.done():  # a cancelled waiter's future is done already
                 fut.set_result(outcome)
@@ -226,7 +252,7 @@ class ToolCache:
         self._stats: dict[str, _ToolStats] = {}
         self._reasons: Counter[str] = Counter()
         self._invalidated = 0
-        self._trace: deque[tuple[Any, ...]] = deque(maxlen=config.trace_size)
+        self._trace: deque[TraceRecord] = deque(maxlen=config.trace_size)
 
     @staticmethod
     def _make_backend(
@@ -317,7 +343,9 @@ class ToolCache:
                 trace = self._trace
                 if trace.maxlen != cfg.trace_size:
                     trace = self._resize_trace()
-                trace.append((now, name, key, "hit", latency, cost, True, ttl, labels))
+                # tuple.__new__ builds the same TraceRecord at half the cost of calling it
+                trace.append(_new(TraceRecord, (now, name, key, "hit", latency, cost, True, ttl,
+                                                labels)))
                 return Hit(value)
         return await self._join_or_lead(tool, arguments, key, ttl, now)
 
@@ -328,21 +356,23 @@ class ToolCache:
         stats = self._stats.get(name) or self._new_stats(name)
         cost = tool.cost or 0.0
         while (flight := self._inflight.get(key)) is not None:
-            fut: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+            fut: asyncio.Future[_Outcome] = asyncio.get_running_loop().create_future()
             flight.waiters.append(fut)
             outcome = await fut
-            if outcome is _RETRY:
+            if isinstance(outcome, _Retry):
                 continue
-            if outcome[0] == "error":
+            if isinstance(outcome, _Failed):
                 stats.errors += 1
-                self._record(now, name, key, "error", outcome[2], cost, False, ttl, flight.labels)
-                raise outcome[1]
-            _, value, is_text, latency = outcome
+                self._record(TraceRecord(now, name, key, "error", outcome.latency, cost, False,
+                                         ttl, flight.labels))
+                raise outcome.exc
+            value, is_text, latency = outcome
             stats.hits += 1
             stats.shared += 1
             stats.time_saved += latency
             stats.cost_saved += cost
-            self._record(now, name, key, "shared", latency, cost, True, ttl, flight.labels)
+            self._record(TraceRecord(now, name, key, "shared", latency, cost, True, ttl,
+                                     flight.labels))
             return Hit(decode(value) if is_text else value, True)
         flight = _Flight(name, make_labels(name, arguments))
         self._inflight[key] = flight
@@ -361,27 +391,27 @@ class ToolCache:
         if flight is None:  # the cache was bypassed
             if self.config.trace_size > 0:
                 storable = key is not None and tool.cacheable
-                self._record(miss.now, name, key, "bypass", latency, cost, storable, miss.ttl,
-                             miss.labels)
+                self._record(TraceRecord(miss.now, name, key, "bypass", latency, cost, storable,
+                                         miss.ttl, miss.labels))
             return
         assert key is not None
         # waiters get their own copy decoded from the JSON text; an immutable scalar, or
         # a result JSON cannot copy, is shared as it is
-        shared: tuple[Any, ...] = ("ok", result, False, latency)
+        shared = _Shared(result, False, latency)
         storable = True
         try:
             payload, is_text, size = encode(result, text=self._backend.stores_text)
             if is_text:
-                shared = ("ok", payload, True, latency)
+                shared = _Shared(payload, True, latency)
             await self._store(key, flight, payload, is_text, size, latency)
-        except NotJSON:
+        except _NotJSON:
             storable = False
             self._reasons["result_not_json"] += 1
         finally:
             self._land(key, flight)
             flight.resolve(shared)
-        self._record(miss.now, name, key, "miss", latency, cost, storable, miss.ttl,
-                     flight.labels)
+        self._record(TraceRecord(miss.now, name, key, "miss", latency, cost, storable, miss.ttl,
+                                 flight.labels))
 
     def fail(self, miss: Miss, exc: BaseException) -> None:
         """The tool of a `Miss` raised `exc` (or its caller was cancelled): nothing is
@@ -402,14 +432,14 @@ class ToolCache:
         stats.errors += 1
         stats.run_time += latency
         if flight is not None:
-            flight.resolve(("error", exc, latency))
+            flight.resolve(_Failed(exc, latency))
             labels = flight.labels
         elif self.config.trace_size > 0:
             labels = miss.labels
         else:
             return
-        self._record(miss.now, name, key, "error", latency, tool.cost or 0.0, False, miss.ttl,
-                     labels)
+        self._record(TraceRecord(miss.now, name, key, "error", latency, tool.cost or 0.0, False,
+                                 miss.ttl, labels))
 
     async def _store(
         self, key: str, flight: _Flight, payload: Any, is_text: bool, size: int,
@@ -450,13 +480,13 @@ class ToolCache:
         stats = self._stats[name] = _ToolStats()
         return stats
 
-    def _record(self, *record: Any) -> None:
+    def _record(self, record: TraceRecord) -> None:
         trace = self._trace
         if trace.maxlen != self.config.trace_size:
             trace = self._resize_trace()
         trace.append(record)
 
-    def _resize_trace(self) -> deque[tuple[Any, ...]]:
+    def _resize_trace(self) -> deque[TraceRecord]:
         self._trace = deque(self._trace, maxlen=self.config.trace_size)
         return self._trace
 
@@ -510,9 +540,7 @@ class ToolCache:
 
         Calls are recorded when they finish; this sorts them by start time.
         """
-        records = [TraceRecord(*record) for record in self._trace]
-        records.sort(key=lambda r: r.time)
-        return records
+        return sorted(self._trace, key=lambda r: r.time)
 
     def stats(self) -> CacheStats:
         """Hits, misses, hit rate, size, memory, evictions, expirations, time and cost

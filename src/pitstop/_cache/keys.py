@@ -22,11 +22,11 @@ import json
 import pathlib
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "IMMUTABLE_TYPES",
-    "NotJSON",
+    "Encoded",
     "decode",
     "encode",
     "make_key",
@@ -76,7 +76,7 @@ def _make_dumps() -> Any:
 _dumps = _make_dumps()
 
 
-class NotJSON(Exception):
+class _NotJSON(Exception):
     """A result that JSON cannot hand back unchanged (internal)."""
 
 
@@ -167,8 +167,19 @@ def utf8_size(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
-def encode(result: Any, *, text: bool) -> tuple[Any, bool, int]:
-    """The stored form of a result: ``(payload, is_json_text, size_in_bytes)``.
+class Encoded(NamedTuple):
+    """The stored form of a result."""
+
+    payload: Any
+    """JSON text, or (``text=False``) an immutable scalar kept as it is."""
+    is_text: bool
+    """True when `payload` is JSON text."""
+    size: int
+    """Bytes the payload takes (UTF-8 for text)."""
+
+
+def encode(result: Any, *, text: bool) -> Encoded:
+    """The stored form of a result: its payload, whether that is JSON text, its size.
 
     Args:
         result: what the tool returned.
@@ -176,19 +187,19 @@ def encode(result: Any, *, text: bool) -> tuple[Any, bool, int]:
             backend keep an immutable scalar as it is, saving a copy.
 
     Raises:
-        NotJSON: JSON would not hand the result back unchanged.
+        _NotJSON: JSON would not hand the result back unchanged.
     """
     t = type(result)
     try:
         if t in _SCALARS:
             if not text:
-                return result, False, utf8_size(result) if t is str else len(repr(result))
+                return Encoded(result, False, utf8_size(result) if t is str else len(repr(result)))
         elif not _json_native(result, 0):
-            raise NotJSON
+            raise _NotJSON
         payload = _dumps(result)
-        return payload, True, utf8_size(payload)
+        return Encoded(payload, True, utf8_size(payload))
     except (TypeError, ValueError, RecursionError, UnicodeEncodeError):
-        raise NotJSON from None
+        raise _NotJSON from None
 
 
 def _json_native(value: Any, depth: int) -> bool:

@@ -4,17 +4,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 __all__ = ["Outcome", "TraceRecord"]
 
 Outcome = Literal["hit", "shared", "miss", "error", "bypass"]
 
 
-@dataclass(frozen=True, slots=True)
-class TraceRecord:
-    """One tool call that went through the cache."""
+class TraceRecord(NamedTuple):
+    """One tool call that went through the cache.
+
+    A NamedTuple: the cache appends one per call on its hot path, as cheaply as a tuple.
+    """
 
     time: float
     """When the call reached the cache, in seconds on the cache's clock."""
@@ -38,7 +39,7 @@ class TraceRecord:
     results that are not JSON, tools with ``cacheable=False`` and unkeyable arguments."""
     ttl: float
     """The TTL in force for the tool at this call, in seconds."""
-    labels: tuple[str, ...] = field(default=())
+    labels: tuple[str, ...] = ()
     """The entry's labels (tool name and ``param:value``), when the call was keyed."""
 
     @property

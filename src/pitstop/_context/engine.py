@@ -28,6 +28,7 @@ from pitstop._context.config import CompressionConfig
 from pitstop._context.store import SessionStore
 from pitstop.errors import CompressionError, ConfigError
 from pitstop.llm._base import LLMClient, Message, Usage
+from pitstop.llm._summary import summary_count, summary_message, summary_request
 from pitstop.llm._tokens import count_message_tokens
 
 __all__ = ["CompressionResult", "ContextEngine"]
@@ -330,8 +331,8 @@ class ContextEngine:
             folded = [snapshot[i] for i in p.fold]
             try:
                 text, usage = await self._summarize(session_id, folded, llm, model)
-                count = sum(strategies.summary_count(m) for m in folded)
-                summary = strategies.summary_message(text, count)
+                count = sum(summary_count(m) for m in folded)
+                summary = summary_message(text, count)
             except CompressionError as err:
                 if strategy == "summarize":
                     raise
@@ -400,12 +401,7 @@ class ContextEngine:
                 f"{where} needs a model and none is known; pass llm_client= to ContextEngine "
                 "or llm= to compress_conversation, or use strategy='truncate'."
             )
-        request = [
-            Message(
-                "system", strategies.SUMMARY_INSTRUCTION.format(max_tokens=cfg.summary_max_tokens)
-            ),
-            Message("user", strategies.render_transcript(folded)),
-        ]
+        request = summary_request(folded, cfg.summary_max_tokens)
         parts: list[str] = []
         usage: Usage | None = None
         try:

@@ -7,58 +7,22 @@ Nothing here awaits or keeps state, so every rule can be checked with Hypothesis
 - `plan` picks the cut: the messages after it are kept word for word, the system
   messages before it are kept, and the rest before it are folded (summarised or dropped).
 - `apply` builds the compressed conversation from a plan and an optional summary.
+
+How the summary is asked for and marked is the summary protocol, `pitstop.llm._summary`,
+shared with `SimulatedLLM`.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pitstop.llm._base import Message
+from pitstop.llm._summary import is_summary
 from pitstop.llm._tokens import count_tokens
 
-__all__ = [
-    "SUMMARY_INSTRUCTION",
-    "Plan",
-    "apply",
-    "clip_to_tokens",
-    "cut_points",
-    "is_summary",
-    "plan",
-    "render_transcript",
-    "summary_count",
-    "summary_message",
-]
-
-SUMMARY_INSTRUCTION = (
-    "Summarize the conversation below in at most {max_tokens} tokens, for the assistant "
-    "that continues it. Keep the facts, names, numbers, decisions, tool results and open "
-    "questions it will need; write plain prose and add nothing that is not in the conversation."
-)
-"""The system message of a summary request (``{max_tokens}`` is filled in)."""
-
-_HEADER = "[Summary of the {count} earlier messages of this conversation]"
-_HEADER_RE = re.compile(r"^\[Summary of the (\d+) earlier messages of this conversation\]")
-
-
-def is_summary(message: Message) -> bool:
-    """Whether `message` is a summary that a compression wrote."""
-    return message.role == "system" and _HEADER_RE.match(message.content) is not None
-
-
-def summary_count(message: Message) -> int:
-    """How many original messages `message` stands for (1 for an ordinary message)."""
-    match = _HEADER_RE.match(message.content) if message.role == "system" else None
-    return int(match.group(1)) if match else 1
-
-
-def summary_message(text: str, count: int) -> Message:
-    """The system message that replaces `count` original messages by `text`."""
-    return Message("system", _HEADER.format(count=count) + "\n" + text.strip())
-
+__all__ = ["Plan", "apply", "clip_to_tokens", "cut_points", "plan"]
 
 def cut_points(messages: Sequence[Message]) -> list[int]:
     """The indices ``c`` where ``messages[:c]`` / ``messages[c:]`` splits no tool-call group.
@@ -187,23 +151,6 @@ def apply(messages: Sequence[Message], p: Plan, summary: Message | None) -> list
     if summary is not None:
         head.append(summary)
     return [*head, *messages[p.cut :]]
-
-
-def _line(m: Message) -> str:
-    if is_summary(m):
-        return f"(earlier summary) {m.content.split(chr(10), 1)[-1]}"
-    if m.role == "tool":
-        return f"tool {m.name or ''} result: {m.content}".replace("  ", " ")
-    lines = [f"{m.role}: {m.content}"] if m.content or not m.tool_calls else []
-    for call in m.tool_calls:
-        args = json.dumps(dict(call.arguments), ensure_ascii=False, default=str)
-        lines.append(f"{m.role} called {call.name}({args})")
-    return "\n".join(lines)
-
-
-def render_transcript(messages: Sequence[Message]) -> str:
-    """The messages to summarise, as plain text, one message per paragraph."""
-    return "\n\n".join(_line(m) for m in messages)
 
 
 def clip_to_tokens(text: str, max_tokens: int, model: str | None = None) -> str:

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pitstop._limits.bucket import TokenBucket
-from pitstop._limits.gate import Clock, Gate, Refusal, Sleep
+from pitstop._limits.gate import Clock, Gate, Sleep, _Refusal
 from pitstop.errors import BudgetExceeded
 
 __all__ = [
@@ -73,7 +73,7 @@ class SpendReservation:
     """The `Wait` records of the budget wait, if any."""
 
 
-class _Exhausted(Refusal):
+class _Exhausted(_Refusal):
     """A budget that cannot admit the amount by waiting (the total, or more than an hour's)."""
 
     def __init__(self, limit: str, spent: float) -> None:
@@ -266,7 +266,7 @@ class RedisSpendGate(_SpendGate):
             self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else (
                 f"{type(exc).__name__} after redis_timeout={self.timeout:g} s"
             )
-            raise Refusal("unavailable", waited=0.0, delay=math.inf) from exc
+            raise _Refusal("unavailable", waited=0.0, delay=math.inf) from exc
         self.hour_level = float(level)
         self.spent_total = int(spent)
         return int(status), int(delay) / 1000.0
@@ -278,14 +278,14 @@ class RedisSpendGate(_SpendGate):
         if self.clock() < self._retry_at:  # Redis failed lately: no round trip
             if self._local is not None:
                 return self._take_local(amount)
-            raise Refusal("unavailable", waited=0.0, delay=math.inf)
+            raise _Refusal("unavailable", waited=0.0, delay=math.inf)
         call = asyncio.ensure_future(self._call("take", int(amount)))
         try:
             status, delay = await asyncio.shield(call)
         except asyncio.CancelledError:
             call.add_done_callback(lambda c: self._undo(c, int(amount)))
             raise
-        except Refusal:
+        except _Refusal:
             self._retry_at = self.clock() + RETRY_S
             if not self.fallback:
                 raise
@@ -401,7 +401,7 @@ def task_budget_refusal(
 
 
 def budget_refusal(
-    gate: _SpendGate, refusal: Refusal, *, estimate: int, model: str, waited: float,
+    gate: _SpendGate, refusal: _Refusal, *, estimate: int, model: str, waited: float,
     timeout: float,
 ) -> BudgetExceeded:
     """The error of a refused reservation, naming the budget, the spend and the fix."""

@@ -20,13 +20,13 @@ from collections.abc import Awaitable, Callable
 
 from pitstop._limits.bucket import TokenBucket
 
-__all__ = ["BucketGate", "Gate", "Meter", "Refusal", "SlotGate"]
+__all__ = ["BucketGate", "Clock", "Gate", "Meter", "Sleep", "SlotGate"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
-class Refusal(Exception):
+class _Refusal(Exception):
     """A gate gave up on a request (internal; the Governor raises `RateLimitExceeded`).
 
     ``reason`` is ``reject`` (at once), ``timeout`` or ``unavailable`` (shared store down).
@@ -167,7 +167,7 @@ class Gate:
             during their round trip to a shared bucket).
 
         Raises:
-            Refusal: rejected, or the deadline passed. Cancellation leaves the queue
+            _Refusal: rejected, or the deadline passed. Cancellation leaves the queue
                 and the limit as they were, and hands the turn to the next waiter.
         """
         waiter = _Waiter()
@@ -186,7 +186,7 @@ class Gate:
                     if reject:
                         self.blocked = True
                         self.rejections += 1
-                        raise Refusal("reject", waited=self.clock() - start, delay=delay)
+                        raise _Refusal("reject", waited=self.clock() - start, delay=delay)
                     if not limited and on_blocked is not None:
                         on_blocked(delay)
                     self.blocked = limited = True
@@ -201,7 +201,7 @@ class Gate:
                 if now >= deadline:
                     self.timeouts += 1
                     self._record_wait(start)
-                    raise Refusal("timeout", waited=now - start, delay=delay)
+                    raise _Refusal("timeout", waited=now - start, delay=delay)
                 await self._pause(waiter, min(delay, deadline - now))
         except asyncio.CancelledError:
             self.cancellations += 1

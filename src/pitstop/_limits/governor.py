@@ -60,7 +60,7 @@ from pitstop._limits.budget import (
     to_micro,
 )
 from pitstop._limits.config import ResourceLimits
-from pitstop._limits.gate import BucketGate, Gate, Refusal, SlotGate
+from pitstop._limits.gate import BucketGate, Gate, SlotGate, _Refusal
 from pitstop._redact import redact_text, redact_url
 from pitstop.errors import ConfigError, RateLimitExceeded
 from pitstop.llm._base import Message, RateLimitInfo, ToolSpec
@@ -482,7 +482,7 @@ class Governor:
             limited = await gate.wait(
                 amount, start=start, deadline=start + self._timeout, reject=self._reject
             )
-        except Refusal as refusal:
+        except _Refusal as refusal:
             raise budget_refusal(
                 gate, refusal, estimate=amount, model=model, waited=self._clock() - start,
                 timeout=self._timeout,
@@ -543,7 +543,7 @@ class Governor:
                 amount, start=began, deadline=start + self._timeout, reject=self._reject,
                 on_blocked=blocked,
             )
-        except Refusal as refusal:
+        except _Refusal as refusal:
             raise self._refused(gate, amount, refusal, self._clock() - start) from (
                 refusal.__cause__
             )
@@ -692,7 +692,7 @@ class Governor:
     # -- messages ------------------------------------------------------------------------
 
     def _refused(
-        self, gate: Gate, amount: float, refusal: Refusal, waited: float
+        self, gate: Gate, amount: float, refusal: _Refusal, waited: float
     ) -> RateLimitExceeded:
         name = gate.name
         limit = getattr(gate, "limit", None) or getattr(gate, "per_minute", None)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pitstop._limits.bucket import TokenBucket
-from pitstop._limits.gate import Clock, Gate, Refusal, Sleep
+from pitstop._limits.gate import Clock, Gate, Sleep, _Refusal
 
 __all__ = ["BUCKET_SCRIPT", "CLAIM_SLACK_S", "RETRY_S", "RedisBucketGate"]
 
@@ -179,7 +179,7 @@ class RedisBucketGate(Gate):
             self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else (
                 f"{type(exc).__name__} after redis_timeout={self.timeout:g} s"
             )
-            raise Refusal("unavailable", waited=0.0, delay=math.inf) from exc
+            raise _Refusal("unavailable", waited=0.0, delay=math.inf) from exc
         self.level = float(level)
         return float(result)
 
@@ -190,7 +190,7 @@ class RedisBucketGate(Gate):
         if self.clock() < self._retry_at:  # Redis failed lately: no round trip
             if self._local is not None:
                 return self._take_local(amount)
-            raise Refusal("unavailable", waited=0.0, delay=math.inf)
+            raise _Refusal("unavailable", waited=0.0, delay=math.inf)
         call = asyncio.ensure_future(self._call("take", amount, self._owner))
         try:
             delay = await asyncio.shield(call)
@@ -198,7 +198,7 @@ class RedisBucketGate(Gate):
             # The script may still run; if it took the tokens, give them back.
             call.add_done_callback(lambda c: self._undo_take(c, amount))
             raise
-        except Refusal:
+        except _Refusal:
             self._retry_at = self.clock() + RETRY_S
             if not self.fallback:
                 raise

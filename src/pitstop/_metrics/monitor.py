@@ -240,6 +240,7 @@ class Monitor:
 
     def last_task_id(self) -> str | None:
         """The id of the most recently finished task, or None."""
+        span: Span  # mypy reads reversed(deque) as Any
         for span in reversed(self._spans):
             if span.kind == "task":
                 return span.task_id

@@ -277,7 +277,8 @@ class Tool:
                 f"arguments, got {type(arguments).__name__} {arguments!r}."
             )
         try:
-            return self._validator.validate_python(arguments).__dict__
+            model: pydantic.BaseModel = self._validator.validate_python(arguments)
+            return model.__dict__
         except pydantic.ValidationError as err:
             raise ToolArgumentError(_format_validation_error(self.name, err)) from None
 

@@ -22,19 +22,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from pitstop import _events
 from pitstop._cache.cache import Hit
 from pitstop._cache.keys import make_key
+from pitstop._limits.waits import report_waits
 from pitstop._metrics.monitor import Monitor
 from pitstop._tools.base import Tool, _exit_message
 from pitstop.errors import ToolNotFoundError
 from pitstop.events import RateLimitWaitEvent, ToolCallEvent, ToolResultEvent
 
 if TYPE_CHECKING:
-    from opentelemetry.context import Context
 
     from pitstop._cache.cache import Miss, ToolCache
-    from pitstop._limits.governor import Governor, Wait
+    from pitstop._limits.governor import Governor
     from pitstop._metrics.genai import AgentRun
 
-__all__ = ["PlannedCall", "ToolBatch", "ToolEvent", "ToolExecutor", "report_waits", "result_text"]
+__all__ = ["PlannedCall", "ToolBatch", "ToolEvent", "ToolExecutor", "result_text"]
 
 ToolEvent = ToolCallEvent | ToolResultEvent | RateLimitWaitEvent
 """The events one tool call can produce."""
@@ -402,26 +402,3 @@ class ToolBatch:
             for task in list(running):
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
-
-
-def report_waits(
-    monitor: Monitor, waits: Sequence[Wait], task_id: str | None, emit: Emit | None,
-    otel_parent: Context | None = None,
-) -> None:
-    """Record each limiter wait as a span and, when streaming, the ``rate_limit_wait``
-    event that ends it (its ``start`` went out through ``on_wait`` when it began).
-
-    With OpenTelemetry on, each wait is also a span under `otel_parent` (None: the current
-    span, which inside a tool call is its ``execute_tool``).
-    """
-    end = monitor.clock()
-    otel = monitor.otel
-    if otel is not None:
-        otel.waits(waits, otel_parent)
-    for w in waits:
-        if w.waited <= 0:
-            continue
-        monitor.record("wait", w.limit, end - w.waited, end, task_id=task_id,
-                       attrs={"requested": w.requested})
-        if emit is not None:
-            emit(_events.rate_limit_wait(task_id or "", w.limit, w.waited))

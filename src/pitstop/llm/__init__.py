@@ -1,25 +1,12 @@
 """Models: the LLMClient protocol, messages, SimulatedLLM, FunctionLLM, OpenAIClient.
 
-`OpenAIClient` and `LocalModel` load the ``openai`` package on first use only.
+Names load on first use (`pitstop._lazy`); `OpenAIClient` and `LocalModel` load the
+``openai`` package only then.
 """
 
-from __future__ import annotations
+from typing import TYPE_CHECKING
 
-from typing import Any
-
-from pitstop.llm._base import (
-    LLMClient,
-    LLMResponse,
-    Message,
-    RateLimitInfo,
-    StreamItem,
-    ToolCall,
-    ToolSpec,
-    Usage,
-)
-from pitstop.llm._function import FunctionLLM
-from pitstop.llm._pricing import Price, set_price
-from pitstop.llm._simulated import SimulatedLLM
+from pitstop import _lazy
 
 __all__ = [
     "FunctionLLM",
@@ -38,14 +25,39 @@ __all__ = [
     "set_price",
 ]
 
+__getattr__, __dir__ = _lazy.attach(
+    __name__,
+    {
+        "LLMClient": "pitstop.llm._base",
+        "LLMResponse": "pitstop.llm._base",
+        "Message": "pitstop.llm._base",
+        "RateLimitInfo": "pitstop.llm._base",
+        "StreamItem": "pitstop.llm._base",
+        "ToolCall": "pitstop.llm._base",
+        "ToolSpec": "pitstop.llm._base",
+        "Usage": "pitstop.llm._base",
+        "FunctionLLM": "pitstop.llm._function",
+        "SimulatedLLM": "pitstop.llm._simulated",
+        "OpenAIClient": "pitstop.llm._openai",
+        "LocalModel": "pitstop.llm._local",
+        "Price": "pitstop.llm._pricing",
+        "set_price": "pitstop.llm._pricing",
+    },
+)
 
-def __getattr__(name: str) -> Any:
-    if name == "OpenAIClient":
-        from pitstop.llm._openai import OpenAIClient
-
-        return OpenAIClient
-    if name == "LocalModel":
-        from pitstop.llm._local import LocalModel
-
-        return LocalModel
-    raise AttributeError(f"module 'pitstop.llm' has no attribute {name!r}")
+if TYPE_CHECKING:  # pragma: no cover - the same table, for type checkers and IDEs
+    from pitstop.llm._base import (
+        LLMClient,
+        LLMResponse,
+        Message,
+        RateLimitInfo,
+        StreamItem,
+        ToolCall,
+        ToolSpec,
+        Usage,
+    )
+    from pitstop.llm._function import FunctionLLM
+    from pitstop.llm._local import LocalModel
+    from pitstop.llm._openai import OpenAIClient
+    from pitstop.llm._pricing import Price, set_price
+    from pitstop.llm._simulated import SimulatedLLM

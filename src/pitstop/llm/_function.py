@@ -5,26 +5,22 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from pitstop.errors import ConfigError, LLMError
 from pitstop.llm._base import LLMResponse, Message, StreamItem, ToolSpec, Usage
 from pitstop.llm._pricing import PriceLike, Pricing
-from pitstop.llm._tokens import count_message_tokens, count_tokens
+from pitstop.llm._tokens import count_message_tokens, count_tokens, split_tokens
 
-__all__ = ["FunctionLLM", "split_tokens"]
-
-_TOKEN_RE = re.compile(r"\s*\S+|\s+")
+__all__ = ["FunctionLLM", "Responder", "Sleep"]
 
 Responder = Callable[
     [list[Message], list[ToolSpec]], "LLMResponse | str | Awaitable[LLMResponse | str]"
 ]
+"""What `FunctionLLM` calls: ``fn(messages, tools)``, sync or async."""
 
-
-def split_tokens(text: str) -> list[str]:
-    """Split text into word-sized stream deltas that join back to the same text."""
-    return _TOKEN_RE.findall(text)
+Sleep = Callable[[float], Awaitable[None]]
+"""How a simulated model waits: `asyncio.sleep`, or a fake clock's ``sleep`` in tests."""
 
 
 class FunctionLLM:
@@ -45,6 +41,8 @@ class FunctionLLM:
             set one, else unpriced: cost None).
         price: an explicit `Price` (or ``{"input": ..., "output": ...}`` per million
             tokens) instead of a looked-up one.
+        sleep: how the pacing waits; `pitstop.testing.FakeClock.sleep` makes a paced
+            model run on fake time in tests.
     """
 
     def __init__(
@@ -56,6 +54,7 @@ class FunctionLLM:
         model: str = "function-llm",
         price_as: str | None = None,
         price: PriceLike | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if not callable(fn):
             raise ConfigError(f"FunctionLLM needs a function fn(messages, tools), got {fn!r}.")
@@ -75,6 +74,7 @@ class FunctionLLM:
             price_as = model
         self.pricing = Pricing(price_as, price)
         """How this model's calls are priced."""
+        self.sleep = sleep
         self.calls = 0
         """How many times the model was called."""
 
@@ -99,14 +99,14 @@ class FunctionLLM:
                 f"FunctionLLM's function must return an LLMResponse or a str, got {answer!r}."
             )
         if self.time_to_first_token:
-            await asyncio.sleep(self.time_to_first_token)
+            await self.sleep(self.time_to_first_token)
         pieces = split_tokens(answer.text) if answer.text else []
         if max_tokens is not None:
             pieces = pieces[:max_tokens]
         delay = 1.0 / self.tokens_per_second if self.tokens_per_second else 0.0
         for piece in pieces:
             if delay:
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
             yield piece
         for call in answer.tool_calls:
             yield call

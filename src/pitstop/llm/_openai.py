@@ -43,7 +43,7 @@ from pitstop.errors import ConfigError, LLMConnectionError, LLMError, MissingExt
 from pitstop.llm._base import Message, RateLimitInfo, StreamItem, ToolCall, ToolSpec, Usage
 from pitstop.llm._deadline import Deadline
 from pitstop.llm._pricing import Price, PriceLike, Pricing
-from pitstop.llm._stream_errors import BadChunk, StreamCutError, StreamErrorEvent
+from pitstop.llm._stream_errors import _BadChunk, _StreamCutError, _StreamErrorEvent
 from pitstop.llm._tokens import count_chat_tokens, count_message_tokens, count_tokens
 
 if TYPE_CHECKING:
@@ -505,7 +505,7 @@ class OpenAIClient:
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, self.max_backoff)
-        delay = float(min(self.initial_backoff * 2**attempt, self.max_backoff))
+        delay = min(self.initial_backoff * 2.0**attempt, self.max_backoff)
         return delay / 2 + random.uniform(0, delay / 2)  # jitter spreads synchronized clients
 
     async def stream(
@@ -598,10 +598,10 @@ class OpenAIClient:
                             f"(now {self.max_retries}) or lower the request rate."
                         ) from e
                     delay = self._backoff(attempt, parse_retry_after(e.response.headers))
-                except (openai.APIConnectionError, StreamCutError, BadChunk) as e:
+                except (openai.APIConnectionError, _StreamCutError, _BadChunk) as e:
                     what = (
                         f"sent a malformed stream event, {e.reason}: {e.shown()}"
-                        if isinstance(e, BadChunk) else None
+                        if isinstance(e, _BadChunk) else None
                     )
                     if shown or calls:
                         done = f"{shown} characters" + (f" and {calls} tool call(s)" if calls
@@ -631,7 +631,7 @@ class OpenAIClient:
                             "the server is running and base_url is right."
                         ) from e
                     delay = self._backoff(attempt, None)
-                except (openai.APIError, StreamErrorEvent) as e:  # an error event inside the stream
+                except (openai.APIError, _StreamErrorEvent) as e:  # an error event in the stream
                     message = e.message if isinstance(e, openai.APIError) else str(e)
                     raise LLMError(
                         f"{self.base_url} reported an error for model {self.model!r}: {message}"
@@ -716,7 +716,7 @@ class OpenAIClient:
             deadline.touch()
             error = getattr(chunk, "error", None)
             if error is not None:
-                raise StreamErrorEvent(_error_message(error))
+                raise _StreamErrorEvent(_error_message(error))
             if chunk.usage is not None:
                 turn.usage = chunk.usage
             for choice in chunk.choices or ():
@@ -765,7 +765,7 @@ class OpenAIClient:
                     "ignores max_tokens: check its settings."
                 )
         if not turn.finished:
-            raise StreamCutError("the stream ended before the model finished its answer")
+            raise _StreamCutError("the stream ended before the model finished its answer")
         for pending_call in order:
             if not pending_call.done:
                 yield pending_call.finish()
@@ -773,7 +773,7 @@ class OpenAIClient:
 
 
 async def _sdk_chunks(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """The SDK's parsed chunks; its decoding errors become `BadChunk`."""
+    """The SDK's parsed chunks; its decoding errors become `_BadChunk`."""
     it = chunks.__aiter__()
     while True:
         try:
@@ -781,7 +781,7 @@ async def _sdk_chunks(chunks: AsyncIterator[Any]) -> AsyncIterator[Any]:
         except StopAsyncIteration:
             return
         except (ValueError, TypeError) as e:  # json.JSONDecodeError is a ValueError
-            raise BadChunk(str(e).encode(), f"not a chat completion chunk ({type(e).__name__})") \
+            raise _BadChunk(str(e).encode(), f"not a chat completion chunk ({type(e).__name__})") \
                 from None
         yield chunk
 

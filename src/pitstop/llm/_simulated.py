@@ -20,9 +20,10 @@ from typing import Any
 
 from pitstop.errors import ConfigError
 from pitstop.llm._base import Message, StreamItem, ToolCall, ToolSpec, Usage
-from pitstop.llm._function import split_tokens
+from pitstop.llm._function import Sleep
 from pitstop.llm._pricing import PriceLike, Pricing
-from pitstop.llm._tokens import count_message_tokens, count_tokens
+from pitstop.llm._summary import is_summary_request, read_transcript
+from pitstop.llm._tokens import count_message_tokens, count_tokens, split_tokens
 
 __all__ = ["SimulatedLLM"]
 
@@ -200,6 +201,8 @@ class SimulatedLLM:
         prompt_cache: simulate a provider's prompt cache the way OpenAI bills it: a
             prompt of 1,024 tokens or more whose leading messages were sent before has
             those tokens (in steps of 128) reported as ``cached_input_tokens``.
+        sleep: how the pacing waits; `pitstop.testing.FakeClock.sleep` makes it run on
+            fake time in tests.
     """
 
     def __init__(
@@ -211,6 +214,7 @@ class SimulatedLLM:
         price_as: str | None = None,
         price: PriceLike | None = None,
         prompt_cache: bool = True,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         if time_to_first_token < 0:
             raise ConfigError(
@@ -221,6 +225,7 @@ class SimulatedLLM:
         self.time_to_first_token = time_to_first_token
         self.tokens_per_second = tokens_per_second
         self.seed = seed
+        self.sleep = sleep
         self.model = "simulated-llm"
         self.pricing = Pricing(price_as, price)
         """How the simulated usage is priced."""
@@ -252,13 +257,13 @@ class SimulatedLLM:
         input_tokens = count_message_tokens(messages) + tool_tokens
         cached = self._cached_tokens(messages, tool_tokens) if self.prompt_cache else 0
         if self.time_to_first_token:
-            await asyncio.sleep(self.time_to_first_token * rng.uniform(0.85, 1.15))
+            await self.sleep(self.time_to_first_token * rng.uniform(0.85, 1.15))
         pieces = split_tokens(text)
         if max_tokens is not None:
             pieces = pieces[:max_tokens]
         base = 1.0 / self.tokens_per_second
         for piece in pieces:
-            await asyncio.sleep(base * rng.uniform(0.7, 1.3))
+            await self.sleep(base * rng.uniform(0.7, 1.3))
             yield piece
         out = len(pieces)
         for k, call in enumerate(calls):
@@ -292,10 +297,9 @@ class SimulatedLLM:
         self, messages: Sequence[Message], tools: Sequence[ToolSpec]
     ) -> tuple[list[ToolCall], str]:
         """The tool calls and the text this model answers with (no pacing)."""
-        system = next((m.content for m in messages if m.role == "system"), "")
         last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
         task = messages[last_user].content if last_user >= 0 else ""
-        if not tools and "summar" in system.lower():
+        if is_summary_request(messages, tools):
             return [], self._summary(task)
         results = [m for m in messages[last_user + 1 :] if m.role == "tool"]
         if results:
@@ -483,24 +487,19 @@ class SimulatedLLM:
         """
         asked: list[str] = []
         tools: dict[str, int] = {}
-        notes: list[str] = []
-        for line in transcript.splitlines():
-            line = line.strip()
-            if line.startswith("(earlier summary)"):
-                m = re.search(r"The user asked: (.*?)(?:\. Tools called: (.*?))?\.?$", line)
+        for line in read_transcript(transcript):
+            if line.kind == "summary":
+                m = re.search(r"The user asked: (.*?)(?:\. Tools called: (.*?))?\.?$", line.text)
                 if m:
                     asked.extend(a for a in m.group(1).split("; ") if a)
                     for part in (m.group(2) or "").split(", "):
                         name, _, n = part.rpartition(" x")
                         if name and n.isdigit():
                             tools[name] = tools.get(name, 0) + int(n)
-            elif line.startswith("user:"):
-                asked.append(line[5:].strip().rstrip(".?!")[:80])
-            elif line.startswith("assistant called "):
-                name = line[len("assistant called "):].split("(", 1)[0]
-                tools[name] = tools.get(name, 0) + 1
-            elif line.startswith("assistant:") and not notes:
-                notes.append(line[10:].strip().split("\n")[0][:100])
+            elif line.kind == "said" and line.role == "user":
+                asked.append(line.text.rstrip(".?!")[:80])
+            elif line.kind == "called" and line.role == "assistant":
+                tools[line.tool] = tools.get(line.tool, 0) + 1
         if not asked and not tools:
             return "Summary of the earlier conversation: nothing of note was said."
         text = "Summary of the earlier conversation. The user asked: " + "; ".join(asked)

@@ -8,7 +8,7 @@ by the decoder without being built.
 
 `sse_chunks` splits the bytes into events (``data:`` lines, ``:`` keep-alive comments,
 blank-line separators, ``\\r\\n`` or ``\\n``), stops at ``[DONE]``, and raises
-`BadChunk` with the offending bytes for a line that is not JSON or not a chunk.
+`_BadChunk` with the offending bytes for a line that is not JSON or not a chunk.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 import msgspec
 
-from pitstop.llm._stream_errors import BadChunk
+from pitstop.llm._stream_errors import _BadChunk
 
-__all__ = ["BadChunk", "Chunk", "sse_chunks"]
+__all__ = ["Chunk", "sse_chunks"]
 
 
 class Function(msgspec.Struct, gc=False):
@@ -76,7 +76,7 @@ async def sse_chunks(body: AsyncIterator[bytes]) -> AsyncIterator[Chunk]:
     """The chunks of an SSE body, decoded, until ``data: [DONE]`` or the body ends.
 
     Raises:
-        BadChunk: a ``data:`` payload that is not JSON or not shaped like a chunk.
+        _BadChunk: a ``data:`` payload that is not JSON or not shaped like a chunk.
     """
     rest = b""
     data: list[bytes] = []
@@ -111,6 +111,6 @@ def _decoded(payload: bytes) -> Chunk:
     try:
         return _decode(payload)
     except msgspec.ValidationError as e:
-        raise BadChunk(payload, f"a chunk of the wrong shape ({e})") from None
+        raise _BadChunk(payload, f"a chunk of the wrong shape ({e})") from None
     except msgspec.DecodeError as e:
-        raise BadChunk(payload, f"not JSON ({e})") from None
+        raise _BadChunk(payload, f"not JSON ({e})") from None

@@ -3,10 +3,10 @@ a `pitstop.errors` exception or a retry."""
 
 from __future__ import annotations
 
-__all__ = ["BadChunk", "StreamCutError", "StreamErrorEvent"]
+__all__: list[str] = []  # private signals only, imported by name
 
 
-class BadChunk(Exception):
+class _BadChunk(Exception):
     """An SSE event that is not a JSON chat completion chunk."""
 
     def __init__(self, data: bytes, reason: str) -> None:
@@ -20,9 +20,9 @@ class BadChunk(Exception):
         return repr(data)
 
 
-class StreamCutError(Exception):
+class _StreamCutError(Exception):
     """The body ended cleanly but without a finish reason: the server went away."""
 
 
-class StreamErrorEvent(Exception):
+class _StreamErrorEvent(Exception):
     """The server sent an error object inside the stream."""

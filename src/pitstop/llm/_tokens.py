@@ -16,6 +16,7 @@ English prose on GPT-style tokenizers. Every message adds 4 tokens of framing.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -30,11 +31,23 @@ __all__ = [
     "count_tokens",
     "encoder_for",
     "encoding_name",
+    "split_tokens",
     "tokenizer_for",
 ]
 
 MESSAGE_OVERHEAD_TOKENS = 4
 """Tokens of role and framing each chat message adds."""
+
+_DELTA_RE = re.compile(r"\s*\S+|\s+")
+
+
+def split_tokens(text: str) -> list[str]:
+    """Split text into word-sized stream deltas that join back to the same text.
+
+    The simulated models stream these pieces; they are not the model's tokens (see
+    `count_tokens` for those).
+    """
+    return _DELTA_RE.findall(text)
 
 # Model-name prefixes -> encoding; the first match wins (so "gpt-4o" before "gpt-4").
 _ENCODINGS: tuple[tuple[str, str], ...] = (

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pitstop._metrics.monitor import Span
-from pitstop.notebook._gantt import NoRunRecorded
+from pitstop.errors import NoRunRecorded
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -149,5 +149,5 @@ def show_batch_timeline(source: Any, batch: str | None = None) -> None:
     buf = io.BytesIO()
     batch_timeline(source, data.batch).savefig(buf, format="png", dpi=96,
                                                bbox_inches="tight")
-    display({"image/png": buf.getvalue(), "text/plain": batch_timeline_text(data)},  # type: ignore[no-untyped-call]
+    display({"image/png": buf.getvalue(), "text/plain": batch_timeline_text(data)},
             raw=True)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pitstop._metrics.monitor import Span
-from pitstop.errors import PitstopError
+from pitstop.errors import NoRunRecorded, PitstopError
 from pitstop.notebook._state import format_seconds
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from pitstop.notebook._live import LiveTimeline
 
-__all__ = ["Bar", "Lane", "NoRunRecorded", "TimelineData", "peak_overlap", "show_timeline",
+__all__ = ["Bar", "Lane", "TimelineData", "peak_overlap", "show_timeline",
            "timeline", "timeline_bundle", "timeline_data", "timeline_text"]
 
 COLOURS = {
@@ -50,13 +50,6 @@ LEGEND = {
 INSTANT = 0.02
 """Spans shorter than this share of the chart are drawn as a marker, not a bar."""
 MARKER = "D"
-
-
-class NoRunRecorded(PitstopError, LookupError):
-    """There is no recorded run to draw (none yet, or not the task id asked for)."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,7 +310,8 @@ class LiveTimeline:
         """The static chart of the run from the agent's spans (None without an agent)."""
         if self.agent is None or self.task_id is None:
             return None
-        from pitstop.notebook._gantt import NoRunRecorded, timeline_bundle
+        from pitstop.errors import NoRunRecorded
+        from pitstop.notebook._gantt import timeline_bundle
 
         try:
             return timeline_bundle(self.agent, self.task_id)

@@ -25,7 +25,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Enum, Float, TraitError, Unicode, validate
 
 from pitstop.events import ResultEvent, TaskResult
-from pitstop.notebook._runner import Interrupted, agent_cell_transformer, run_sync
+from pitstop.notebook._runner import _Interrupted, agent_cell_transformer, run_sync
 
 if TYPE_CHECKING:
     from pitstop._agent import HybridAgent
@@ -118,7 +118,7 @@ async def run_agent(
     """Stream one task into `view` and return the same dict as `execute_task`.
 
     Cancelling it cancels the run and its tool calls, marks the view interrupted and
-    raises `Interrupted`. Any other exception closes the view as failed and goes on.
+    raises `_Interrupted`. Any other exception closes the view as failed and goes on.
     Tracebacks of user code that failed (a tool, the model function) go to the view:
     folded in the widget, and printed by the text view when `debug` is set.
     """
@@ -139,7 +139,7 @@ async def run_agent(
             view.finish(cancelled=True)
         stopped = sum(1 for s in spans if s.status == "cancelled")
         calls = f" ({stopped} running tool call{'s' if stopped != 1 else ''} stopped)"
-        raise Interrupted(f"the run was cancelled{calls if stopped else ''}.") from None
+        raise _Interrupted(f"the run was cancelled{calls if stopped else ''}.") from None
     except BaseException as exc:  # misuse (ConfigError) or a bug: close the view, then raise
         if view is not None:
             interrupted = isinstance(exc, KeyboardInterrupt)
@@ -294,7 +294,7 @@ class AgentMagics(Magics):
             view.capture()
         try:
             result = await run_agent(agent, task, context, view, debug=args.debug)
-        except Interrupted:
+        except _Interrupted:
             raise
         except PitstopError as exc:  # misuse: a bad session id, a missing context engine...
             raise UsageError(str(exc)) from None

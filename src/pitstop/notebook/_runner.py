@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 
 from IPython.core.error import UsageError
 
-__all__ = ["Interrupted", "agent_cell_transformer", "run_cell_async", "run_sync"]
+__all__ = ["agent_cell_transformer", "run_cell_async", "run_sync"]
 
 T = TypeVar("T")
 
@@ -48,7 +48,7 @@ GRACE_SECONDS = 5.0
 _AGENT_CELL = re.compile(r"%%agent(?:[ \t]+(?P<line>.*?))?[ \t]*\r?\n?")
 
 
-class Interrupted(Exception):
+class _Interrupted(Exception):
     """The run was cancelled (Kernel > Interrupt); the message says what was stopped."""
 
 
@@ -63,10 +63,18 @@ def _allow_nesting(loop: asyncio.AbstractEventLoop) -> None:
     if getattr(loop, "_nest_patched", False):
         return
     try:
-        import nest_asyncio2 as nest  # type: ignore[import-not-found]
+        import nest_asyncio2 as nest
     except ImportError:  # pragma: no cover - depends on the ipykernel version
-        import nest_asyncio as nest  # type: ignore[import-untyped,no-redef]
+        import nest_asyncio as nest
     nest.apply(loop)
+
+
+def _kernel_loop() -> asyncio.AbstractEventLoop:
+    """The loop IPython runs top-level ``await`` on (when no loop is running)."""
+    from IPython.core.async_helpers import get_asyncio_loop
+
+    loop: asyncio.AbstractEventLoop = get_asyncio_loop()
+    return loop
 
 
 def run_sync(coro: Coroutine[Any, Any, T], *, grace: float = GRACE_SECONDS) -> T:
@@ -77,9 +85,7 @@ def run_sync(coro: Coroutine[Any, Any, T], *, grace: float = GRACE_SECONDS) -> T
     """
     loop = _running_loop()
     if loop is None:
-        from IPython.core.async_helpers import get_asyncio_loop
-
-        loop = get_asyncio_loop()
+        loop = _kernel_loop()
     else:
         _allow_nesting(loop)
     task = loop.create_task(coro)
@@ -94,10 +100,10 @@ def run_sync(coro: Coroutine[Any, Any, T], *, grace: float = GRACE_SECONDS) -> T
                 "ignoring cancellation."
             ) from None
         exc = None if task.cancelled() else task.exception()
-        if isinstance(exc, Interrupted):
+        if isinstance(exc, _Interrupted):
             raise UsageError(f"Interrupted: {exc}") from None
         raise UsageError("Interrupted: the run was cancelled.") from None
-    except Interrupted as exc:
+    except _Interrupted as exc:
         raise UsageError(f"Interrupted: {exc}") from None
 
 
@@ -108,7 +114,7 @@ async def run_cell_async(shell: Any, line: str, cell: str) -> None:
         raise UsageError("The pitstop extension is not loaded; run %load_ext pitstop first.")
     try:
         await magics.agent_async(line, cell)
-    except Interrupted as exc:
+    except _Interrupted as exc:
         task = asyncio.current_task()
         if task is not None:
             task.uncancel()  # the interrupt is handled: later awaits in this cell run normally

@@ -122,7 +122,7 @@ def static_bundle(state: RunState, *, agent: str = "", cancelled: bool = False,
     return {"text/html": "".join(parts), "text/plain": plain}
 
 
-class StreamView(widgets.VBox):
+class StreamView(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
     """A live view of one run: status, tool-call chips and the streamed answer.
 
     Feed it the events of `HybridAgent.execute_task_streaming` with `handle`, then
@@ -233,7 +233,7 @@ class StreamView(widgets.VBox):
             self._capturing = True
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
         if bundle is not None:  # where no widget renders, show the run as text
             bundle["text/plain"] = self._plain()
         return bundle

@@ -38,7 +38,7 @@ def ttl_label(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
-class TTLTuner(widgets.VBox):
+class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
     """Sliders per tool that replay the recorded tool calls under candidate TTLs.
 
     Args:
@@ -227,7 +227,7 @@ class TTLTuner(widgets.VBox):
         return buf.getvalue()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
         if bundle is not None:  # where no widget renders, show the table
             frame = self.summary_frame()
             bundle["text/plain"] = ("TTLTuner: no tool calls recorded yet" if frame.empty

@@ -21,8 +21,7 @@ from typing import Any, NamedTuple, Protocol
 from pitstop._cache.keys import decode
 from pitstop._redact import redact_text, redact_url
 
-__all__ = ["Backend", "BackendGuard", "DamagedEntry", "Entry", "Freshness", "Hit", "Matcher",
-           "read_hit"]
+__all__ = ["Backend", "BackendGuard", "Entry", "Freshness", "Hit", "Matcher", "read_hit"]
 
 logger = logging.getLogger("pitstop._cache")
 
@@ -44,7 +43,7 @@ class Hit(NamedTuple):
     """The entry's labels."""
 
 
-class DamagedEntry(Exception):
+class _DamagedEntry(Exception):
     """A stored entry that cannot be read back (internal: the backend drops it)."""
 
 
@@ -54,7 +53,7 @@ def read_hit(value_text: str | bytes | None, latency: Any, labels: Any, *,
     a finite latency >= 0 and a list of label strings.
 
     Raises:
-        DamagedEntry: any part is not what pitstop writes.
+        _DamagedEntry: any part is not what pitstop writes.
     """
     try:
         if value_text is not None:
@@ -62,12 +61,12 @@ def read_hit(value_text: str | bytes | None, latency: Any, labels: Any, *,
         if isinstance(labels, (str, bytes)):
             labels = decode(labels)
     except (ValueError, TypeError) as exc:  # JSONDecodeError, UnicodeDecodeError
-        raise DamagedEntry(f"not JSON ({type(exc).__name__})") from None
+        raise _DamagedEntry(f"not JSON ({type(exc).__name__})") from None
     if (isinstance(latency, bool) or not isinstance(latency, (int, float))
             or not 0 <= latency < float("inf")):
-        raise DamagedEntry(f"latency {latency!r:.40} is not a duration")
+        raise _DamagedEntry(f"latency {latency!r:.40} is not a duration")
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
-        raise DamagedEntry(f"labels {labels!r:.40} are not a list of strings")
+        raise _DamagedEntry(f"labels {labels!r:.40} are not a list of strings")
     return Hit(value, float(latency), tuple(labels))
 
 

@@ -26,11 +26,11 @@ from pathlib import Path
 
 from pitstop._cache.backends.base import (
     BackendGuard,
-    DamagedEntry,
     Entry,
     Freshness,
     Hit,
     Matcher,
+    _DamagedEntry,
     logger,
     read_hit,
 )
@@ -192,7 +192,7 @@ class DiskBackend:
         self._guard.succeeded()
         try:
             return read_hit(row[0], row[1], row[2])
-        except DamagedEntry as exc:
+        except _DamagedEntry as exc:
             self._guard.damaged(key, str(exc))
             await self.delete(key, now)
             return None
@@ -271,7 +271,7 @@ class DiskBackend:
         """True when `matcher` picks the row, or its labels cannot be read (it goes too)."""
         try:
             return matcher(tool, read_hit(None, 0.0, labels).labels)
-        except DamagedEntry as exc:
+        except _DamagedEntry as exc:
             self._guard.damaged(key, str(exc))
             return True
 

@@ -26,11 +26,11 @@ from typing import Any
 
 from pitstop._cache.backends.base import (
     BackendGuard,
-    DamagedEntry,
     Entry,
     Freshness,
     Hit,
     Matcher,
+    _DamagedEntry,
     read_hit,
 )
 from pitstop._cache.keys import decode
@@ -293,9 +293,9 @@ class RedisBackend:
         try:
             stored = decode(raw)  # JSON only: nothing is ever unpickled
             if not isinstance(stored, dict) or not {"v", "l", "b"} <= stored.keys():
-                raise DamagedEntry("not an entry pitstop wrote")
+                raise _DamagedEntry("not an entry pitstop wrote")
             return read_hit(None, stored["l"], stored["b"], value=stored["v"])
-        except (DamagedEntry, ValueError, TypeError) as exc:
+        except (_DamagedEntry, ValueError, TypeError) as exc:
             await self._drop(key, str(exc) or type(exc).__name__, now)
             return None
 
@@ -358,9 +358,9 @@ class RedisBackend:
             try:
                 tool, labels = decode(raw)
                 if not isinstance(tool, str):
-                    raise DamagedEntry(f"tool {tool!r:.40} is not a name")
+                    raise _DamagedEntry(f"tool {tool!r:.40} is not a name")
                 labels = read_hit(None, 0.0, labels).labels
-            except (DamagedEntry, ValueError, TypeError) as exc:
+            except (_DamagedEntry, ValueError, TypeError) as exc:
                 self._guard.damaged(k.decode(errors="replace"), str(exc) or "unreadable")
                 doomed.append(k)  # what cannot be read is removed
                 continue

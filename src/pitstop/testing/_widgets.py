@@ -1,4 +1,4 @@
-"""Test doubles for the notebook layer: count what widgets would send to a browser.
+"""Doubles for the notebook layer: count what widgets would send to a browser.
 
 `record_comms` swaps the comm factory ipywidgets uses for one that records every
 message (the widget's opening state and each update) with its size, the way
@@ -14,7 +14,6 @@ message envelope (header, parent header, signature) is not included; see
 
 from __future__ import annotations
 
-import heapq
 import json
 import uuid
 from collections.abc import Iterator
@@ -22,8 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CommRecorder", "FakeLoop", "Message", "StreamRecorder", "envelope_bytes",
-           "record_comms"]
+__all__ = ["CommRecorder", "SentMessage", "StreamRecorder", "envelope_bytes", "record_comms"]
 
 
 def _size(content: Any, buffers: Any = None) -> int:
@@ -32,11 +30,12 @@ def _size(content: Any, buffers: Any = None) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
+class SentMessage:
     """One message that would reach the browser."""
 
     kind: str
-    """``open`` (a widget's first state), ``update`` (a comm message) or ``stream``."""
+    """``open`` (a widget's first state), ``update`` (a comm message), ``stream`` or
+    ``display`` (an HTML block a `StreamView` committed)."""
     nbytes: int
     data: Any
 
@@ -45,10 +44,10 @@ class Message:
 class CommRecorder:
     """The messages recorded by `record_comms`, oldest first."""
 
-    messages: list[Message] = field(default_factory=list)
+    messages: list[SentMessage] = field(default_factory=list)
 
     def record(self, kind: str, data: Any, buffers: Any = None) -> None:
-        self.messages.append(Message(kind, _size(data, buffers), data))
+        self.messages.append(SentMessage(kind, _size(data, buffers), data))
 
     @property
     def nbytes(self) -> int:
@@ -98,12 +97,12 @@ class StreamRecorder:
     """A `StreamView` sink that records each committed HTML block as the
     ``display_data`` message a kernel would send."""
 
-    messages: list[Message] = field(default_factory=list)
+    messages: list[SentMessage] = field(default_factory=list)
 
     def __call__(self, block: str) -> None:
         content = {"data": {"text/html": block, "text/plain": "<IPython.core.display.HTML "
                                                               "object>"}, "metadata": {}}
-        self.messages.append(Message("display", _size(content), content))
+        self.messages.append(SentMessage("display", _size(content), content))
 
     @property
     def text(self) -> str:
@@ -125,50 +124,3 @@ def envelope_bytes(msg_type: str = "comm_msg") -> int:
     msg = session.msg(msg_type, {}, parent=parent)
     frames = session.serialize(msg)
     return sum(len(f) for f in frames) - len(b"{}")
-
-
-class FakeLoop:
-    """A fake clock with timers, for driving a `Coalescer` or `StreamView` without sleeping.
-
-    Pass ``clock=fake.clock`` and ``call_later=fake.call_later``; `advance` moves time
-    forward and fires the timers that fall due, in order.
-    """
-
-    def __init__(self, start: float = 0.0) -> None:
-        self.now = start
-        self._timers: list[tuple[float, int, Any]] = []
-        self._seq = 0
-
-    def clock(self) -> float:
-        return self.now
-
-    def call_later(self, delay: float, callback: Any) -> _FakeTimer:
-        self._seq += 1
-        timer = _FakeTimer(callback)
-        heapq.heappush(self._timers, (self.now + delay, self._seq, timer))
-        return timer
-
-    def advance(self, to: float) -> None:
-        """Move the clock to `to`, firing every timer due by then at its own time."""
-        while self._timers and self._timers[0][0] <= to:
-            when, _, timer = heapq.heappop(self._timers)
-            self.now = max(self.now, when)
-            if not timer.cancelled:
-                timer.callback()
-        self.now = max(self.now, to)
-
-    @property
-    def pending(self) -> int:
-        """Timers armed and not cancelled."""
-        return sum(1 for _, _, t in self._timers if not t.cancelled)
-
-
-class _FakeTimer:
-    __slots__ = ("callback", "cancelled")
-
-    def __init__(self, callback: Any) -> None:
-        self.callback = callback
-        self.cancelled = False
-
-    def cancel(self) -> None:
-        self.cancelled = True

@@ -36,9 +36,12 @@ ALLOWED: dict[str, set[str]] = {
     "otel": CORE | {"pitstop"},
     "distributed": CORE | {"pitstop"},
     "testing": {"llm"},
+    "_emulator": {"llm"},
+    "emulator": {"_emulator", "llm"},
 }
 FACADE = {"pitstop", "__main__"}  # may import anything
-ADAPTERS = {"notebook", "otel", "distributed", "testing"}  # the core never imports these
+# the core never imports these
+ADAPTERS = {"notebook", "otel", "distributed", "testing", "emulator", "_emulator"}
 
 
 def room_of(module: str) -> str:

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                    "(python -m pitstop emulate --help)")
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "emulate":
-        from pitstop.emulator import main as emulate
+        from pitstop.emulator import _main as emulate
 
         return emulate(argv[1:])
     args = parser.parse_args(argv)

@@ -281,7 +281,7 @@ class ProviderEmulator:
 # -- the command line ---------------------------------------------------------------------
 
 
-def main(argv: list[str] | None = None) -> int:
+def _main(argv: list[str] | None = None) -> int:
     """``python -m pitstop emulate``: serve until interrupted, then print the counters."""
     import argparse
     import json

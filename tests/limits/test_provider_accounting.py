@@ -10,8 +10,7 @@ import pytest
 from pitstop import Message, RateLimitExceeded, ResourceLimits
 from pitstop._limits import Governor
 from pitstop.llm._base import RateLimitInfo, ToolSpec
-
-from .fakes import FakeClock
+from pitstop.testing import FakeClock
 
 
 def gov(clock: FakeClock, *, provider: bool = True, **limits: object) -> Governor:
@@ -155,11 +154,11 @@ async def test_tokens_in_flight_keep_the_bucket_below_the_providers() -> None:
     clock = FakeClock()
     g = gov(clock, max_tokens_per_minute=600)  # 10 tokens/s, bucket 600
     r = await g.reserve_tokens(500)
-    await clock.advance(30)  # 300 tokens of refill, but 500 are still in flight
+    await clock.run_for(30)  # 300 tokens of refill, but 500 are still in flight
     assert available(g) == pytest.approx(100)  # ours: 100 + 300 capped at 600 - 500
     g.observe(RateLimitInfo(remaining_tokens=100))  # the answer: the provider charged it
     assert not r.in_flight
-    await clock.advance(1)
+    await clock.run_for(1)
     assert available(g) == pytest.approx(110)
 
 
@@ -172,7 +171,7 @@ async def test_settling_lands_a_call_that_got_no_headers() -> None:
     assert a.in_flight and not b.in_flight
     g.settle_tokens(a, 50)
     assert not a.in_flight
-    await clock.advance(60)
+    await clock.run_for(60)
     assert available(g) == pytest.approx(600)
 
 
@@ -211,8 +210,8 @@ async def test_a_call_never_answered_stops_holding_the_bucket_down() -> None:
     clock = FakeClock()
     g = gov(clock, max_tokens_per_minute=600)
     lost = await g.reserve_tokens(500)  # its call dies: no answer, never settled
-    await clock.advance(IN_FLIGHT_TTL_S + 1)
+    await clock.run_for(IN_FLIGHT_TTL_S + 1)
     await g.reserve_tokens(10)  # any later reservation sweeps the stale entry
     assert not lost.in_flight
-    await clock.advance(60)
+    await clock.run_for(60)
     assert available(g) == pytest.approx(590)  # only the later call is still in flight

@@ -18,12 +18,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from pitstop._emulator.provider import Answer, Provider, RequestError
+from pitstop._emulator.provider import Answer, Provider, _RequestError
 
-__all__ = ["StreamCut", "build_app", "quiet_cuts"]
+__all__ = ["_StreamCut", "build_app", "quiet_cuts"]
 
 
-class StreamCut(Exception):
+class _StreamCut(Exception):
     """Raised inside a streamed answer to drop the connection mid-answer (a fault)."""
 
 
@@ -31,7 +31,7 @@ class _DropCuts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         while exc is not None:
-            if isinstance(exc, StreamCut):
+            if isinstance(exc, _StreamCut):
                 return False
             exc = exc.__cause__ or exc.__context__
         return True
@@ -88,7 +88,7 @@ def build_app(provider: Provider) -> Starlette:
                           "invalid_request_error")
         try:
             admission, answer, stream = await provider.handle(body)
-        except RequestError as e:
+        except _RequestError as e:
             return _error(e.status, str(e), "invalid_request_error", param=e.param)
         if answer is None:
             return _error(429, admission.message, admission.limit or "tokens",
@@ -102,7 +102,7 @@ def build_app(provider: Provider) -> Starlette:
         if not stream:
             await provider.sleep(answer.ttft + answer.per_piece * len(answer.pieces))
             if answer.fault == "cut":
-                raise StreamCut("fault injection: connection dropped before the answer")
+                raise _StreamCut("fault injection: connection dropped before the answer")
             message: dict[str, Any] = {"role": "assistant", "content": answer.text or None,
                                        "refusal": None}
             if answer.calls:
@@ -164,7 +164,7 @@ async def _sse(provider: Provider, a: Answer, ident: str, created: int, model: s
     owed = 0.0  # pacing owed: sleep in steps of at least 5 ms, not once per delta
     for i, piece in enumerate(a.pieces):
         if a.fault == "cut" and i == a.cut_at:
-            raise StreamCut("fault injection: stream cut mid-answer")
+            raise _StreamCut("fault injection: stream cut mid-answer")
         if a.per_piece:
             owed += provider.jittered(a.per_piece)
             if owed >= 0.005:
@@ -172,7 +172,7 @@ async def _sse(provider: Provider, a: Answer, ident: str, created: int, model: s
                 owed = 0.0
         yield chunk({"content": piece})
     if a.fault == "cut":  # an answer with no text: cut before the tool calls finish
-        raise StreamCut("fault injection: stream cut mid-answer")
+        raise _StreamCut("fault injection: stream cut mid-answer")
     for index, call in enumerate(a.calls):
         head = _call_json(call, index)
         args = head["function"]["arguments"]

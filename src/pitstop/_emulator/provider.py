@@ -23,7 +23,7 @@ from pitstop.llm._base import LLMResponse, Message, ToolCall, ToolSpec
 from pitstop.llm._function import split_tokens
 from pitstop.llm._tokens import count_chat_message_tokens, count_chat_tools_tokens, count_tokens
 
-__all__ = ["Answer", "Brain", "Provider", "RequestError"]
+__all__ = ["Answer", "Brain", "Provider", "_RequestError"]
 
 Brain = Callable[
     [list[Message], list[ToolSpec]], "LLMResponse | str | Awaitable[LLMResponse | str]"
@@ -36,7 +36,7 @@ PROMPT_CACHE_STEP = 128
 """...in steps of this many tokens."""
 
 
-class RequestError(Exception):
+class _RequestError(Exception):
     """A request the provider answers with a 4xx (bad JSON, missing fields)."""
 
     def __init__(self, status: int, message: str, param: str | None = None) -> None:
@@ -75,7 +75,7 @@ def to_messages(raw: Sequence[Mapping[str, Any]]) -> list[Message]:
         if role == "developer":
             role = "system"
         if role not in ("system", "user", "assistant", "tool"):
-            raise RequestError(400, f"Invalid role {role!r} in messages.", "messages")
+            raise _RequestError(400, f"Invalid role {role!r} in messages.", "messages")
         content = m.get("content")
         if isinstance(content, list):
             content = "".join(
@@ -167,21 +167,21 @@ class Provider:
     def parse(self, body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, bool]:
         """The messages, tools, max_tokens and stream flag of a request body."""
         if not isinstance(body, dict):
-            raise RequestError(400, "The request body must be a JSON object.")
+            raise _RequestError(400, "The request body must be a JSON object.")
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(
             isinstance(m, dict) for m in messages
         ):
-            raise RequestError(400, "'messages' must be a non-empty array of objects.",
+            raise _RequestError(400, "'messages' must be a non-empty array of objects.",
                                "messages")
         tools = body.get("tools") or []
         if not isinstance(tools, list):
-            raise RequestError(400, "'tools' must be an array.", "tools")
+            raise _RequestError(400, "'tools' must be an array.", "tools")
         max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
         if max_tokens is None:
             max_tokens = self.default_max_tokens
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens < 1:
-            raise RequestError(400, f"max_tokens must be an integer >= 1, got {max_tokens!r}.",
+            raise _RequestError(400, f"max_tokens must be an integer >= 1, got {max_tokens!r}.",
                                "max_tokens")
         return messages, tools, max_tokens, bool(body.get("stream", False))
 
@@ -215,7 +215,7 @@ class Provider:
         try:
             messages, tools, max_tokens, stream = self.parse(body)
             conversation, specs = to_messages(messages), to_specs(tools)
-        except RequestError:
+        except _RequestError:
             self.counters["bad_requests"] += 1
             raise
         prompt, cached = self.count_prompt(messages, tools)

@@ -20,8 +20,12 @@ from typing import Any, Literal
 from pitstop._emulator.quota import Admission, Quota
 from pitstop.errors import ConfigError
 from pitstop.llm._base import LLMResponse, Message, ToolCall, ToolSpec
-from pitstop.llm._function import split_tokens
-from pitstop.llm._tokens import count_chat_message_tokens, count_chat_tools_tokens, count_tokens
+from pitstop.llm._tokens import (
+    count_chat_message_tokens,
+    count_chat_tools_tokens,
+    count_tokens,
+    split_tokens,
+)
 
 __all__ = ["Answer", "Brain", "Provider", "_RequestError"]
 

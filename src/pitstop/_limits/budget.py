@@ -21,16 +21,15 @@ contact with money.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
-import warnings
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from pitstop._limits.bucket import TokenBucket
 from pitstop._limits.gate import Clock, Gate, Sleep, _Refusal
+from pitstop._limits.shared import RETRY_S, RedisGate
 from pitstop.errors import BudgetExceeded
 
 __all__ = [
@@ -45,9 +44,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("pitstop.limits")
-
-RETRY_S = 5.0
-"""Seconds between tries of a Redis that failed (as for the shared rate limits)."""
 
 MICRO = 1_000_000
 """Micro-dollars per dollar."""
@@ -221,10 +217,10 @@ Returns status (0 taken, 1 wait, 2 total exhausted, 3 above an hour's budget), t
 in ms, the hour bucket's level and the total spent."""
 
 
-class RedisSpendGate(_SpendGate):
+class RedisSpendGate(_SpendGate, RedisGate[tuple[int, float], LocalSpendGate]):
     """Budgets in one Redis hash, shared by every process with the same key."""
 
-    shared = True
+    _log = logger
 
     def __init__(
         self,
@@ -241,61 +237,22 @@ class RedisSpendGate(_SpendGate):
         fallback: bool = False,
     ) -> None:
         super().__init__(per_hour=per_hour, total=total, clock=clock, sleep=sleep)
-        self.timeout = timeout
-        self.fallback = fallback
-        self._local: LocalSpendGate | None = None
-        self._retry_at = 0.0
-        self.key = key
-        self.url = url
-        self._script = client.register_script(SPEND_SCRIPT)
-        self._bucket_clock = bucket_clock
-        self._background: set[asyncio.Task[Any]] = set()
-        self.errors = 0
-        self.last_error: str | None = None
+        self._setup_redis(client=client, script=SPEND_SCRIPT, key=key, url=url,
+                          bucket_clock=bucket_clock, timeout=timeout, fallback=fallback)
 
     async def _call(self, op: str, amount: int) -> tuple[int, float]:
         now = "" if self._bucket_clock is None else str(int(self._bucket_clock() * 1000))
         args = [op, str(int(amount)), str(self.per_hour or 0), str(self.total or 0), now]
-        from redis.exceptions import RedisError
-
-        try:
-            async with asyncio.timeout(self.timeout):
-                status, delay, level, spent = await self._script(keys=[self.key], args=args)
-        except (RedisError, OSError, TimeoutError) as exc:
-            self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else (
-                f"{type(exc).__name__} after redis_timeout={self.timeout:g} s"
-            )
-            raise _Refusal("unavailable", waited=0.0, delay=math.inf) from exc
+        status, delay, level, spent = await self._run_script(args)
         self.hour_level = float(level)
         self.spent_total = int(spent)
         return int(status), int(delay) / 1000.0
 
-    def take_now(self, amount: float) -> bool:
-        return False  # a shared budget always needs a round trip
+    def _take_call(self, amount: float) -> Coroutine[Any, Any, tuple[int, float]]:
+        return self._call("take", int(amount))
 
-    async def attempt(self, amount: float) -> float:
-        if self.clock() < self._retry_at:  # Redis failed lately: no round trip
-            if self._local is not None:
-                return self._take_local(amount)
-            raise _Refusal("unavailable", waited=0.0, delay=math.inf)
-        call = asyncio.ensure_future(self._call("take", int(amount)))
-        try:
-            status, delay = await asyncio.shield(call)
-        except asyncio.CancelledError:
-            call.add_done_callback(lambda c: self._undo(c, int(amount)))
-            raise
-        except _Refusal:
-            self._retry_at = self.clock() + RETRY_S
-            if not self.fallback:
-                raise
-            self._go_local()
-            return self._take_local(amount)
-        self._retry_at = 0.0
-        if self._local is not None:
-            self._local = None
-            logger.warning("The shared spend budget at %s answers again; it is used again.",
-                           self.url)
+    def _admit(self, result: tuple[int, float], amount: float) -> float:
+        status, delay = result
         if status == 2:
             raise _Exhausted("max_cost_total", self.spent_total)
         if status == 3:
@@ -305,26 +262,28 @@ class RedisSpendGate(_SpendGate):
         self.meter.add(amount, self.clock())
         return 0.0
 
-    def _go_local(self) -> None:
-        """Redis failed and ``on_redis_outage='local'``: count against a budget of this
-        process, starting from the last spend Redis reported, until the next retry."""
-        if self._local is not None:
-            return
+    def _back_on_redis(self) -> None:
+        logger.warning("The shared spend budget at %s answers again; it is used again.",
+                       self.url)
+
+    def _make_local(self) -> LocalSpendGate:
+        """Count against a budget of this process, starting from the last spend Redis
+        reported."""
         local = LocalSpendGate(per_hour=None, total=None, clock=self.clock, sleep=self.sleep)
         local.per_hour, local.total = self.per_hour, self.total
         local.spent_total = self.spent_total
         if self.per_hour is not None:
             local.bucket = TokenBucket(self.per_hour / HOUR, self.per_hour, now=self.clock())
             local.bucket.level = self.hour_level
-        self._local = local
-        message = (
+        return local
+
+    def _outage_message(self) -> str:
+        return (
             f"The shared spend budget lives in Redis at {self.url}, which failed "
             f"({self.last_error}); on_redis_outage='local': this process now counts its own "
             "spend against the whole budget, so N processes together may spend up to N times "
             f"it, until Redis answers again (tried every {RETRY_S:g} s)."
         )
-        logger.warning(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _take_local(self, amount: float) -> float:
         assert self._local is not None
@@ -336,28 +295,9 @@ class RedisSpendGate(_SpendGate):
             self.meter.add(amount, self.clock())
         return delay
 
-    def _undo(self, call: asyncio.Future[tuple[int, float]], amount: int) -> None:
-        if not call.cancelled() and call.exception() is None and call.result()[0] == 0:
-            self._spawn(self._call("adjust", -amount))
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any], *, kick: bool = False) -> None:
-        try:
-            task = asyncio.get_running_loop().create_task(coro)
-        except RuntimeError:
-            coro.close()
-            return
-        self._background.add(task)
-
-        def done(t: asyncio.Task[Any]) -> None:
-            self._background.discard(t)
-            if t.cancelled():
-                return
-            if t.exception() is None:
-                if kick:
-                    self.kick()
-            # a failed background settlement is counted in `errors`; nothing to raise to
-
-        task.add_done_callback(done)
+    def _undo_take(self, result: tuple[int, float], amount: float) -> None:
+        if result[0] == 0:
+            self._spawn(self._call("adjust", -int(amount)))
 
     def adjust(self, delta: float) -> None:
         if not delta:
@@ -379,12 +319,10 @@ class RedisSpendGate(_SpendGate):
         await self._call("peek", 0)
 
     async def aclose(self) -> None:
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self._drain()
 
     def stats(self) -> dict[str, float | int]:
-        return {**super().stats(), "redis_errors": self.errors,
-                "local_fallback": self._local is not None}
+        return {**super().stats(), **self._redis_stats()}
 
 
 def task_budget_refusal(

@@ -18,25 +18,19 @@ Every script call has its own timeout. When Redis fails, a request is refused
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import math
 import uuid
-import warnings
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from pitstop._limits.bucket import TokenBucket
-from pitstop._limits.gate import Clock, Gate, Sleep, _Refusal
+from pitstop._limits.gate import Clock, Sleep
+from pitstop._limits.shared import RETRY_S, RedisGate
 
 __all__ = ["BUCKET_SCRIPT", "CLAIM_SLACK_S", "RETRY_S", "RedisBucketGate"]
 
 CLAIM_SLACK_S = 2.0
 """Seconds a claim outlives the time its holder was told to wait."""
-
-RETRY_S = 5.0
-"""Seconds between tries of a Redis that failed; meanwhile requests are refused at once
-(``on_redis_outage='refuse'``) or served locally (``'local'``), without a round trip."""
 
 logger = logging.getLogger("pitstop._limits")
 
@@ -104,7 +98,7 @@ return {string.format('%.17g', result), string.format('%.17g', level)}
 per second, capacity, amount, now ('' for the server's TIME), claim owner, claim slack."""
 
 
-class RedisBucketGate(Gate):
+class RedisBucketGate(RedisGate[float, TokenBucket]):
     """A per-minute limit kept in a Redis hash, shared by every user of the same key.
 
     Args:
@@ -120,7 +114,7 @@ class RedisBucketGate(Gate):
             (``on_redis_outage='local'``) instead of refusing every request.
     """
 
-    shared = True
+    _log = logger
 
     def __init__(
         self,
@@ -138,25 +132,14 @@ class RedisBucketGate(Gate):
         fallback: bool = False,
     ) -> None:
         super().__init__(name, clock=clock, sleep=sleep)
-        self.key = key
-        self.url = url
+        self._setup_redis(client=client, script=BUCKET_SCRIPT, key=key, url=url,
+                          bucket_clock=bucket_clock, timeout=timeout, fallback=fallback)
         self.per_minute = per_minute
         self.capacity = capacity
         self.rate = per_minute / 60.0
-        self._script = client.register_script(BUCKET_SCRIPT)
-        self._bucket_clock = bucket_clock
         self._owner = uuid.uuid4().hex
-        self._background: set[asyncio.Task[Any]] = set()
         self.level = float(capacity)
         """The bucket's level in the last reply from Redis."""
-        self.errors = 0
-        self.last_error: str | None = None
-        self.timeout = timeout
-        """Seconds one script call may take before Redis counts as down."""
-        self.fallback = fallback
-        """True: while Redis is down, enforce the limit with a bucket of this process."""
-        self._local: TokenBucket | None = None
-        self._retry_at = 0.0
 
     async def _call(self, op: str, amount: float, owner: str = "") -> float:
         now = "" if self._bucket_clock is None else repr(self._bucket_clock())
@@ -169,64 +152,32 @@ class RedisBucketGate(Gate):
             owner,
             repr(CLAIM_SLACK_S),
         ]
-        from redis.exceptions import RedisError
-
-        try:
-            async with asyncio.timeout(self.timeout):
-                result, level = await self._script(keys=[self.key], args=args)
-        except (RedisError, OSError, TimeoutError) as exc:
-            self.errors += 1
-            self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else (
-                f"{type(exc).__name__} after redis_timeout={self.timeout:g} s"
-            )
-            raise _Refusal("unavailable", waited=0.0, delay=math.inf) from exc
+        result, level = await self._run_script(args)
         self.level = float(level)
         return float(result)
 
-    def take_now(self, amount: float) -> bool:
-        return False  # a shared bucket always needs a round trip: see `attempt`
+    def _take_call(self, amount: float) -> Coroutine[Any, Any, float]:
+        return self._call("take", amount, self._owner)
 
-    async def attempt(self, amount: float) -> float:
-        if self.clock() < self._retry_at:  # Redis failed lately: no round trip
-            if self._local is not None:
-                return self._take_local(amount)
-            raise _Refusal("unavailable", waited=0.0, delay=math.inf)
-        call = asyncio.ensure_future(self._call("take", amount, self._owner))
-        try:
-            delay = await asyncio.shield(call)
-        except asyncio.CancelledError:
-            # The script may still run; if it took the tokens, give them back.
-            call.add_done_callback(lambda c: self._undo_take(c, amount))
-            raise
-        except _Refusal:
-            self._retry_at = self.clock() + RETRY_S
-            if not self.fallback:
-                raise
-            self._go_local()
-            return self._take_local(amount)
-        self._retry_at = 0.0
-        if self._local is not None:
-            self._local = None
-            logger.warning("The shared limit %s at %s answers again; the shared bucket is "
-                           "used again.", self.name, self.url)
-        if delay <= 0.0:
+    def _admit(self, result: float, amount: float) -> float:
+        if result <= 0.0:
             self.meter.add(amount, self.clock())
-        return delay
+        return result
 
-    def _go_local(self) -> None:
-        """Redis failed and ``on_redis_outage='local'``: use (or keep) a bucket of this
-        process until the next retry."""
-        if self._local is not None:
-            return
-        self._local = TokenBucket(self.rate, self.capacity, now=self.clock())
-        message = (
+    def _back_on_redis(self) -> None:
+        logger.warning("The shared limit %s at %s answers again; the shared bucket is "
+                       "used again.", self.name, self.url)
+
+    def _make_local(self) -> TokenBucket:
+        return TokenBucket(self.rate, self.capacity, now=self.clock())
+
+    def _outage_message(self) -> str:
+        return (
             f"The shared limit {self.name} lives in Redis at {self.url}, which failed "
             f"({self.last_error}); on_redis_outage='local': this process now enforces "
             f"{self.per_minute}/minute on its own, so N processes together may use up to N "
             f"times the quota, until Redis answers again (tried every {RETRY_S:g} s)."
         )
-        logger.warning(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)
 
     def _take_local(self, amount: float) -> float:
         assert self._local is not None
@@ -236,8 +187,8 @@ class RedisBucketGate(Gate):
             self.meter.add(amount, now)
         return delay
 
-    def _undo_take(self, call: asyncio.Future[float], amount: float) -> None:
-        if not call.cancelled() and call.exception() is None and call.result() <= 0.0:
+    def _undo_take(self, result: float, amount: float) -> None:
+        if result <= 0.0:
             self._spawn(self._call("adjust", -amount))
 
     async def wait(
@@ -254,21 +205,6 @@ class RedisBucketGate(Gate):
     def _release_claim(self) -> None:
         if not self.queue:  # nobody here is still after the claim
             self._spawn(self._call("unclaim", 0, self._owner))
-
-    def _spawn(self, coro: Coroutine[Any, Any, float], *, kick: bool = False) -> None:
-        try:
-            task = asyncio.get_running_loop().create_task(coro)
-        except RuntimeError:  # no running loop: nothing can be waiting either
-            coro.close()
-            return
-        self._background.add(task)
-
-        def done(t: asyncio.Task[Any]) -> None:
-            self._background.discard(t)
-            if not t.cancelled() and t.exception() is None and kick:
-                self.kick()
-
-        task.add_done_callback(done)
 
     def adjust(self, delta: float) -> None:
         """Settle a reservation in the shared bucket (in the background)."""
@@ -312,8 +248,7 @@ class RedisBucketGate(Gate):
         if self.queue:
             return
         self._spawn(self._call("unclaim", 0, self._owner))
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        await self._drain()
         self._local = None
 
     def stats(self) -> dict[str, float | int]:
@@ -326,7 +261,6 @@ class RedisBucketGate(Gate):
             "used_last_minute": used,
             "utilisation": used / self.per_minute,
             "admitted": self.meter.total,
-            "redis_errors": self.errors,
-            "local_fallback": self._local is not None,
+            **self._redis_stats(),
             **super().stats(),
         }

@@ -273,25 +273,21 @@ class ToolExecutor:
         """Run calls at most `bound` at a time; results in the order of `calls`."""
         if len(calls) == 1:  # no task, no gather: one call runs in the caller's task
             return [await self.run_one(calls[0], task_id, None)]
-        results: list[ToolResultEvent | None] = [None] * len(calls)
-        index = {id(c): i for i, c in enumerate(calls)}
         if bound >= len(calls):
             done = await asyncio.gather(*(self.run_one(c, task_id, None) for c in calls))
             return list(done)
+        results: list[ToolResultEvent | None] = [None] * len(calls)
         sem = asyncio.Semaphore(bound)
 
-        async def guarded(c: PlannedCall) -> None:
+        async def guarded(i: int, c: PlannedCall) -> None:
             async with sem:
-                results[index[id(c)]] = await self.run_one(c, task_id, None)
+                results[i] = await self.run_one(c, task_id, None)
 
-        tasks = [asyncio.ensure_future(guarded(c)) for c in calls]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        # run_one returns an error result for a failing tool, so only a cancellation of
+        # the caller ends the group early; the group then cancels the calls still running
+        async with asyncio.TaskGroup() as group:
+            for i, c in enumerate(calls):
+                group.create_task(guarded(i, c))
         return [r for r in results if r is not None]
 
 

@@ -171,6 +171,7 @@ class Governor:
         """True: tokens are charged as the provider charges them, and never refunded."""
         self.learned: dict[str, int] = {}
         """Limits learned from the provider's headers: field name -> per-minute figure."""
+        custom_clock = clock is not time.monotonic  # a test's clock: buckets follow it
         self._tasks = self._slots("max_concurrent_tasks", limits.max_concurrent_tasks, sleep)
         self._tool_slots = self._slots(
             "max_concurrent_tool_calls", limits.max_concurrent_tool_calls, sleep
@@ -180,23 +181,23 @@ class Governor:
             limits.max_tokens_per_minute,
             limits.token_capacity,
             sleep,
-            custom_clock=clock is not time.monotonic,
+            custom_clock=custom_clock,
         )
         self._requests = self._bucket(
             "max_requests_per_minute",
             limits.max_requests_per_minute,
             limits.max_requests_per_minute,
             sleep,
-            custom_clock=clock is not time.monotonic,
+            custom_clock=custom_clock,
         )
         self._tool_rate = self._bucket(
             "max_tool_calls_per_minute",
             limits.max_tool_calls_per_minute,
             limits.tool_call_capacity,
             sleep,
-            custom_clock=clock is not time.monotonic,
+            custom_clock=custom_clock,
         )
-        self._spend = self._spend_gate(sleep, custom_clock=clock is not time.monotonic)
+        self._spend = self._spend_gate(sleep, custom_clock=custom_clock)
         self._task_budget_refusals = 0
         self._unacked: deque[Reservation] = deque()
         self._gates: tuple[Gate, ...] = ()

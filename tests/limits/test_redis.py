@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import mmap
 import socket
+import struct
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -120,6 +124,23 @@ async def test_a_claim_keeps_room_for_a_big_request_of_another_process(
     assert await a.attempt(50) == 0.0
     clock.now += 1
     assert await b.attempt(1) == 0.0
+
+
+async def test_processes_that_keep_asking_take_turns(client: aioredis.Redis) -> None:
+    """When the claim holder is served, the claim passes to the process refused behind it,
+    so a process whose queue never empties does not starve another one."""
+    clock = FakeClock(start=100.0)
+    a, b = gate(client, clock, per_minute=60, capacity=1), gate(client, clock, per_minute=60,
+                                                                 capacity=1)
+    assert await a.attempt(1) == 0.0
+    assert await a.attempt(1) == pytest.approx(1.0)  # A claims the next token
+    assert await b.attempt(1) == pytest.approx(2.0)  # B is next in line
+    for first, second in ((a, b), (b, a), (a, b)):
+        clock.now += 1
+        assert await first.attempt(1) == 0.0  # served: the claim passes to the other
+        assert await first.attempt(1) > 0  # its next request waits for its turn
+    clock.now += 1
+    assert await a.attempt(1) > 0 and await b.attempt(1) == 0.0
 
 
 async def test_a_claim_lapses_when_its_holder_stops_asking(client: aioredis.Redis) -> None:
@@ -255,31 +276,57 @@ async def test_an_unreachable_redis_is_a_clear_error(redis_url: str) -> None:
 
 
 _WORKER = """
-import asyncio, json, sys, time
+import asyncio, json, math, mmap, struct, sys
 from pitstop import ResourceLimits
 from pitstop._limits import Governor
 
-url = sys.argv[1]
-print("ready", flush=True)
-start_at, end_at = map(float, sys.stdin.readline().split())
+url, path, me = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open(path, "r+b") as f:
+    shared = mmap.mmap(f.fileno(), 24)  # [fake now, state of worker 0, state of worker 1]
+BUSY = -1.0
+sleepers = 0
+
+def clock():
+    return struct.unpack_from("d", shared, 0)[0]
+
+def state(value):
+    struct.pack_into("d", shared, 8 * (1 + me), value)
+
+async def sleep(seconds):
+    # Publish the wake-up time: the test moves the clock only while both workers sleep.
+    # Only the head of the queue sleeps (no wait timeout: the others wait for their turn).
+    global sleepers
+    sleepers += 1
+    assert sleepers == 1, "one sleeper per worker: its state is the worker's"
+    until = clock() + seconds
+    state(until)
+    try:
+        while clock() < until:
+            await asyncio.sleep(0.0005)
+    finally:
+        state(BUSY)
+        sleepers -= 1
 
 async def main():
     g = Governor(ResourceLimits(max_tool_calls_per_minute=1200, tool_call_burst_size=5,
-                                redis_url=url, namespace="procs"))
+                                redis_url=url, namespace="procs", redis_timeout=30,
+                                resource_wait_timeout_seconds=None),
+                 clock=clock, sleep=sleep)
+    await g.acquire_tool_call()  # at fake time 0: imports, connects, loads the script
+    print("ready", flush=True)
+    start_at, end_at = map(float, sys.stdin.readline().split())
     times = []
     async def requester():
         while True:
             await g.acquire_tool_call()
-            now = time.time()
+            now = clock()
             if now >= end_at:
                 return
             times.append(now)
-    while time.time() < start_at:
-        await asyncio.sleep(0.005)
     try:
-        await asyncio.wait_for(asyncio.gather(*(requester() for _ in range(3))),
-                               end_at - time.time() + 5)
+        await asyncio.wait_for(asyncio.gather(*(requester() for _ in range(3))), 60)
     finally:
+        state(math.inf)  # done: no longer holds the clock back
         await g.aclose()
     print(json.dumps(times))
 
@@ -287,32 +334,70 @@ asyncio.run(main())
 """
 
 
-def test_two_processes_sharing_a_bucket_stay_within_the_shared_limit(redis_url: str) -> None:
+def run_on_shared_fake_clock(
+    procs: list[subprocess.Popen[str]], shared: mmap.mmap, *, real_timeout: float
+) -> None:
+    """Move the workers' fake clock to the earliest wake-up whenever every worker sleeps
+    (none is busy, none has a wake-up due), until all are done."""
+    deadline = time.monotonic() + real_timeout
+    while True:
+        now, *states = struct.unpack_from(f"{1 + len(procs)}d", shared, 0)
+        if all(s == math.inf for s in states):
+            return
+        if all(s > now for s in states):  # all asleep (BUSY is -1, a due wake-up <= now)
+            struct.pack_into("d", shared, 0, min(states))
+        for p, s in zip(procs, states, strict=True):
+            if p.poll() is not None and s != math.inf:
+                pytest.fail(f"a worker died: {p.communicate()[1]}")
+        assert time.monotonic() < deadline, "the workers did not finish"
+        time.sleep(0.0002)
+
+
+def test_two_processes_sharing_a_bucket_stay_within_the_shared_limit(
+    redis_url: str, tmp_path: Path
+) -> None:
     """Two OS processes, each trying to go as fast as it can against 20 calls/s (burst 5),
-    are admitted no more than 20/s + 5 together, and both get a share."""
+    are admitted no more than 20/s + 5 together, and both get a share.
+
+    Both run on one fake clock that moves only while both sleep, so the verdict is about
+    the shared bucket, not about how the machine schedules the processes."""
+    path = tmp_path / "clock"
+    path.write_bytes(struct.pack("3d", 0.0, -1.0, -1.0))  # time 0, both workers busy
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _WORKER, redis_url],
+            [sys.executable, "-c", _WORKER, redis_url, str(path), str(i)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for _ in range(2)
+        for i in range(2)
     ]
-    for p in procs:  # both have imported everything and wait for the start signal
-        assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-    start_at = time.time() + 0.2
-    end_at = start_at + 1.5
-    for p in procs:
-        assert p.stdin is not None
-        p.stdin.write(f"{start_at} {end_at}\n")
-        p.stdin.flush()
-    outs = []
-    for p in procs:
-        out, err = p.communicate(timeout=30)
-        assert p.returncode == 0, err
-        outs.append(json.loads(out))
+    with path.open("r+b") as f:
+        shared = mmap.mmap(f.fileno(), 24)
+    try:
+        for p in procs:  # both have connected, and wait for the start signal
+            assert p.stdout is not None
+            ready = p.stdout.readline().strip()
+            assert ready == "ready", p.communicate()[1]
+        start_at, end_at = 100.0, 101.5
+        struct.pack_into("d", shared, 0, start_at)
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write(f"{start_at} {end_at}\n")
+            p.stdin.flush()
+        run_on_shared_fake_clock(procs, shared, real_timeout=90)
+        outs = []
+        for p in procs:
+            out, err = p.communicate(timeout=30)
+            assert p.returncode == 0, err
+            outs.append(json.loads(out))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shared.close()
     print("admitted per process:", [len(o) for o in outs])
     assert all(len(o) > 3 for o in outs), [len(o) for o in outs]
     times = sorted(t for o in outs for t in o)

@@ -8,8 +8,11 @@ Fairness across processes: within a process, requests queue first come first ser
 (`Gate`). Across processes, the first process whose head request could not be served
 leaves a *claim* of its size in the bucket; the others may then only take what is
 above the claim, so a big request is not starved by a stream of small ones elsewhere.
-A claim lapses on its own shortly after its holder would have been served, so a dead
-process cannot block the others.
+The first other process refused while the claim stands is *next in line*: when the
+holder is served, the claim passes to it, so a process whose queue never empties
+cannot claim again and again ahead of the others (the processes take turns).
+A claim, or a place in line, lapses on its own shortly after its holder would have been
+served, so a dead process cannot block the others.
 
 Every script call has its own timeout. When Redis fails, a request is refused
 (``on_redis_outage='refuse'``), or served from a bucket of this process
@@ -48,31 +51,46 @@ if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local h = redis.call('HMGET', key, 'level', 'updated', 'paused', 'claim', 'claim_n', 'claim_until')
+local h = redis.call('HMGET', key, 'level', 'updated', 'paused', 'claim', 'claim_n',
+  'claim_until', 'next', 'next_n', 'next_until')
 local level = tonumber(h[1]) or capacity
 local updated = tonumber(h[2]) or now
 local paused = tonumber(h[3]) or 0
 local claim = h[4] or ''
 local claim_n = tonumber(h[5]) or 0
 local claim_until = tonumber(h[6]) or 0
+local nxt = h[7] or ''
+local next_n = tonumber(h[8]) or 0
+local next_until = tonumber(h[9]) or 0
 if now > updated then
   level = math.min(capacity, level + (now - updated) * rate)
   updated = now
 end
-if claim ~= '' and claim_until <= now then claim = '' end
+local function pass_claim()
+  claim = nxt; claim_n = next_n; claim_until = next_until; nxt = ''
+end
+if nxt ~= '' and next_until <= now then nxt = '' end
+if claim ~= '' and claim_until <= now then pass_claim() end
 local result = 0
 if op == 'take' then
   local reserve = 0
   if claim ~= '' and claim ~= owner then reserve = claim_n end
   if now >= paused and level - reserve + 1e-6 >= amount then
     level = level - amount
-    if claim == owner then claim = '' end
+    if claim == owner then pass_claim() end
+    if nxt == owner then nxt = '' end
   else
     result = math.max(paused - now, (amount + reserve - level) / rate, 1e-6)
-    if owner ~= '' and (claim == '' or claim == owner) then
-      claim = owner
-      claim_n = amount
-      claim_until = now + result + slack
+    if owner ~= '' then
+      if claim == '' or claim == owner then
+        claim = owner
+        claim_n = amount
+        claim_until = now + result + slack
+      elseif nxt == '' or nxt == owner then
+        nxt = owner
+        next_n = amount
+        next_until = now + result + slack
+      end
     end
   end
 elseif op == 'adjust' then
@@ -83,14 +101,18 @@ elseif op == 'pause' then
   if level > 0 then level = 0 end
   if now + amount > paused then paused = now + amount end
 elseif op == 'unclaim' then
-  if claim == owner then claim = '' end
+  if claim == owner then pass_claim() end
+  if nxt == owner then nxt = '' end
 end
 if claim == '' then claim_n = 0; claim_until = 0 end
+if nxt == '' then next_n = 0; next_until = 0 end
 redis.call('HSET', key, 'level', string.format('%.17g', level),
   'updated', string.format('%.17g', updated), 'paused', string.format('%.17g', paused),
   'claim', claim, 'claim_n', string.format('%.17g', claim_n),
-  'claim_until', string.format('%.17g', claim_until))
-local idle = (capacity - level) / rate + math.max(0, paused - now, claim_until - now) + 60
+  'claim_until', string.format('%.17g', claim_until), 'next', nxt,
+  'next_n', string.format('%.17g', next_n), 'next_until', string.format('%.17g', next_until))
+local idle = (capacity - level) / rate
+  + math.max(0, paused - now, claim_until - now, next_until - now) + 60
 redis.call('PEXPIRE', key, math.ceil(idle * 1000))
 return {string.format('%.17g', result), string.format('%.17g', level)}
 """

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 
@@ -79,7 +78,9 @@ from pitstop import ResourceLimits, BudgetExceeded
 from pitstop._limits import Governor
 
 async def main():
-    g = Governor(ResourceLimits(max_cost_total=1.0, redis_url=sys.argv[1], namespace="spend"))
+    # redis_timeout: a slow machine must not pass for a Redis outage, which also ends the loop
+    g = Governor(ResourceLimits(max_cost_total=1.0, redis_url=sys.argv[1], namespace="spend",
+                                redis_timeout=30))
     spent = 0
     try:
         while True:
@@ -116,12 +117,12 @@ async def test_redis_hour_budget_is_integer_micro_dollars(redis_url: str) -> Non
     import redis.asyncio as aioredis
 
     clock = FakeClock(1000.0)
-    g = Governor(ResourceLimits(max_cost_per_hour=2.0, redis_url=redis_url, namespace="mu"),
+    g = Governor(ResourceLimits(max_cost_per_hour=2.0, redis_url=redis_url, namespace="mu",
+                                redis_timeout=30),
                  clock=clock, sleep=clock.sleep)
     r = await g.reserve_cost(0.123457)
     g.settle_cost(r, 0.1)
-    await asyncio.sleep(0.05)
-    await g.aclose()
+    await g.aclose()  # waits for the settlement sent in the background
     client = aioredis.from_url(redis_url)
     state = await client.hgetall("mu:limits:spend")
     await client.aclose()
@@ -133,12 +134,14 @@ async def test_redis_hour_budget_is_integer_micro_dollars(redis_url: str) -> Non
 async def test_redis_hour_budget_waits_for_its_refill(redis_url: str) -> None:
     """$2/hour in Redis: a call $0.05 short waits the 90 s the shared bucket needs."""
     clock = FakeClock(5000.0)
+    # Fake time for the budget, real time for Redis: generous real bounds (redis_timeout,
+    # real_timeout) so a slow machine's round trip is not taken for an outage or a deadlock.
     g = Governor(ResourceLimits(max_cost_per_hour=2.0, redis_url=redis_url, namespace="wait",
-                                resource_wait_timeout_seconds=300),
+                                resource_wait_timeout_seconds=300, redis_timeout=30),
                  clock=clock, sleep=clock.sleep)
     try:
         await g.reserve_cost(1.95)
-        [r] = await clock.run(g.reserve_cost(0.10))
+        [r] = await clock.run(g.reserve_cost(0.10), real_timeout=60)
         assert clock.now - 5000.0 == pytest.approx(90.0, abs=0.01)
         assert r.waits and r.waits[0].limit == "max_cost_per_hour"
     finally:

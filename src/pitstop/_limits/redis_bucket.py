@@ -266,7 +266,7 @@ class RedisBucketGate(RedisGate[float, TokenBucket]):
         return self.level
 
     async def aclose(self) -> None:
-        """Finish the background updates and drop this process's claim."""
+        """Finish the background updates and drop this process's claim or place in line."""
         if self.queue:
             return
         self._spawn(self._call("unclaim", 0, self._owner))

@@ -145,7 +145,7 @@ def test_apply_without_a_cache_says_so() -> None:
             tuner.apply()
         tuner._apply_clicked()
     assert "no cache to tune" in tuner._status.value
-    assert tuner._repr_mimebundle_()["text/plain"] == "TTLTuner: no tool calls recorded yet"
+    assert tuner.snapshot_bundle()["text/plain"] == "TTLTuner: no tool calls recorded yet"
 
 
 async def test_tuner_on_a_real_agent_changes_what_is_cached() -> None:
@@ -156,7 +156,7 @@ async def test_tuner_on_a_real_agent_changes_what_is_cached() -> None:
     with record_comms():
         tuner = TTLTuner(agent)
     assert tuner.result is not None and tuner.result.tools["lookup"].hits == 1
-    assert "lookup" in tuner._repr_mimebundle_()["text/plain"]
+    assert "lookup" in tuner.snapshot_bundle()["text/plain"]
     tuner.ttls = {"lookup": 0}
     tuner.apply()
     before = agent.get_cache_stats()["tool_stats"]["lookup"]["bypassed"]

@@ -16,8 +16,9 @@ with ipywidgets 8 renders a widget output whose model is gone (the notebook reop
 with a new kernel) as "Error displaying widget: model not found" and never falls back
 to the bundle's other types, so the snapshot carries a small stylesheet: while the live
 panel is on the page the snapshot is hidden (no duplicate), and when it is not, the
-dead widget output next to the snapshot is hidden instead. nbconvert, nbviewer and
-GitHub skip a widget with no saved state and show its ``text/plain`` line, then the
+dead widget output next to the snapshot is hidden instead. nbconvert (so nbviewer)
+skips a widget with no saved state for its ``text/plain`` line, which the same
+stylesheet hides; a renderer that drops stylesheets shows that one line, then the
 snapshot.
 """
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import random
 import re
 import zlib
@@ -216,12 +217,18 @@ class SimulatedLLM:
         prompt_cache: bool = True,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        if time_to_first_token < 0:
+        if not _is_number(time_to_first_token) or not 0 <= time_to_first_token < math.inf:
             raise ConfigError(
-                f"time_to_first_token must be >= 0 seconds, got {time_to_first_token!r}."
+                f"SimulatedLLM(time_to_first_token=...) takes seconds >= 0, got "
+                f"{time_to_first_token!r:.60}; use 0 for no delay."
             )
-        if tokens_per_second <= 0:
-            raise ConfigError(f"tokens_per_second must be > 0, got {tokens_per_second!r}.")
+        if not _is_number(tokens_per_second) or not tokens_per_second > 0:
+            raise ConfigError(
+                f"SimulatedLLM(tokens_per_second=...) takes a rate > 0, got "
+                f"{tokens_per_second!r:.60}; use float('inf') for no delay between tokens."
+            )
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ConfigError(f"SimulatedLLM(seed=...) takes an int, got {seed!r:.60}.")
         self.time_to_first_token = time_to_first_token
         self.tokens_per_second = tokens_per_second
         self.seed = seed
@@ -506,3 +513,8 @@ class SimulatedLLM:
         if tools:
             text += ". Tools called: " + ", ".join(f"{k} x{v}" for k, v in tools.items())
         return text + "."
+
+
+def _is_number(value: object) -> bool:
+    """A real int or float (not a bool, not NaN)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value

@@ -41,7 +41,7 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("tools=5", lambda: _agent(tools=5), "tools"),
     ("enable_streaming='no'", lambda: _agent(enable_streaming="no"), "enable_streaming"),
     ("config={1: 2}", lambda: _agent(config={1: 2}), "config"),
-    ("tokens_per_second=None", lambda: SimulatedLLM(tokens_per_second=None),  # type: ignore[arg-type]
+    ("tokens_per_second='60'", lambda: SimulatedLLM(tokens_per_second="60"),  # type: ignore[arg-type]
      "tokens_per_second"),
     ("tokens_per_second=nan", lambda: SimulatedLLM(tokens_per_second=math.nan),
      "tokens_per_second"),

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import random
 import re
 import zlib
@@ -20,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from pitstop.errors import ConfigError
-from pitstop.llm._base import Message, StreamItem, ToolCall, ToolSpec, Usage
+from pitstop.llm._base import Message, StreamItem, ToolCall, ToolSpec, Usage, check_pacing
 from pitstop.llm._function import Sleep
 from pitstop.llm._pricing import PriceLike, Pricing
 from pitstop.llm._summary import is_summary_request, read_transcript
@@ -193,7 +192,7 @@ class SimulatedLLM:
 
     Args:
         time_to_first_token: seconds before the first delta of each answer.
-        tokens_per_second: the pace of streamed text.
+        tokens_per_second: the pace of streamed text (None: no delay between tokens).
         seed: makes the pacing jitter and the wording reproducible.
         price_as: a real model whose price the simulated usage is billed at, e.g.
             ``"gpt-4o-mini"``, so tutorials show dollars (None: cost None).
@@ -210,23 +209,14 @@ class SimulatedLLM:
         self,
         *,
         time_to_first_token: float = 0.3,
-        tokens_per_second: float = 60.0,
+        tokens_per_second: float | None = 60.0,
         seed: int = 0,
         price_as: str | None = None,
         price: PriceLike | None = None,
         prompt_cache: bool = True,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        if not _is_number(time_to_first_token) or not 0 <= time_to_first_token < math.inf:
-            raise ConfigError(
-                f"SimulatedLLM(time_to_first_token=...) takes seconds >= 0, got "
-                f"{time_to_first_token!r:.60}; use 0 for no delay."
-            )
-        if not _is_number(tokens_per_second) or not tokens_per_second > 0:
-            raise ConfigError(
-                f"SimulatedLLM(tokens_per_second=...) takes a rate > 0, got "
-                f"{tokens_per_second!r:.60}; use float('inf') for no delay between tokens."
-            )
+        check_pacing("SimulatedLLM", time_to_first_token, tokens_per_second)
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ConfigError(f"SimulatedLLM(seed=...) takes an int, got {seed!r:.60}.")
         self.time_to_first_token = time_to_first_token
@@ -268,7 +258,7 @@ class SimulatedLLM:
         pieces = split_tokens(text)
         if max_tokens is not None:
             pieces = pieces[:max_tokens]
-        base = 1.0 / self.tokens_per_second
+        base = 1.0 / self.tokens_per_second if self.tokens_per_second else 0.0
         for piece in pieces:
             await self.sleep(base * rng.uniform(0.7, 1.3))
             yield piece
@@ -514,7 +504,3 @@ class SimulatedLLM:
             text += ". Tools called: " + ", ".join(f"{k} x{v}" for k, v in tools.items())
         return text + "."
 
-
-def _is_number(value: object) -> bool:
-    """A real int or float (not a bool, not NaN)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value

@@ -125,10 +125,11 @@ def _run(tmp_path: Path, *cells: str) -> tuple[Any, str]:
 
 @pytest.mark.timeout(300)
 def test_the_tuner_leaves_a_snapshot_of_its_last_state(tmp_path: Path) -> None:
-    """A tuner moved after it was shown is saved with a static snapshot (HTML, the chart and
-    a text/plain table) that shows the last choice, also in nbconvert's HTML."""
+    """A tuner changed twice after it was shown is saved with a static snapshot (HTML, the
+    chart and a text/plain table) that shows the last choice, also in nbconvert's HTML."""
     nb, text = _run(tmp_path, "tuner = TTLTuner(agent)\ntuner",
-                    "tuner.ttls = {'lookup': 5}")  # a later change the snapshot must follow
+                    # later changes, in quick succession: the snapshot must follow the last
+                    "tuner.ttls = {'lookup': 30}\ntuner.ttls = {'lookup': 5}")
     outs = _outputs(nb.cells[1])
     snapshots = [o for o in outs if "pitstop-ttl-snapshot" in o.get("text/html", "")]
     assert len(snapshots) == 1, f"no static snapshot of the tuner: {outs}"

@@ -27,7 +27,9 @@ from __future__ import annotations
 import base64
 import html
 import io
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -36,12 +38,16 @@ from traitlets import Dict, TraitError, observe, validate
 
 from pitstop._cache.replay import ReplayFigures, hit_rate_curve, replay
 from pitstop.errors import ConfigError
+from pitstop.notebook._coalesce import CallLater, Coalescer, loop_call_later
 from pitstop.notebook._state import format_money, format_rate, format_seconds
 
 __all__ = ["DEFAULT_CHOICES", "TTLTuner", "ttl_label"]
 
 DEFAULT_CHOICES = (0, 10, 30, 60, 300, 900, 1800, 3600, 6 * 3600, 24 * 3600)
 """TTLs offered by the sliders, in seconds (the current TTLs are added)."""
+
+SNAPSHOT_RATE = 4.0
+"""The most snapshot updates a second while a slider is dragged (each holds the chart)."""
 
 
 _PAD = " style='padding:2px 8px;text-align:right'"
@@ -64,12 +70,22 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
     Args:
         agent: a `HybridAgent` with a cache (``cache_config=CacheConfig(...)``).
         choices: the TTLs offered, in seconds.
+        clock: seconds, monotonic (injected in tests).
+        call_later: arms the timer that publishes the snapshot's last change of a burst
+            (injected in tests); with no event loop each change is published at once.
     """
 
     ttls = Dict(help="The candidate TTL per tool, in seconds; the sliders show it, and "
                      "setting it moves them.")
 
-    def __init__(self, agent: Any, *, choices: tuple[float, ...] = DEFAULT_CHOICES) -> None:
+    def __init__(
+        self,
+        agent: Any,
+        *,
+        choices: tuple[float, ...] = DEFAULT_CHOICES,
+        clock: Callable[[], float] = time.monotonic,
+        call_later: CallLater = loop_call_later,
+    ) -> None:
         self.agent = agent
         self._choices = tuple(choices)
         self._summary = widgets.HTML()
@@ -91,6 +107,16 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         self._curves: dict[str, list[float]] = {}
         self._current: dict[str, float] = {}
         self._snapshots: list[Any] = []  # display handles of the static snapshots shown
+        self._dragging = False
+
+        def arm(delay: float, callback: Callable[[], None]) -> Any:
+            timer = call_later(delay, callback)
+            if timer is None:  # no loop to wait on: publish now rather than never
+                callback()
+            return timer
+
+        self._snapshot_coalescer = Coalescer(self._send_snapshot, rate=SNAPSHOT_RATE,
+                                             clock=clock, call_later=arm)
         self._id = uuid.uuid4().hex[:12]
         self._plot.layout = widgets.Layout(max_width="100%")
         super().__init__(children=[
@@ -140,7 +166,11 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
 
     def _slid(self, tool: str, value: float) -> None:
         if self.ttls.get(tool) != value:
-            self.ttls = {**self.ttls, tool: float(value)}
+            self._dragging = True  # a slider moved: a burst of changes, coalesced
+            try:
+                self.ttls = {**self.ttls, tool: float(value)}
+            finally:
+                self._dragging = False
 
     @validate("ttls")
     def _check_ttls(self, proposal: Any) -> dict[str, float]:
@@ -179,10 +209,17 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         self._publish_snapshot()
 
     def _publish_snapshot(self) -> None:
+        """Update the snapshots: at once after a change made in code (a cell may end, and
+        nbclient stop listening, before a timer fires), coalesced while a slider moves."""
         if self._snapshots:
-            bundle = self.snapshot_bundle()
-            for handle in self._snapshots:
-                handle.update(bundle, raw=True)
+            self._snapshot_coalescer.poke()
+            if not self._dragging:
+                self._snapshot_coalescer.close()  # sends what is pending now
+
+    def _send_snapshot(self) -> None:
+        bundle = self.snapshot_bundle()
+        for handle in self._snapshots:
+            handle.update(bundle, raw=True)
 
     # -- output ------------------------------------------------------------------------
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import psutil
 import pytest
-from tests.distributed.helpers import make_agent, runs, tasks, wait_until
+from tests.distributed.helpers import make_agent, runs, script, tasks, wait_until, work
 
-from pitstop import CacheConfig
+from pitstop import CacheConfig, FunctionLLM, HybridAgent, Tool
 from pitstop.distributed import RayEngine, journal
 from pitstop.notebook._batch_timeline import batch_timeline_data
 
@@ -112,11 +112,41 @@ async def test_cancelling_a_ray_batch_cancels_remote_tasks_and_it_resumes(
     assert sorted(runs(tmp_path)[10:]) == [0, 2, 4, 6, 8]
 
 
+async def test_the_drivers_cache_stats_count_every_tool_call_made_on_the_workers(
+    engine: RayEngine, tmp_path: Path
+) -> None:
+    """After a Ray batch with repeated tool calls, the driver's get_cache_stats() counts each
+    cacheable call of the workers once: misses are the tool's runs, hits the rest, with
+    errors, time and cost saved, per tool and in total; size stays the driver's backend's."""
+    agent = HybridAgent("stats", FunctionLLM(script), tools=[Tool(work, cost=0.5)],
+                        cache_config=CacheConfig())
+    batch = [json.dumps({"n": i % 4, "dir": str(tmp_path), "seconds": 0.02, "tag": i})
+             for i in range(24)]
+    batch += [json.dumps({"n": 50 + i, "dir": str(tmp_path), "mode": "raise"}) for i in range(2)]
+    results = await agent.execute_batch(batch, engine=engine, progress=False)
+    ran = len(runs(tmp_path))
+    stats = agent.get_cache_stats()
+    assert stats["hits"] + stats["misses"] == 26  # every cacheable call, counted once
+    assert stats["misses"] == ran and 4 + 2 <= ran <= 8 + 2  # at most once per worker each
+    assert stats["hits"] == sum(r["tool_calls"][0]["cached"] for r in results) == 26 - ran
+    assert stats.get("errors") == 2
+    work_stats = stats["tool_stats"]["work"]
+    assert (work_stats["hits"], work_stats["misses"]) == (stats["hits"], stats["misses"])
+    assert work_stats["cost_saved"] == stats["cost_saved"] == pytest.approx(0.5 * stats["hits"])
+    assert stats["time_saved_s"] > 0 and work_stats["avg_latency_s"] > 0
+    assert stats["size"] == 0  # the entries are in the workers' memory caches
+    assert (engine.stats.cache.hits, engine.stats.cache.misses) == (stats["hits"], ran)
+    await agent.execute_batch(batch[:4], engine=engine, progress=False)  # all cached now
+    again = agent.get_cache_stats()
+    assert (again["hits"], again["misses"]) == (stats["hits"] + 4, stats["misses"])
+
+
 @pytest.mark.redis
 async def test_workers_share_a_redis_cache(
     engine: RayEngine, tmp_path: Path, redis_url: str
 ) -> None:
-    """A result cached by one worker is a hit on the other, through Redis."""
+    """A result cached by one worker is a hit on the other, and on the driver, through Redis;
+    the driver's stats count each call once and the entry once."""
     agent = make_agent("shared", cache_config=CacheConfig(backend="redis", redis_url=redis_url))
     await agent.execute_batch(tasks(1, tmp_path, n=5, tag="first"), engine=engine,
                               progress=False)
@@ -126,6 +156,9 @@ async def test_workers_share_a_redis_cache(
     assert all(r["tool_calls"][0]["cached"] for r in results)
     lanes = {s.attrs["worker"] for s in agent.monitor.spans(kind="task")}
     assert lanes == {"w1", "w2"}
+    await agent.execute_batch(batch[:1], progress=False)  # on the driver: a hit too
+    stats = agent.get_cache_stats()  # each call counted once, by the process that made it
+    assert (stats["hits"], stats["misses"], stats["size"]) == (13, 1, 1)
 
 
 def test_every_ray_process_listens_on_loopback_only(ray_cluster: Any) -> None:

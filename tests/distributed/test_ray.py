@@ -12,7 +12,7 @@ import psutil
 import pytest
 from tests.distributed.helpers import make_agent, runs, script, tasks, wait_until, work
 
-from pitstop import CacheConfig, FunctionLLM, HybridAgent, Tool
+from pitstop import CacheConfig, ConfigError, FunctionLLM, HybridAgent, Tool
 from pitstop.distributed import RayEngine, journal
 from pitstop.notebook._batch_timeline import batch_timeline_data
 
@@ -92,8 +92,9 @@ async def test_a_killed_worker_reruns_only_its_tasks_and_a_poison_task_fails_onc
 async def test_cancelling_a_ray_batch_cancels_remote_tasks_and_it_resumes(
     engine: RayEngine, tmp_path: Path, journal_file: Path
 ) -> None:
-    """Cancelling the batch stops its remote tasks; run again it runs only the unfinished."""
-    agent = make_agent()
+    """Cancelling the batch stops its remote tasks, whose cache calls still count on the
+    driver; run again it runs only the unfinished."""
+    agent = make_agent(cache_config=CacheConfig())
     batch = [json.dumps({"n": i, "dir": str(tmp_path), "mode": "ok" if i % 2 else "gate"})
              for i in range(10)]
     run = asyncio.ensure_future(
@@ -104,12 +105,14 @@ async def test_cancelling_a_ray_batch_cancels_remote_tasks_and_it_resumes(
     with pytest.raises(asyncio.CancelledError):
         await run
     assert await engine.worker_in_flight() == [0, 0]  # cancelled remotely, not left running
+    assert agent.get_cache_stats()["misses"] == 10  # the cancelled calls too, as locally
     assert sorted(e.index for e in journal("ray-half")) == [1, 3, 5, 7, 9]
     (tmp_path / "open").touch()
     results = await agent.execute_batch(batch, engine=engine, progress=False,
                                         batch_id="ray-half")
     assert [_n(r) for r in results] == list(range(10))
     assert sorted(runs(tmp_path)[10:]) == [0, 2, 4, 6, 8]
+    assert agent.get_cache_stats()["misses"] == 15
 
 
 async def test_the_drivers_cache_stats_count_every_tool_call_made_on_the_workers(
@@ -170,3 +173,31 @@ def test_every_ray_process_listens_on_loopback_only(ray_cluster: Any) -> None:
     names = {name for name, _ in listening}
     assert {"gcs_server", "raylet"} <= names, listening
     assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for _, ip in listening), listening
+
+
+async def test_an_error_raised_on_a_worker_is_raised_as_itself(engine: RayEngine) -> None:
+    """An exception that escapes a task on a worker reaches the caller with its own type and
+    message (not wrapped in Ray's), and a note naming the worker."""
+    agent = make_agent()
+    with pytest.raises(ConfigError, match="no context_engine") as caught:
+        await agent.execute_batch(["x", "y"], {"session_id": "s"}, engine=engine,
+                                  progress=False)
+    assert type(caught.value) is ConfigError
+    assert any("Ray worker w" in note for note in caught.value.__notes__)
+
+
+async def test_a_tool_module_the_workers_cannot_import_is_named_with_the_fix(
+    engine: RayEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tool from a module only the driver can import is a ConfigError naming the module
+    and how to make it importable, in one line rather than Ray's traceback."""
+    (tmp_path / "driver_only_tools.py").write_text(
+        "def lookup(q: str) -> str:\n    '''Look q up.'''\n    return q\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from driver_only_tools import lookup  # type: ignore[import-not-found]
+
+    agent = HybridAgent("lost", FunctionLLM(script), tools=[lookup])
+    with pytest.raises(ConfigError, match="No module named 'driver_only_tools'.*run from the "
+                                          "directory") as caught:
+        await agent.execute_batch(["x"], engine=engine, progress=False)
+    assert "\n" not in str(caught.value)

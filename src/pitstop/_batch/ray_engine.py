@@ -13,6 +13,7 @@ result while the tasks beside it finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -123,6 +124,10 @@ class RayEngine:
                 f"RayEngine: address must be None (a local Ray), 'host:port', "
                 f"'ray://host:port' or 'auto', got {address!r}."
             )
+        if address is not None:
+            from pitstop._batch.ray_runtime import host_port
+
+            host_port(address)  # a malformed address is an error now, not at the first batch
         if llm_factory is not None and not callable(llm_factory):
             raise ConfigError(f"RayEngine: llm_factory must be callable, got {llm_factory!r}.")
         self.address = address
@@ -202,9 +207,7 @@ class RayEngine:
             ) from None
         except ray.exceptions.RayActorError as exc:
             await self.shutdown()
-            raise ConfigError(
-                f"A Ray worker could not build the agent from its recipe: {exc}"
-            ) from None
+            raise ConfigError(_recipe_failure(exc)) from None
         self._lanes = [info["lane"] for info in infos]
         self._pids = {info["lane"]: info["pid"] for info in infos}
 
@@ -315,7 +318,7 @@ class RayEngine:
                         cond.notify_all()
             except asyncio.CancelledError:
                 ray.cancel(call)
-                await _drained(call, count_cache)  # the worker has stopped them (or 2 s)
+                await _drained(call, w.actor, count_cache)  # they have stopped (or 2 s)
                 raise
             except lost_errors as exc:
                 # The worker died with these tasks on it: they go back in the queue at
@@ -337,7 +340,7 @@ class RayEngine:
                     w.restarting = True
                     watchers.append(restarts.create_task(back_again(w)))
             except ray.exceptions.RayTaskError as exc:  # the worker's code raised
-                raise exc.as_instanceof_cause() from None
+                raise _remote_error(exc, w.lane, w.pid) from None
             finally:
                 if isolated:
                     w.suspect_busy = False
@@ -381,6 +384,41 @@ class RayEngine:
             self._pids.update({w.lane: w.pid for w in workers})
 
 
+def _remote_error(exc: Any, lane: str, pid: int) -> BaseException:
+    """The exception a worker raised, as the driver should raise it: the original type
+    and message (a `ConfigError` stays one), with a note naming the worker and, for an
+    unexpected error, the worker's traceback."""
+    from pitstop.errors import PitstopError
+
+    cause = getattr(exc, "cause", None)
+    if not isinstance(cause, BaseException):
+        cause = exc.as_instanceof_cause()
+        return cast(BaseException, cause)
+    note = f"Raised on the Ray worker {lane} (pid {pid})."
+    if not isinstance(cause, PitstopError):
+        note += f" Its traceback:\n{getattr(exc, 'traceback_str', '')}"
+    cause.add_note(note)
+    return cause
+
+
+def _recipe_failure(exc: BaseException) -> str:
+    """Why the workers could not build the agent, in one line, with the fix."""
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    if "creation task" not in text:  # killed, cancelled or lost, not our code failing
+        return f"A Ray worker died before it was ready: {last}"
+    message = f"A Ray worker could not build the agent from its recipe: {last}"
+    if "ModuleNotFoundError" in last or "No module named" in last:
+        message += (
+            ". A tool or model client defined in a module travels by name, so the workers "
+            "must import that module: run from the directory that holds it (Ray adds it "
+            "to the workers' path), install it in the workers' environment, or define "
+            "the function in the notebook or script itself."
+        )
+    return message
+
+
 def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The first error of a (nested) exception group: the one a caller should see."""
     exc: BaseException = group
@@ -390,16 +428,19 @@ def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 
 async def _drained(
-    call: Any, count_cache: Callable[[CacheCounts | None], None], seconds: float = 2.0
+    call: Any, worker: Any, count_cache: Callable[[CacheCounts | None], None],
+    seconds: float = 2.0,
 ) -> None:
-    """Wait until a cancelled streaming call has ended on its worker (bounded), counting
-    the cache calls of the chunks it still sends."""
-    try:
+    """Wait until a cancelled streaming call has ended on its worker (bounded), then count
+    the cache calls the worker made and did not send (those of the cancelled tasks)."""
+    # Cancelled, timed out or failed: either way the call has ended.
+    with contextlib.suppress(Exception, asyncio.CancelledError):
         async with asyncio.timeout(seconds):
             async for ref in call:
                 count_cache((await ref).cache)
-    except (Exception, asyncio.CancelledError):  # cancelled, timed out or failed: it ended
-        pass
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        async with asyncio.timeout(seconds):
+            count_cache(await worker.cache_counts.remote())
 
 
 async def _alive_pid(worker: Any, lost_errors: tuple[type[BaseException], ...]) -> int:

@@ -92,11 +92,18 @@ class BatchWorker:
         """Tasks running now (cancelled ones leave at once)."""
         return self.running
 
+    def cache_counts(self) -> CacheCounts | None:
+        """What the cache counters gained since the last chunk of any stream (the calls
+        of tasks that were cancelled, which no chunk will carry)."""
+        return self.counters.take()
+
     async def run_stream(
         self, tasks: list[Any], context: Mapping[str, Any] | None
     ) -> AsyncIterator[Chunk]:
         """Run tasks concurrently; yield a `Chunk` of the ones that finished since the
         last yield. Cancelling (or closing) the stream cancels the tasks still running."""
+        # Not a TaskGroup: this is an async generator, and a generator must not yield
+        # inside a TaskGroup (the group's cancellation would hit whoever iterates it).
         pending = {asyncio.ensure_future(self._run(t, context)): k for k, t in enumerate(tasks)}
         try:
             while pending:

@@ -114,3 +114,16 @@ async def test_the_recipe_rebuilds_an_equivalent_agent(tmp_path: Path) -> None:
     assert twin.resource_limits == agent.resource_limits
     result = await twin.execute_task(tasks(1, tmp_path)[0])
     assert result["output"] == 'done {"n": 0, "square": 0}'
+
+
+async def test_a_context_or_task_that_cannot_travel_is_named_before_ray_starts() -> None:
+    """A context or task dict that cannot be pickled is a ConfigError naming it, before
+    any worker starts."""
+    engine = RayEngine(workers=1)
+    with pytest.raises(ConfigError, match="The context cannot be sent to a Ray worker"):
+        await make_agent().execute_batch(tasks(1), {"lock": threading.Lock()},
+                                         engine=engine, progress=False)
+    batch = ["fine", {"description": "not fine", "lock": threading.Lock()}]
+    with pytest.raises(ConfigError, match="Task 1 cannot be sent"):
+        await make_agent().execute_batch(batch, engine=engine, progress=False)
+    assert engine.worker_handles() == []

@@ -7,7 +7,9 @@ on it (and only those) go back in the queue at once, for the other workers, whil
 restarts it (rebuilding the agent from its recipe). A task on a worker that died is a
 suspect: from its second death on it runs as the only suspect on its worker, so a task
 that kills its worker is found out and, at its third death, delivered as one failed
-result while the tasks beside it finish.
+result while the tasks beside it finish. Each group of results brings what the worker's
+cache counters gained meanwhile; the driver adds it to its agent's cache statistics
+(`pitstop._batch.cache_counts`).
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ class RayEngine:
     `concurrency_per_worker` tasks at once on its event loop. Results come back in task
     order; one progress bar covers every worker; the spans of every task are merged
     into the driver agent's Monitor with a ``worker`` attribute (a lane per worker in
-    `pitstop.notebook.batch_timeline`).
+    `pitstop.notebook.batch_timeline`), and the workers' tool calls into its cache
+    statistics (``get_cache_stats()``: hits, misses, time and cost saved, per tool).
 
     Args:
         address: None: the Ray this process is connected to, or a new local one with
@@ -253,6 +256,7 @@ class RayEngine:
         self.stats = stats = RunStats()
         if not items:
             return
+        _check_sendable(items, context)
         await self._ensure_workers(agent)
         ray = self._ray
         lost_errors = (ray.exceptions.RayActorError,)
@@ -382,6 +386,24 @@ class RayEngine:
             raise _first(failed) from None
         finally:
             self._pids.update({w.lane: w.pid for w in workers})
+
+
+def _check_sendable(items: Sequence[tuple[int, Task]], context: Mapping[str, Any] | None) -> None:
+    """A `ConfigError` naming the context or the task that cannot travel to a worker."""
+    from ray import cloudpickle
+
+    dumps: Callable[[object], bytes] = cloudpickle.dumps
+    parts: list[tuple[str, object]] = [("The context", context)]
+    parts += [(f"Task {i}", task) for i, task in items if not isinstance(task, str)]
+    for what, value in parts:
+        try:
+            dumps(value)
+        except Exception as exc:
+            raise ConfigError(
+                f"{what} cannot be sent to a Ray worker ({type(exc).__name__}: {exc}); "
+                "pass plain data (strings, numbers, lists, dicts), or run the batch "
+                "without an engine."
+            ) from None
 
 
 def _remote_error(exc: Any, lane: str, pid: int) -> BaseException:

@@ -13,13 +13,16 @@ once, also when the workers and the driver share one Redis cache. What belongs t
 backend (``size``, ``memory_mb``, ``evictions``, ``expirations``) is not sent: the
 driver's figures are those of its own backend (the shared one, with Redis).
 
-Counters gained after a worker's last group of a stream (a cancelled batch) are sent
-with its next group, so the next batch reports them; those of a worker that dies are
-lost with it (its tasks run again elsewhere and are counted there).
+When a batch is cancelled, the driver asks each cancelled stream's worker for what its
+counters gained since (the calls of the cancelled tasks count, as they do locally); what
+a worker gained and did not send before it died is lost with it (its tasks run again
+elsewhere and are counted there).
 
-`read_counts` and `absorb` read and write the counters of a `ToolCache` directly (the
-lead may move them into it as ``ToolCache.counters()`` and ``ToolCache.absorb()``); they
-are the only code outside `pitstop._cache.cache` that knows its ``_ToolStats`` fields.
+`read_counts` and `absorb` read and write the counters of a `ToolCache` directly: they
+belong in it, as ``ToolCache.counters()`` and ``ToolCache.absorb()``. Until then they are
+the only code outside `pitstop._cache.cache` that knows its ``_stats``, ``_reasons``
+and ``_ToolStats`` fields, and ``tests/distributed/test_cache_counts.py`` fails if
+those change.
 """
 
 from __future__ import annotations

@@ -201,3 +201,12 @@ async def test_a_tool_module_the_workers_cannot_import_is_named_with_the_fix(
                                           "directory") as caught:
         await agent.execute_batch(["x"], engine=engine, progress=False)
     assert "\n" not in str(caught.value)
+
+
+async def test_more_workers_than_the_connected_ray_has_cpus_is_a_config_error_at_once(
+    ray_cluster: Any,
+) -> None:
+    """More workers than the CPUs of the Ray this process is connected to is a ConfigError
+    at once, rather than a wait for workers that cannot start."""
+    with pytest.raises(ConfigError, match=r"workers=3\) needs one CPU per worker.* has 2"):
+        await make_agent().execute_batch(["x"], engine=RayEngine(workers=3), progress=False)

@@ -186,6 +186,14 @@ class RayEngine:
         await self.shutdown()
         # On this thread: ray.init sets its signal handlers only from the main thread.
         ray = self._ray = connect(self.address, num_cpus=self.workers)
+        cpus = ray.cluster_resources().get("CPU", 0)
+        if self.address is None and cpus < self.workers:  # a cluster given may autoscale
+            raise ConfigError(
+                f"RayEngine(workers={self.workers}) needs one CPU per worker, and the Ray "
+                f"this process is connected to has {cpus:g}: use workers={int(cpus)} or "
+                f"fewer, or call ray.shutdown() first so that RayEngine starts a local Ray "
+                f"with {self.workers}."
+            )
         from pitstop._batch.worker import BatchWorker
 
         actor_cls = ray.remote(BatchWorker).options(

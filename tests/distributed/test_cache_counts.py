@@ -10,7 +10,8 @@ import pytest
 from tests.distributed.helpers import script, work
 
 from pitstop import CacheConfig, FunctionLLM, HybridAgent, Tool
-from pitstop._batch.cache_counts import CacheCounts, CounterCursor, ToolCounts, absorb
+from pitstop._batch.cache_counts import CounterCursor
+from pitstop._cache.counts import CacheCounts, ToolCounts
 
 
 def _agent(agent_id: str) -> HybridAgent:
@@ -64,7 +65,7 @@ async def test_gains_sent_to_a_driver_give_the_workers_figures(tmp_path: Path) -
         gained = cursor.take()
         assert gained is not None
         assert driver.cache is not None
-        absorb(driver.cache, pickle.loads(pickle.dumps(gained)))
+        driver.cache.absorb(pickle.loads(pickle.dumps(gained)))
     stats: dict[str, Any] = dict(driver.get_cache_stats())
     seen: list[dict[str, Any]] = [dict(w.get_cache_stats()) for w in workers]
     for key in ("hits", "misses", "shared_hits", "bypassed", "errors"):

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from pitstop._batch.cache_counts import CacheCounts, absorb
+from pitstop._cache.counts import CacheCounts
 from pitstop.errors import ConfigError, WorkerLostError
 
 if TYPE_CHECKING:
@@ -297,7 +297,7 @@ class RayEngine:
             # Calls made on a worker count in the driver's cache statistics (each call
             # once, by the process that made it: no double count with a shared cache).
             if counts and agent.cache is not None:
-                absorb(agent.cache, counts)
+                agent.cache.absorb(counts)
                 stats.cache += counts
 
         def merge(result: dict[str, Any], spans: list[Any], shift: float) -> None:

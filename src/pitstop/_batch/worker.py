@@ -15,7 +15,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, NamedTuple
 
-from pitstop._batch.cache_counts import CacheCounts, CounterCursor
+from pitstop._batch.cache_counts import CounterCursor
+from pitstop._cache.counts import CacheCounts
 from pitstop._metrics.monitor import Monitor, Span, SpanKind
 
 __all__ = ["BatchWorker", "Chunk", "SpanCollector"]

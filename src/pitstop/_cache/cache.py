@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NotRequired, TypedDict
 
 from pitstop._cache.backends.base import Backend, Entry, Freshness, Matcher
 from pitstop._cache.config import BYTES_PER_MB, CacheConfig, default_disk_path
+from pitstop._cache.counts import STATS_FIELDS, CacheCounts, ToolCounts
 from pitstop._cache.keys import _NotJSON, decode, encode, make_key, make_labels, utf8_size
 from pitstop._cache.trace import TraceRecord
 from pitstop.errors import ConfigError
@@ -555,6 +556,22 @@ class ToolCache:
         """`clear` for async code."""
         self._forget_in_flight(None, None)
         await self._backend.aclear(self._clock())
+
+    def counters(self) -> CacheCounts:
+        """The call counters now, per tool and per reason not stored (no backend I/O)."""
+        tools = {name: ToolCounts(**{f: getattr(s, attr) for f, attr in STATS_FIELDS.items()})
+                 for name, s in self._stats.items()}
+        return CacheCounts(tools, dict(self._reasons))
+
+    def absorb(self, counts: CacheCounts) -> None:
+        """Add counters gained in another process (a Ray worker's calls), so that `stats`
+        counts those calls too, per tool and in the totals."""
+        for name, gained in counts.tools.items():
+            s = self._stats.get(name) or self._new_stats(name)
+            for f, attr in STATS_FIELDS.items():
+                setattr(s, attr, getattr(s, attr) + getattr(gained, f))
+        for reason, n in counts.uncacheable.items():
+            self._reasons[reason] += n
 
     def trace(self) -> list[TraceRecord]:
         """The recent tool calls in the order they started (at most ``config.trace_size``).

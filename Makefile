@@ -86,10 +86,10 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench-quick: install
+bench-quick: install redis-server
 	$(BIN)/python bench/run.py --quick
 
-bench: install
+bench: install redis-server
 	$(BIN)/python bench/run.py
 
 bench-local: local-model

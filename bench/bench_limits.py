@@ -21,13 +21,12 @@ import argparse
 import asyncio
 import json
 import random
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
+
+from _harness import redis_server
 
 from pitstop import ResourceLimits
 from pitstop._limits import Governor, TokenBucket
@@ -273,44 +272,13 @@ asyncio.run(main())
 
 def bench_redis(seconds: float) -> None:
     print(f"4. Two processes sharing one Redis bucket ({seconds:g} s, 5 requesters each)")
-    binary = shutil.which("redis-server")
-    if binary is None:
-        print("  skipped: redis-server is not installed (apt-get install redis-server)")
-        return
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    workdir = tempfile.mkdtemp(prefix="pitstop-bench-redis-")
-    server = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            workdir,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    print("  skipped: redis-server did not start")
-                    return
-                time.sleep(0.05)
+    with redis_server() as found:
+        if found is None:
+            print("  skipped: redis-server is not installed or did not start "
+                  "(apt-get install redis-server)")
+            return
+        url = found[0]
         rate, burst = 100, 10
-        url = f"redis://127.0.0.1:{port}/0"
         procs = [
             subprocess.Popen(
                 [sys.executable, "-c", _WORKER, url, str(rate), str(burst)],
@@ -349,10 +317,6 @@ def bench_redis(seconds: float) -> None:
             f"  max in any 1 s window {most} (bound {rate + burst}) -> "
             f"{'OK' if len(times) <= bound + 1 and most <= rate + burst + 1 else 'EXCEEDED'}"
         )
-    finally:
-        server.terminate()
-        server.wait(5)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 async def main() -> None:

@@ -466,7 +466,24 @@ class HybridAgent:
 
         Labels are the tool's name and ``param:value`` for each top-level parameter, so
         ``pattern="query:Python*"`` removes every result whose ``query`` starts with Python.
+        In a notebook cell or other async code with a Redis cache, a Redis slower than a
+        tenth of a second is not waited for (the removal finishes in the background before
+        any later lookup, and this returns 0); `ainvalidate_cache` gives the exact count.
         """
+        cache = self._cache_for_invalidation(tool_name, pattern)
+        return 0 if cache is None else cache.invalidate(tool_name=tool_name, pattern=pattern)
+
+    async def ainvalidate_cache(
+        self, tool_name: str | None = None, pattern: str | None = None
+    ) -> int:
+        """`invalidate_cache` for async code: the exact count, without holding the loop."""
+        cache = self._cache_for_invalidation(tool_name, pattern)
+        if cache is None:
+            return 0
+        return await cache.ainvalidate(tool_name=tool_name, pattern=pattern)
+
+    def _cache_for_invalidation(self, tool_name: object, pattern: object) -> ToolCache | None:
+        """The cache, once the arguments are checked."""
         if tool_name is not None and not isinstance(tool_name, str):
             raise ConfigError(
                 f"invalidate_cache(tool_name=...) takes one tool name, got {tool_name!r:.60}; "
@@ -481,17 +498,30 @@ class HybridAgent:
             from pitstop.errors import ToolNotFoundError
 
             raise ToolNotFoundError(tool_name, self.tools)
-        if self.cache is None:
-            return 0
-        return self.cache.invalidate(tool_name=tool_name, pattern=pattern)
+        return self.cache
 
     def get_cache_stats(self) -> CacheStats:
-        """Hits, misses, hit rate, size, memory, evictions, time and cost saved, per tool too."""
+        """Hits, misses, hit rate, size, memory, evictions, time and cost saved, per tool too.
+
+        With a Redis cache, in async code: if Redis has not answered within a tenth of a
+        second, ``size`` and ``memory_mb`` are the last figures it gave, so the loop is not
+        held; `aget_cache_stats` asks without holding it.
+        """
         if self.cache is None:
-            return {"enabled": False, "hits": 0, "misses": 0, "hit_rate": 0.0, "size": 0,
-                    "memory_mb": 0.0, "evictions": 0, "expirations": 0, "time_saved_s": 0.0,
-                    "cost_saved": 0.0, "tool_stats": {}}
+            return self._no_cache_stats()
         return self.cache.stats()
+
+    async def aget_cache_stats(self) -> CacheStats:
+        """`get_cache_stats` for async code: never holds the event loop on Redis."""
+        if self.cache is None:
+            return self._no_cache_stats()
+        return await self.cache.astats()
+
+    @staticmethod
+    def _no_cache_stats() -> CacheStats:
+        return {"enabled": False, "hits": 0, "misses": 0, "hit_rate": 0.0, "size": 0,
+                "memory_mb": 0.0, "evictions": 0, "expirations": 0, "time_saved_s": 0.0,
+                "cost_saved": 0.0, "tool_stats": {}}
 
     # -- limits -----------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pitstop import CacheConfig, HybridAgent, LLMResponse, ToolCall
+from pitstop.errors import ConfigError, ToolNotFoundError
 from pitstop.testing import ScriptedLLM
 
 logger = logging.getLogger("guide")
@@ -143,6 +144,26 @@ async def test_pattern_3_cache_invalidation(agents: list[HybridAgent]) -> None:
     assert [r["cached"] for r in after] == [False, False, False, True]
     assert agent.invalidate_cache(tool_name="weather", pattern="location:N*") == 1
     assert agent.get_cache_stats()["size"] == 3
+
+
+async def test_async_invalidation_and_stats(agents: list[HybridAgent]) -> None:
+    """ainvalidate_cache and aget_cache_stats: same checks and counts as the sync forms."""
+    agent = HybridAgent("agent-3a", planner(), tools=["search", "weather"],
+                        cache_config=CacheConfig())
+    agents.append(agent)
+    calls = [{"tool_name": "search", "parameters": {"query": q}} for q in ("Python", "Rust")]
+    await agent.execute_tools_parallel(calls)
+    assert (await agent.aget_cache_stats())["size"] == 2
+    assert await agent.ainvalidate_cache(pattern="query:Py*") == 1
+    assert (await agent.aget_cache_stats())["size"] == 1
+    with pytest.raises(ToolNotFoundError):
+        await agent.ainvalidate_cache(tool_name="serch")
+    with pytest.raises(ConfigError, match="takes one tool name"):
+        await agent.ainvalidate_cache(tool_name=["search"])  # type: ignore[arg-type]
+    bare = HybridAgent("agent-3b", planner(), tools=["search"])  # no cache_config: no cache
+    agents.append(bare)
+    assert await bare.ainvalidate_cache() == 0
+    assert (await bare.aget_cache_stats())["enabled"] is False
 
 
 async def test_cache_size_limits(agents: list[HybridAgent]) -> None:

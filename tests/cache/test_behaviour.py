@@ -214,6 +214,26 @@ async def test_invalidate_by_tool_by_pattern_and_both(make_cache: MakeCache) -> 
     assert cache.stats()["invalidated"] == 5
 
 
+async def test_the_async_forms_agree_with_the_sync_ones(make_cache: MakeCache) -> None:
+    """ainvalidate, astats and aclear give the same counts and figures as their sync forms."""
+    cache = make_cache()
+    search, weather, body = make_tool("search"), make_tool("weather"), Counted()
+    for tool, q in [(search, "Python tutorial"), (search, "Python"), (search, "Rust"),
+                    (weather, "NYC")]:
+        await cache.call(tool, {"query": q}, body.runner({"query": q}))
+    sync = cache.stats()
+    stats = await cache.astats()
+    assert (stats["size"], stats["memory_mb"]) == (sync["size"], sync["memory_mb"]) != (0, 0.0)
+    assert await cache.ainvalidate(tool_name="search", pattern="query:Python*") == 2
+    assert await cache.ainvalidate(tool_name="weather") == 1
+    stats = await cache.astats()
+    assert (stats["size"], stats["invalidated"]) == (1, 3)
+    hit = await cache.call(search, {"query": "Rust"}, body.runner({"query": "Rust"}))
+    assert hit[1] is True
+    await cache.aclear()
+    assert (await cache.astats())["size"] == 0
+
+
 async def test_non_string_labels_use_their_canonical_form(make_cache: MakeCache) -> None:
     """Labels of numbers read like Python (`limit:3`), so globs can target them."""
     cache = make_cache()

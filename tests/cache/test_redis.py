@@ -124,7 +124,7 @@ async def test_invalidations_during_an_outage_apply_when_redis_answers(
         paused = time.monotonic()
         with pytest.warns(RuntimeWarning, match="unreachable"):
             assert cache.invalidate(pattern="query:Py*") == 0
-        assert cache.stats()["degraded"] is True
+            assert cache.stats()["degraded"] is True
         await asyncio.sleep(max(0.0, 0.5 - (time.monotonic() - paused)))  # the pause ends
         clock.advance(1.0)
         assert (await cache.call(tool, args, body.runner(args)))[1] is False

@@ -25,8 +25,8 @@ async def work(n: int, mode: str = "ok", dir: str = "", seconds: float = 0.0) ->
     Args:
         n: the task number.
         mode: ok, kill_once (the first run of any such task kills its process), poison
-            (always kills its process), gate (waits for the file ``<dir>/open``), or
-            cpu (burns `seconds` of CPU).
+            (always kills its process), gate (waits for the file ``<dir>/open``),
+            cpu (burns `seconds` of CPU), or raise (raises ValueError).
         dir: where runs are counted.
         seconds: how long to sleep (or burn CPU, in cpu mode).
     """
@@ -40,6 +40,8 @@ async def work(n: int, mode: str = "ok", dir: str = "", seconds: float = 0.0) ->
             os.close(fd)
     if mode == "poison":
         os.kill(os.getpid(), signal.SIGKILL)
+    if mode == "raise":
+        raise ValueError(f"task {n} raises, as asked")
     if mode == "kill_once":
         try:
             os.close(os.open(os.path.join(dir, "killed"), os.O_CREAT | os.O_EXCL))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import socket
 import threading
@@ -49,8 +50,39 @@ async def test_an_unreachable_address_is_a_config_error_naming_it() -> None:
                                              progress=False)
 
 
+@pytest.mark.parametrize("reply", [b"-ERR unknown command\r\n", None])
+async def test_an_address_where_something_else_listens_is_a_config_error_at_once(
+    reply: bytes | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port that answers but is not Ray (or stays silent) is a ConfigError saying so,
+    instead of Ray retrying it for minutes."""
+    from pitstop._batch import ray_runtime
+
+    monkeypatch.setattr(ray_runtime, "_PROBE_SECONDS", 0.5)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn, contextlib.suppress(OSError):  # the client hangs up, or resets
+                conn.recv(64)
+                if reply is not None:
+                    conn.sendall(reply)
+                conn.recv(64)
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        with pytest.raises(ConfigError, match=rf"listens at '{address}' but it is not Ray"):
+            await make_agent().execute_batch(tasks(1), engine=RayEngine(address=address),
+                                             progress=False)
+        thread.join(5)
+
+
 @pytest.mark.parametrize("kwargs", [{"workers": 0}, {"concurrency_per_worker": "8"},
-                                    {"address": ""}, {"llm_factory": 3}])
+                                    {"address": ""}, {"address": "127.0.0.1:port"},
+                                    {"address": "localhost"}, {"llm_factory": 3}])
 def test_bad_engine_arguments_are_config_errors(kwargs: dict[str, object]) -> None:
     """Bad RayEngine arguments are a ConfigError naming the argument."""
     with pytest.raises(ConfigError, match=next(iter(kwargs))):
@@ -82,3 +114,16 @@ async def test_the_recipe_rebuilds_an_equivalent_agent(tmp_path: Path) -> None:
     assert twin.resource_limits == agent.resource_limits
     result = await twin.execute_task(tasks(1, tmp_path)[0])
     assert result["output"] == 'done {"n": 0, "square": 0}'
+
+
+async def test_a_context_or_task_that_cannot_travel_is_named_before_ray_starts() -> None:
+    """A context or task dict that cannot be pickled is a ConfigError naming it, before
+    any worker starts."""
+    engine = RayEngine(workers=1)
+    with pytest.raises(ConfigError, match="The context cannot be sent to a Ray worker"):
+        await make_agent().execute_batch(tasks(1), {"lock": threading.Lock()},
+                                         engine=engine, progress=False)
+    batch = ["fine", {"description": "not fine", "lock": threading.Lock()}]
+    with pytest.raises(ConfigError, match="Task 1 cannot be sent"):
+        await make_agent().execute_batch(batch, engine=engine, progress=False)
+    assert engine.worker_handles() == []

@@ -41,6 +41,13 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("tools=5", lambda: _agent(tools=5), "tools"),
     ("enable_streaming='no'", lambda: _agent(enable_streaming="no"), "enable_streaming"),
     ("config={1: 2}", lambda: _agent(config={1: 2}), "config"),
+    ("tokens_per_second='60'", lambda: SimulatedLLM(tokens_per_second="60"),  # type: ignore[arg-type]
+     "tokens_per_second"),
+    ("tokens_per_second=nan", lambda: SimulatedLLM(tokens_per_second=math.nan),
+     "tokens_per_second"),
+    ("time_to_first_token=inf", lambda: SimulatedLLM(time_to_first_token=math.inf),
+     "time_to_first_token"),
+    ("seed='x'", lambda: SimulatedLLM(seed="x"), "seed"),  # type: ignore[arg-type]
 ]
 
 

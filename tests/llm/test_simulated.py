@@ -135,11 +135,30 @@ async def test_max_tokens_bounds_the_answer() -> None:
 
 
 def test_bad_settings_are_clear_errors() -> None:
-    """Negative latency or a zero pace are ConfigErrors."""
-    with pytest.raises(ConfigError, match="tokens_per_second must be > 0"):
+    """Negative latency or a zero pace are ConfigErrors; None is no pacing, for both."""
+    with pytest.raises(ConfigError, match=r"SimulatedLLM\(tokens_per_second=...\) takes a rate"):
         SimulatedLLM(tokens_per_second=0)
-    with pytest.raises(ConfigError, match="time_to_first_token must be >= 0"):
+    with pytest.raises(ConfigError, match=r"FunctionLLM\(time_to_first_token=...\) takes seconds"):
         FunctionLLM(lambda m, t: "x", time_to_first_token=-1)
+    assert SimulatedLLM(tokens_per_second=None).tokens_per_second is None
+    assert FunctionLLM(lambda m, t: "x", tokens_per_second=None).tokens_per_second is None
+
+
+async def test_no_pacing_streams_the_same_text_without_waiting() -> None:
+    """tokens_per_second=None streams what a paced model streams, with no delay per token."""
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    paced = SimulatedLLM(time_to_first_token=0, seed=3, sleep=record)
+    free = SimulatedLLM(time_to_first_token=0, tokens_per_second=None, seed=3, sleep=record)
+    msgs = [Message("user", "Explain what a tool cache is.")]
+    text = [i async for i in paced.stream(msgs) if isinstance(i, str)]
+    assert any(waits)
+    waits.clear()
+    assert [i async for i in free.stream(msgs) if isinstance(i, str)] == text
+    assert waits and not any(waits)
 
 
 async def test_function_llm_streams_text_then_calls_then_usage() -> None:

@@ -1,4 +1,5 @@
-"""Real-browser checks: %%agent in JupyterLab, live and after a save and reload.
+"""Real-browser checks: %%agent in JupyterLab, live and after a save and reload; the TTL
+tuner and a batch's progress bar after the saved notebook is reopened with a new kernel.
 
 JupyterLab runs on loopback (a free port, a token, a throw-away root and settings
 directory); headless Chromium, driven by Playwright, runs a notebook whose ``%%agent``
@@ -27,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from .test_saved_output import TUNED_AGENT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -66,6 +69,8 @@ CELLS = [
     "open('answer.txt', 'w').write(r['output'])",
     "%%agent crew --timeline\nChange the tyres",
 ]
+TUNER_CELLS = [TUNED_AGENT, "tuner = TTLTuner(agent)\ntuner",
+               "results = await agent.execute_batch(['a', 'b', 'c'])"]
 # not awaited: the command's promise resolves only when the cell has finished
 RUN_NEXT = "() => { void window.jupyterapp.commands.execute('notebook:run-cell-and-select-next'); }"
 
@@ -101,6 +106,9 @@ def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, root / "stream.ipynb")
+    tuned = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in TUNER_CELLS])
+    tuned.metadata["kernelspec"] = nb.metadata["kernelspec"]
+    nbformat.write(tuned, root / "tuner.ipynb")
     # no "get notified about Jupyter news?" toast over the screenshots
     toast = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     toast.mkdir(parents=True)
@@ -284,5 +292,97 @@ def test_agent_cell_streams_markdown_and_survives_a_reload(lab: tuple[str, Path]
             check_static("after a reload")
             agent_cell.scroll_into_view_if_needed()
             agent_cell.screenshot(path=str(ARTIFACTS / "browser_reloaded.png"))
+        finally:
+            browser.close()
+
+
+WIDGET_ERRORS = ("Error displaying widget", "model not found", "Loading widget")
+
+
+def test_tuner_and_batch_bar_show_their_last_state_after_a_reopen(
+        lab: tuple[str, Path]) -> None:
+    """A tuner moved in the browser and a finished batch bar, saved, then reopened with a new
+    kernel (the widget models are gone): the tuner's last choice, its table and chart and
+    the bar's end are shown, and no widget error is."""
+    import re
+    import urllib.parse
+
+    from playwright.sync_api import sync_playwright
+
+    stream_url, root = lab
+    url = stream_url.replace("stream.ipynb", "tuner.ipynb")
+    parts = urllib.parse.urlsplit(url)
+    base, token = f"{parts.scheme}://{parts.netloc}", parts.query.removeprefix("token=")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                                    headless=True, timeout=60_000)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(60_000)
+            page.goto(url, timeout=90_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+            page.evaluate("() => { void window.jupyterapp.commands.execute("
+                          "'notebook:run-all-cells'); }")
+            cells = page.locator(".jp-Notebook .jp-Cell")
+            tuner, batch = cells.nth(1), cells.nth(2)
+            batch.locator(".jp-InputPrompt", has_text="[3]").wait_for(timeout=90_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=60_000)
+
+            # live: the panel, not its snapshot; moving a slider updates the snapshot
+            handle = tuner.locator(".noUi-handle").first
+            handle.wait_for(timeout=30_000)
+            snapshot = tuner.locator(".pitstop-ttl-snapshot")
+            assert snapshot.count() == 1, "the tuner left no static snapshot"
+            assert snapshot.is_hidden(), "the snapshot is shown next to the live panel"
+            assert not any(e in tuner.inner_text() for e in WIDGET_ERRORS)
+            handle.focus()
+            page.keyboard.press("ArrowLeft")  # 10 min -> 5 min -> 1 min: the second
+            page.keyboard.press("ArrowLeft")  # change is sent by the coalescer's timer
+            end = time.monotonic() + 30
+            while "lookup 1 min" not in snapshot.text_content() and time.monotonic() < end:
+                page.wait_for_timeout(200)
+            assert "lookup 1 min" in snapshot.text_content()
+            assert "1 min" in tuner.locator(".widget-readout").first.inner_text()
+            tuner.screenshot(path=str(ARTIFACTS / "browser_tuner_live.png"))
+
+            page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+            saved = root / "tuner.ipynb"
+            end = time.monotonic() + 30
+            while "lookup 1 min" not in saved.read_text() and time.monotonic() < end:
+                page.wait_for_timeout(200)
+            assert "lookup 1 min" in saved.read_text()
+            page.close()
+
+            # reopen with a new kernel: the old kernel, and every widget model, is gone
+            api = f"{base}/api/sessions?token={token}"
+            with urllib.request.urlopen(api, timeout=10) as r:
+                sessions = json.load(r)
+            for session in sessions:
+                urllib.request.urlopen(urllib.request.Request(
+                    f"{base}/api/sessions/{session['id']}?token={token}", method="DELETE"),
+                    timeout=30).close()
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(60_000)
+            page.goto(url, timeout=90_000)
+            page.wait_for_function(KERNEL_IDLE, timeout=90_000)
+            cells = page.locator(".jp-Notebook .jp-Cell")
+            tuner, batch = cells.nth(1), cells.nth(2)
+            snapshot = tuner.locator(".pitstop-ttl-snapshot")
+            snapshot.wait_for(state="visible", timeout=30_000)
+            page.wait_for_timeout(1_000)  # the widget manager has given up on the old model
+            shown = tuner.inner_text()
+            assert not any(e in shown for e in WIDGET_ERRORS), shown
+            assert "TTL tuner · lookup 1 min" in snapshot.inner_text()
+            assert re.search(r"lookup\s+1 min\s+67% \(2/3\)", snapshot.inner_text()), \
+                snapshot.inner_text()
+            assert snapshot.locator("img").is_visible()
+            assert snapshot.locator("img").evaluate("el => el.naturalWidth") > 300
+            bar = batch.locator(".pitstop-progress")
+            assert bar.is_visible() and "3/3" in bar.inner_text()
+            assert not any(e in batch.inner_text() for e in WIDGET_ERRORS)
+            tuner.scroll_into_view_if_needed()
+            tuner.screenshot(path=str(ARTIFACTS / "browser_tuner_reopened.png"))
+            batch.screenshot(path=str(ARTIFACTS / "browser_batch_reopened.png"))
         finally:
             browser.close()

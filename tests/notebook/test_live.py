@@ -107,3 +107,19 @@ def test_agent_timeline_option_shows_a_live_chart_then_the_static_one(ip: Any) -
     assert live and len(charts) == 1 and charts[0] > live[0]  # the PNG took its place
     assert "turn 1 · lookup #1" in bundles[charts[0]]["text/plain"]
     assert not ip.user_ns["bot"]._taps
+
+
+def test_a_timeline_finished_before_any_run_leaves_static_output(ip: Any) -> None:
+    """Finished with no run recorded (the run failed to start, or was interrupted at once),
+    the live chart is still replaced by static output and its widget closed, so a saved
+    notebook holds no widget that would show "model not found" when reopened."""
+    from IPython.utils.capture import capture_output
+
+    with record_comms(), capture_output() as shown:
+        live = LiveTimeline()
+        live.show()
+        live.finish()
+    last = shown.outputs[-1]
+    assert last.update and "application/vnd.jupyter.widget-view+json" not in last.data
+    assert "no run was recorded" in last.data["text/plain"]
+    assert live._widget is None

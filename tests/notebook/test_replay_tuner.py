@@ -12,7 +12,7 @@ from pitstop import CacheConfig, ConfigError, ToolCall
 from pitstop._cache.replay import hit_rate_curve, replay
 from pitstop._cache.trace import TraceRecord
 from pitstop.notebook._ttl_tuner import TTLTuner, ttl_label
-from pitstop.testing import record_comms
+from pitstop.testing import FakeClock, record_comms
 
 from .conftest import make_agent
 
@@ -145,7 +145,7 @@ def test_apply_without_a_cache_says_so() -> None:
             tuner.apply()
         tuner._apply_clicked()
     assert "no cache to tune" in tuner._status.value
-    assert tuner._repr_mimebundle_()["text/plain"] == "TTLTuner: no tool calls recorded yet"
+    assert tuner.snapshot_bundle()["text/plain"] == "TTLTuner: no tool calls recorded yet"
 
 
 async def test_tuner_on_a_real_agent_changes_what_is_cached() -> None:
@@ -156,9 +156,46 @@ async def test_tuner_on_a_real_agent_changes_what_is_cached() -> None:
     with record_comms():
         tuner = TTLTuner(agent)
     assert tuner.result is not None and tuner.result.tools["lookup"].hits == 1
-    assert "lookup" in tuner._repr_mimebundle_()["text/plain"]
+    assert "lookup" in tuner.snapshot_bundle()["text/plain"]
     tuner.ttls = {"lookup": 0}
     tuner.apply()
     before = agent.get_cache_stats()["tool_stats"]["lookup"]["bypassed"]
     await agent.execute_task("three")
     assert agent.get_cache_stats()["tool_stats"]["lookup"]["bypassed"] == before + 1
+
+
+def test_the_snapshot_follows_every_change_at_most_four_times_a_second(ip: Any) -> None:
+    """Shown, the tuner displays its widget, then a static snapshot under a display id; a
+    burst of slider moves updates that snapshot at most 4 times a second, the last move
+    always included, so the saved notebook holds the last choice."""
+    from IPython.utils.capture import capture_output
+
+    fake = FakeClock()
+    with record_comms(), capture_output() as shown:
+        tuner = TTLTuner(fake_agent(), clock=fake, call_later=fake.call_later)
+        tuner._ipython_display_()
+        for value in (30.0, 60.0, 300.0, 900.0, 3600.0):  # one drag, within 0.1 s
+            tuner._sliders["search"].value = value
+            fake.advance_to(fake.now + 0.02)
+        fake.advance_to(1.0)
+    widget, snapshot, *updates = shown.outputs
+    assert "application/vnd.jupyter.widget-view+json" in widget.data
+    assert "TTL tuner · search 10 s, weather off" in snapshot.data["text/html"]
+    assert 1 <= len(updates) <= 2 and all(u.update for u in updates)
+    assert {u.transient["display_id"] for u in updates} == {snapshot.transient["display_id"]}
+    assert "TTL tuner · search 1 h, weather off" in updates[-1].data["text/html"]
+    assert updates[-1].data["text/plain"] == tuner.snapshot_bundle()["text/plain"]
+
+
+def test_a_change_made_in_code_updates_the_snapshot_at_once(ip: Any) -> None:
+    """ttls set in a cell is published before the cell ends, however soon after another
+    change (nbclient stops listening when a cell ends, before any timer would fire)."""
+    from IPython.utils.capture import capture_output
+
+    fake = FakeClock()
+    with record_comms(), capture_output() as shown:
+        tuner = TTLTuner(fake_agent(), clock=fake, call_later=fake.call_later)
+        tuner._ipython_display_()
+        tuner.ttls = {"search": 30}
+        tuner.ttls = {"search": 60}  # the clock has not moved
+    assert "TTL tuner · search 1 min<" in shown.outputs[-1].data["text/html"]

@@ -7,12 +7,15 @@ on it (and only those) go back in the queue at once, for the other workers, whil
 restarts it (rebuilding the agent from its recipe). A task on a worker that died is a
 suspect: from its second death on it runs as the only suspect on its worker, so a task
 that kills its worker is found out and, at its third death, delivered as one failed
-result while the tasks beside it finish.
+result while the tasks beside it finish. Each group of results brings what the worker's
+cache counters gained meanwhile; the driver adds it to its agent's cache statistics
+(`pitstop._batch.cache_counts`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -22,11 +25,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from pitstop._cache.counts import CacheCounts
 from pitstop.errors import ConfigError, WorkerLostError
 
 if TYPE_CHECKING:
     from pitstop._agent import HybridAgent
     from pitstop._batch.run import Deliver, Task
+    from pitstop._batch.worker import Chunk
     from pitstop.events import TaskResult
 
 __all__ = ["MAX_DEATHS", "RayEngine", "RunStats"]
@@ -35,6 +40,7 @@ MAX_DEATHS = 3
 """A task whose worker died this many times while running it fails."""
 
 _READY_TIMEOUT = 180.0
+"""Seconds to wait for the workers to start (a cluster without free CPUs never does)."""
 _batch_counter = itertools.count(1)
 
 CHUNK_SHARE = 8
@@ -42,7 +48,6 @@ CHUNK_SHARE = 8
 (fewer calls, less overhead per task; at most 1/8 of a worker's capacity waits to fill
 a call); they run concurrently there and each result streams back as it ends. A task
 that runs again after a worker died is sent alone."""
-"""Seconds to wait for the workers to start (a cluster without free CPUs never does)."""
 
 
 @dataclass
@@ -57,6 +62,9 @@ class RunStats:
     """Tasks delivered as failed because their worker died `MAX_DEATHS` times."""
     worker_deaths: set[str] = field(default_factory=set)
     """Worker lanes that died during the batch."""
+    cache: CacheCounts = field(default_factory=CacheCounts)
+    """What the workers' cache counters gained (hits, misses, ... per tool), as added
+    to the driver agent's cache statistics."""
 
 
 @dataclass
@@ -71,7 +79,6 @@ class _Worker:
     """A task that was running on a dead worker twice is running here."""
     restarting: bool = False
     """It died; Ray is restarting it (it takes no task meanwhile)."""
-    restarting_watch: bool = False
 
 
 class RayEngine:
@@ -82,7 +89,8 @@ class RayEngine:
     `concurrency_per_worker` tasks at once on its event loop. Results come back in task
     order; one progress bar covers every worker; the spans of every task are merged
     into the driver agent's Monitor with a ``worker`` attribute (a lane per worker in
-    `pitstop.notebook.batch_timeline`).
+    `pitstop.notebook.batch_timeline`), and the workers' tool calls into its cache
+    statistics (``get_cache_stats()``: hits, misses, time and cost saved, per tool).
 
     Args:
         address: None: the Ray this process is connected to, or a new local one with
@@ -119,6 +127,10 @@ class RayEngine:
                 f"RayEngine: address must be None (a local Ray), 'host:port', "
                 f"'ray://host:port' or 'auto', got {address!r}."
             )
+        if address is not None:
+            from pitstop._batch.ray_runtime import host_port
+
+            host_port(address)  # a malformed address is an error now, not at the first batch
         if llm_factory is not None and not callable(llm_factory):
             raise ConfigError(f"RayEngine: llm_factory must be callable, got {llm_factory!r}.")
         self.address = address
@@ -174,6 +186,14 @@ class RayEngine:
         await self.shutdown()
         # On this thread: ray.init sets its signal handlers only from the main thread.
         ray = self._ray = connect(self.address, num_cpus=self.workers)
+        cpus = ray.cluster_resources().get("CPU", 0)
+        if self.address is None and cpus < self.workers:  # a cluster given may autoscale
+            raise ConfigError(
+                f"RayEngine(workers={self.workers}) needs one CPU per worker, and the Ray "
+                f"this process is connected to has {cpus:g}: use workers={int(cpus)} or "
+                f"fewer, or call ray.shutdown() first so that RayEngine starts a local Ray "
+                f"with {self.workers}."
+            )
         from pitstop._batch.worker import BatchWorker
 
         actor_cls = ray.remote(BatchWorker).options(
@@ -198,9 +218,7 @@ class RayEngine:
             ) from None
         except ray.exceptions.RayActorError as exc:
             await self.shutdown()
-            raise ConfigError(
-                f"A Ray worker could not build the agent from its recipe: {exc}"
-            ) from None
+            raise ConfigError(_recipe_failure(exc)) from None
         self._lanes = [info["lane"] for info in infos]
         self._pids = {info["lane"]: info["pid"] for info in infos}
 
@@ -232,11 +250,21 @@ class RayEngine:
         batch_id: str | None,
     ) -> None:
         """Run `items` on the workers and hand every result to `deliver` once, in any
-        order (the caller puts them in place)."""
+        order (the caller puts them in place).
+
+        One `asyncio.TaskGroup` holds the batch: a dispatcher per worker, and the
+        streaming calls the dispatchers start. It ends when every result is in; a
+        failure, or cancelling the batch, cancels every call still running (each then
+        cancels its remote tasks and waits, 2 s at most, until the worker has stopped
+        them). A worker that died is watched until it answers again by a task of an
+        outer group, which is cancelled once the batch is over: the batch does not wait
+        for a restart it no longer needs.
+        """
         self.check(agent)
         self.stats = stats = RunStats()
         if not items:
             return
+        _check_sendable(items, context)
         await self._ensure_workers(agent)
         ray = self._ray
         lost_errors = (ray.exceptions.RayActorError,)
@@ -252,9 +280,6 @@ class RayEngine:
         chunk = max(1, cpw // CHUNK_SHARE)
         workers = [_Worker(actor, lane, cpw, self._pids[lane])
                    for actor, lane in zip(self._actors, self._lanes, strict=True)]
-        streams: set[asyncio.Future[None]] = set()
-        watchers: set[asyncio.Future[None]] = set()
-        failure: list[BaseException] = []
 
         def take(w: _Worker) -> list[tuple[int, Task, int]]:
             if w.restarting:
@@ -267,6 +292,13 @@ class RayEngine:
             if not fresh or w.free < want:
                 return []
             return [fresh.popleft() for _ in range(want)]
+
+        def count_cache(counts: CacheCounts | None) -> None:
+            # Calls made on a worker count in the driver's cache statistics (each call
+            # once, by the process that made it: no double count with a shared cache).
+            if counts and agent.cache is not None:
+                agent.cache.absorb(counts)
+                stats.cache += counts
 
         def merge(result: dict[str, Any], spans: list[Any], shift: float) -> None:
             for kind, name, start, end, status, task_id, attrs in spans:
@@ -284,26 +316,26 @@ class RayEngine:
             delivered: set[int] = set()
             try:
                 async for ref in call:
-                    finished, wall, clock, pid = await ref
-                    w.pid = pid
-                    shift = (wall - clock) - (d_wall - d_clock)
-                    for k, result, spans in finished:
+                    part: Chunk = await ref
+                    w.pid = part.pid
+                    count_cache(part.cache)
+                    shift = (part.wall - part.clock) - (d_wall - d_clock)
+                    for k, result, spans in part.finished:
                         merge(result, spans, shift)
-                        deliver(taken[k][0], result)
+                        deliver(taken[k][0], cast("TaskResult", result))
                         delivered.add(k)
-                    remaining -= len(finished)
-                    w.free += len(finished)
+                    remaining -= len(part.finished)
+                    w.free += len(part.finished)
                     async with cond:
                         cond.notify_all()
             except asyncio.CancelledError:
                 ray.cancel(call)
-                await _drained(call)  # the worker has stopped them (or 2 s have passed)
+                await _drained(call, w.actor, count_cache)  # they have stopped (or 2 s)
                 raise
             except lost_errors as exc:
                 # The worker died with these tasks on it: they go back in the queue at
                 # once, for the other workers, while Ray restarts this one (which takes
                 # no task until it answers again).
-                w.restarting = True
                 for k, (index, task, deaths) in enumerate(taken):
                     if k in delivered:
                         continue
@@ -316,15 +348,11 @@ class RayEngine:
                         stats.rerun += 1
                         retry.append((index, task, deaths + 1))
                 stats.worker_deaths.add(w.lane)
-                if not w.restarting_watch:
-                    w.restarting_watch = True
-                    watch = asyncio.ensure_future(back_again(w))
-                    watchers.add(watch)
-                    watch.add_done_callback(watchers.discard)
-            except ray.exceptions.RayTaskError as exc:
-                failure.append(exc.as_instanceof_cause())
-            except Exception as exc:  # pragma: no cover - a Ray failure we did not foresee
-                failure.append(exc)
+                if not w.restarting:
+                    w.restarting = True
+                    watchers.append(restarts.create_task(back_again(w)))
+            except ray.exceptions.RayTaskError as exc:  # the worker's code raised
+                raise _remote_error(exc, w.lane, w.pid) from None
             finally:
                 if isolated:
                     w.suspect_busy = False
@@ -333,57 +361,116 @@ class RayEngine:
 
         async def back_again(w: _Worker) -> None:
             """Let a restarted worker take tasks again once it answers."""
-            try:
-                w.pid = await _alive_pid(w.actor, lost_errors)
-            finally:
-                w.restarting = w.restarting_watch = False
-                async with cond:
-                    cond.notify_all()
+            w.pid = await _alive_pid(w.actor, lost_errors)
+            w.restarting = False
+            async with cond:
+                cond.notify_all()
 
         async def dispatch(w: _Worker) -> None:
             while True:
                 async with cond:
-                    while True:
-                        if failure:
-                            raise failure[0]
+                    while not (taken := take(w)):
                         if remaining == 0:
                             return
-                        taken = take(w)
-                        if taken:
-                            break
                         await cond.wait()
                 w.free -= len(taken)
                 if taken[0][2] >= 2:
                     w.suspect_busy = True
                 stats.submitted += len(taken)
-                job = asyncio.ensure_future(stream(w, taken))
-                streams.add(job)
-                job.add_done_callback(streams.discard)
+                batch.create_task(stream(w, taken))
                 await asyncio.sleep(0)  # the other workers' turn: tasks go round the workers
 
-        jobs = [asyncio.ensure_future(dispatch(w)) for w in workers]
+        watchers: list[asyncio.Task[None]] = []
         try:
-            await asyncio.gather(*jobs)
-            await asyncio.gather(*streams)  # the last streams are closing
-        except BaseException:
-            for j in [*jobs, *streams]:
-                j.cancel()
-            await asyncio.gather(*jobs, *streams, return_exceptions=True)
-            raise
+            async with asyncio.TaskGroup() as restarts:
+                try:
+                    async with asyncio.TaskGroup() as batch:
+                        for w in workers:
+                            batch.create_task(dispatch(w))
+                finally:
+                    for watch in watchers:  # still restarting: the next batch waits for it
+                        watch.cancel()
+        except BaseExceptionGroup as failed:  # as gather did: the first error, not a group
+            raise _first(failed) from None
         finally:
-            for watch in watchers:  # a worker still restarting: the next batch waits for it
-                watch.cancel()
             self._pids.update({w.lane: w.pid for w in workers})
 
 
-async def _drained(call: Any, seconds: float = 2.0) -> None:
-    """Wait until a cancelled streaming call has ended on its worker (bounded)."""
-    try:
+def _check_sendable(items: Sequence[tuple[int, Task]], context: Mapping[str, Any] | None) -> None:
+    """A `ConfigError` naming the context or the task that cannot travel to a worker."""
+    from ray import cloudpickle
+
+    dumps: Callable[[object], bytes] = cloudpickle.dumps
+    parts: list[tuple[str, object]] = [("The context", context)]
+    parts += [(f"Task {i}", task) for i, task in items if not isinstance(task, str)]
+    for what, value in parts:
+        try:
+            dumps(value)
+        except Exception as exc:
+            raise ConfigError(
+                f"{what} cannot be sent to a Ray worker ({type(exc).__name__}: {exc}); "
+                "pass plain data (strings, numbers, lists, dicts), or run the batch "
+                "without an engine."
+            ) from None
+
+
+def _remote_error(exc: Any, lane: str, pid: int) -> BaseException:
+    """The exception a worker raised, as the driver should raise it: the original type
+    and message (a `ConfigError` stays one), with a note naming the worker and, for an
+    unexpected error, the worker's traceback."""
+    from pitstop.errors import PitstopError
+
+    cause = getattr(exc, "cause", None)
+    if not isinstance(cause, BaseException):
+        cause = exc.as_instanceof_cause()
+        return cast(BaseException, cause)
+    note = f"Raised on the Ray worker {lane} (pid {pid})."
+    if not isinstance(cause, PitstopError):
+        note += f" Its traceback:\n{getattr(exc, 'traceback_str', '')}"
+    cause.add_note(note)
+    return cause
+
+
+def _recipe_failure(exc: BaseException) -> str:
+    """Why the workers could not build the agent, in one line, with the fix."""
+    text = str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    if "creation task" not in text:  # killed, cancelled or lost, not our code failing
+        return f"A Ray worker died before it was ready: {last}"
+    message = f"A Ray worker could not build the agent from its recipe: {last}"
+    if "ModuleNotFoundError" in last or "No module named" in last:
+        message += (
+            ". A tool or model client defined in a module travels by name, so the workers "
+            "must import that module: run from the directory that holds it (Ray adds it "
+            "to the workers' path), install it in the workers' environment, or define "
+            "the function in the notebook or script itself."
+        )
+    return message
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a (nested) exception group: the one a caller should see."""
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+async def _drained(
+    call: Any, worker: Any, count_cache: Callable[[CacheCounts | None], None],
+    seconds: float = 2.0,
+) -> None:
+    """Wait until a cancelled streaming call has ended on its worker (bounded), then count
+    the cache calls the worker made and did not send (those of the cancelled tasks)."""
+    # Cancelled, timed out or failed: either way the call has ended.
+    with contextlib.suppress(Exception, asyncio.CancelledError):
         async with asyncio.timeout(seconds):
             async for ref in call:
-                await ref
-    except (Exception, asyncio.CancelledError):  # cancelled, timed out or failed: it ended
-        pass
+                count_cache((await ref).cache)
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        async with asyncio.timeout(seconds):
+            count_cache(await worker.cache_counts.remote())
 
 
 async def _alive_pid(worker: Any, lost_errors: tuple[type[BaseException], ...]) -> int:

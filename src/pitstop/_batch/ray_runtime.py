@@ -17,11 +17,17 @@ from urllib.parse import urlsplit
 
 from pitstop.errors import ConfigError, MissingExtraError
 
-__all__ = ["LOCAL_OBJECT_STORE_BYTES", "connect", "import_ray", "keep_on_loopback",
-           "start_local"]
+__all__ = ["LOCAL_OBJECT_STORE_BYTES", "connect", "host_port", "import_ray",
+           "keep_on_loopback", "start_local"]
 
 LOCAL_OBJECT_STORE_BYTES = 100 * 1024 * 1024
 """The object store of a local Ray: results are small, and the machine may be too."""
+
+_PROBE_SECONDS = 3.0
+"""How long an address may take to accept a connection and answer as a gRPC server."""
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+"""The HTTP/2 connection preface and an empty SETTINGS frame."""
 
 
 def keep_on_loopback() -> None:
@@ -58,15 +64,59 @@ def start_local(num_cpus: int) -> Any:
     )
 
 
-def _host_port(address: str) -> tuple[str, int] | None:
+def host_port(address: str) -> tuple[str, int] | None:
+    """The host and port of a Ray address (None for ``"auto"``), or a `ConfigError`."""
     if address == "auto":
         return None
     parts = urlsplit(address if "://" in address else f"ray://{address}")
-    if parts.hostname is None or parts.port is None:
+    try:
+        port = parts.port
+    except ValueError:  # not a number, or out of range
+        port = None
+    if parts.hostname is None or port is None:
         raise ConfigError(
             f"RayEngine address {address!r} is not host:port, ray://host:port or 'auto'."
         )
-    return parts.hostname, parts.port
+    return parts.hostname, port
+
+
+def _speaks_grpc(sock: socket.socket) -> bool:
+    """Whether the server on `sock` answers the HTTP/2 preface with a SETTINGS frame, as
+    every gRPC server (Ray's GCS, the Ray Client server) does at once."""
+    sock.sendall(_HTTP2_PREFACE)
+    head = b""
+    while len(head) < 9:  # a frame header: length (3 bytes), type, flags, stream id
+        part = sock.recv(9 - len(head))
+        if not part:
+            return False
+        head += part
+    return head[3] == 0x04
+
+
+def _probe(address: str, target: tuple[str, int]) -> None:
+    """A `ConfigError` at once when nothing, or something other than Ray, listens at the
+    address: `ray.init` would block this thread for minutes retrying it."""
+    try:
+        sock = socket.create_connection(target, timeout=_PROBE_SECONDS)
+    except OSError as exc:
+        raise ConfigError(
+            f"Ray is not reachable at {address!r} ({exc.strerror or exc}); start it there "
+            "(`ray start --head`) or use RayEngine(address=None) for a local Ray."
+        ) from None
+    with sock:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return  # a TLS server does not answer a plain preface: let Ray try
+        try:
+            grpc = _speaks_grpc(sock)
+        except OSError:  # silent (timed out) or closed on us
+            grpc = False
+    if not grpc:
+        raise ConfigError(
+            f"Something listens at {address!r} but it is not Ray (no gRPC answer within "
+            f"{_PROBE_SECONDS:.0f} s). Give the head node's GCS address ('host:6379' by "
+            "default, printed by `ray start --head`) or its Ray Client address "
+            "('ray://host:10001')."
+        )
 
 
 def connect(address: str | None, *, num_cpus: int) -> Any:
@@ -76,16 +126,9 @@ def connect(address: str | None, *, num_cpus: int) -> Any:
         if not ray.is_initialized():
             start_local(num_cpus)
         return ray
-    target = _host_port(address)
+    target = host_port(address)
     if target is not None:
-        try:
-            with socket.create_connection(target, timeout=3.0):
-                pass
-        except OSError as exc:
-            raise ConfigError(
-                f"Ray is not reachable at {address!r} ({exc.strerror or exc}); start it there "
-                "(`ray start --head`) or use RayEngine(address=None) for a local Ray."
-            ) from None
+        _probe(address, target)
     if ray.is_initialized():
         current = ray.get_runtime_context().gcs_address
         if target is not None and current.rsplit(":", 1)[-1] != str(target[1]):

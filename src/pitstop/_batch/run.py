@@ -172,11 +172,12 @@ async def run_batch(
     items = [(i, listed[i]) for i, r in enumerate(results) if r is None]
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from pitstop._batch.progress import batch_progress
 
         where = getattr(engine, "describe", lambda: "")()
-        bar = tqdm(total=len(texts), initial=len(texts) - len(items), unit="task",
-                   desc=f"{agent.name} batch" + (f" {batch_id}" if batch_id else "") + where)
+        bar = batch_progress(total=len(texts), initial=len(texts) - len(items), unit="task",
+                             desc=f"{agent.name} batch" + (f" {batch_id}" if batch_id else "")
+                             + where)
     delivery = Delivery(results, texts, keys, journal, bar)
     agent.last_batch = results  # filled as results arrive: an interrupted batch keeps them
     try:

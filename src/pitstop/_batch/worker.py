@@ -3,7 +3,8 @@
 `BatchWorker` is a plain class; the engine wraps it with ``ray.remote`` as an async
 actor. Each task's spans are collected as they are recorded and sent back with its
 result, with this process's wall and monotonic clocks so the driver can place them on
-its own timeline.
+its own timeline, and what the agent's cache counters gained meanwhile (see
+`pitstop._batch.cache_counts`).
 """
 
 from __future__ import annotations
@@ -12,14 +13,32 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
+from pitstop._batch.cache_counts import CounterCursor
+from pitstop._cache.counts import CacheCounts
 from pitstop._metrics.monitor import Monitor, Span, SpanKind
 
-__all__ = ["BatchWorker", "SpanCollector"]
+__all__ = ["BatchWorker", "Chunk", "SpanCollector"]
 
 WireSpan = tuple[str, str, float, float, str, "str | None", dict[str, Any]]
 """A span as it travels: kind, name, start, end, status, task id, attrs."""
+
+
+class Chunk(NamedTuple):
+    """What a worker's stream yields: the tasks that finished since its previous chunk."""
+
+    finished: list[tuple[int, dict[str, Any], list[WireSpan]]]
+    """Each task's position in the call, its result and its spans."""
+    wall: float
+    """This process's `time.time` now (with `clock`, aligns its spans on the driver's)."""
+    clock: float
+    """This process's Monitor clock now."""
+    pid: int
+    """This process (a new one after Ray restarted the worker)."""
+    cache: CacheCounts | None
+    """What the worker's cache counters gained since the previous chunk of any of its
+    streams (None: nothing, or no cache)."""
 
 
 class SpanCollector(Monitor):
@@ -59,6 +78,7 @@ class BatchWorker:
         self.pid = os.getpid()
         self.monitor = SpanCollector()
         self.agent = pickle.loads(recipe).build(monitor=self.monitor)
+        self.counters = CounterCursor(self.agent.cache)
         self.running = 0
         self._seq = 0
 
@@ -73,12 +93,18 @@ class BatchWorker:
         """Tasks running now (cancelled ones leave at once)."""
         return self.running
 
+    def cache_counts(self) -> CacheCounts | None:
+        """What the cache counters gained since the last chunk of any stream (the calls
+        of tasks that were cancelled, which no chunk will carry)."""
+        return self.counters.take()
+
     async def run_stream(
         self, tasks: list[Any], context: Mapping[str, Any] | None
-    ) -> AsyncIterator[tuple[list[tuple[int, dict[str, Any], list[WireSpan]]], float, float, int]]:
-        """Run tasks concurrently; yield the ones that finished since the last yield (their
-        positions, results and spans), the (wall, monotonic) clocks now and this process's
-        pid. Cancelling (or closing) the stream cancels the tasks still running."""
+    ) -> AsyncIterator[Chunk]:
+        """Run tasks concurrently; yield a `Chunk` of the ones that finished since the
+        last yield. Cancelling (or closing) the stream cancels the tasks still running."""
+        # Not a TaskGroup: this is an async generator, and a generator must not yield
+        # inside a TaskGroup (the group's cancellation would hit whoever iterates it).
         pending = {asyncio.ensure_future(self._run(t, context)): k for k, t in enumerate(tasks)}
         try:
             while pending:
@@ -87,7 +113,8 @@ class BatchWorker:
                 for job in done:
                     result, spans = job.result()
                     finished.append((pending.pop(job), result, spans))
-                yield finished, time.time(), self.monitor.clock(), self.pid
+                yield Chunk(finished, time.time(), self.monitor.clock(), self.pid,
+                            self.counters.take())
         finally:
             for job in pending:
                 job.cancel()

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, NotRequired, TypedDict
 
 from pitstop._cache.backends.base import Backend, Entry, Freshness, Matcher
 from pitstop._cache.config import BYTES_PER_MB, CacheConfig, default_disk_path
+from pitstop._cache.counts import STATS_FIELDS, CacheCounts, ToolCounts
 from pitstop._cache.keys import _NotJSON, decode, encode, make_key, make_labels, utf8_size
 from pitstop._cache.trace import TraceRecord
 from pitstop.errors import ConfigError
@@ -500,15 +501,33 @@ class ToolCache:
         entries with a matching label, so ``pattern="query:Python*"`` removes every
         result whose ``query`` starts with ``Python``. With both, both must match; with
         neither, everything goes. Identical calls in flight are not stored afterwards.
+
+        On an event loop's thread, a Redis that has not answered within a tenth of a
+        second is not waited for: the removal goes on in the background, before any
+        later lookup, and this returns 0 (the count reaches ``stats()["invalidated"]``).
+        `ainvalidate` is the exact, non-blocking form for async code.
         """
+        matcher = self._forget_in_flight(tool_name, pattern)
+        removed = self._backend.invalidate(matcher, self._clock())
+        self._invalidated += removed
+        return removed
+
+    async def ainvalidate(self, tool_name: str | None = None, pattern: str | None = None) -> int:
+        """`invalidate` for async code: the exact count, and the loop never waits on the
+        backend (Redis is asked on the async client, within its timeout)."""
+        matcher = self._forget_in_flight(tool_name, pattern)
+        removed = await self._backend.ainvalidate(matcher, self._clock())
+        self._invalidated += removed
+        return removed
+
+    def _forget_in_flight(self, tool_name: str | None, pattern: str | None) -> Matcher:
+        """The matcher; identical calls in flight that it matches will not be stored."""
         matcher = self._matcher(tool_name, pattern)
         for key, flight in list(self._inflight.items()):
             if matcher(flight.tool, flight.labels):
                 flight.stale = True
                 del self._inflight[key]
-        removed = self._backend.invalidate(matcher, self._clock())
-        self._invalidated += removed
-        return removed
+        return matcher
 
     @staticmethod
     def _matcher(tool_name: str | None, pattern: str | None) -> Matcher:
@@ -530,10 +549,29 @@ class ToolCache:
 
     def clear(self) -> None:
         """Remove every entry of this namespace (statistics are kept)."""
-        for flight in self._inflight.values():
-            flight.stale = True
-        self._inflight.clear()
+        self._forget_in_flight(None, None)
         self._backend.clear(self._clock())
+
+    async def aclear(self) -> None:
+        """`clear` for async code."""
+        self._forget_in_flight(None, None)
+        await self._backend.aclear(self._clock())
+
+    def counters(self) -> CacheCounts:
+        """The call counters now, per tool and per reason not stored (no backend I/O)."""
+        tools = {name: ToolCounts(**{f: getattr(s, attr) for f, attr in STATS_FIELDS.items()})
+                 for name, s in self._stats.items()}
+        return CacheCounts(tools, dict(self._reasons))
+
+    def absorb(self, counts: CacheCounts) -> None:
+        """Add counters gained in another process (a Ray worker's calls), so that `stats`
+        counts those calls too, per tool and in the totals."""
+        for name, gained in counts.tools.items():
+            s = self._stats.get(name) or self._new_stats(name)
+            for f, attr in STATS_FIELDS.items():
+                setattr(s, attr, getattr(s, attr) + getattr(gained, f))
+        for reason, n in counts.uncacheable.items():
+            self._reasons[reason] += n
 
     def trace(self) -> list[TraceRecord]:
         """The recent tool calls in the order they started (at most ``config.trace_size``).
@@ -554,10 +592,20 @@ class ToolCache:
         entries found (unreadable rows or values), each dropped and run as a miss.
         ``time_saved_s`` adds, for every hit, the measured run time of the result it
         reused; ``cost_saved`` the tool's declared cost.
+
+        ``size`` and ``memory_mb`` are the backend's. On an event loop's thread, a Redis
+        that has not answered within a tenth of a second is not waited for: they are
+        then the last figures Redis gave (`astats` asks without holding the loop).
         """
+        return self._stats_with(*self._backend.usage(self._clock()))
+
+    async def astats(self) -> CacheStats:
+        """`stats` for async code: the backend's size is asked without holding the loop."""
+        return self._stats_with(*await self._backend.ausage(self._clock()))
+
+    def _stats_with(self, size: int, nbytes: int) -> CacheStats:
         cfg = self.config
         backend = self._backend
-        size, nbytes = backend.usage(self._clock())
         tool_stats: dict[str, ToolCacheStats] = {}
         for name, s in sorted(self._stats.items()):
             runs = s.misses + s.bypassed
@@ -592,7 +640,7 @@ class ToolCache:
             "max_memory_mb": cfg.max_memory_mb,
             "evictions": backend.evictions,
             "expirations": backend.expirations,
-            "invalidated": self._invalidated,
+            "invalidated": self._invalidated + backend.removed_later,
             "time_saved_s": sum(s.time_saved for s in self._stats.values()),
             "cost_saved": sum(s.cost_saved for s in self._stats.values()),
             "uncacheable": dict(self._reasons),

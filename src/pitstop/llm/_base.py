@@ -166,3 +166,29 @@ class LLMClient(Protocol):
         *,
         max_tokens: int | None = None,
     ) -> AsyncIterator[StreamItem]: ...
+
+
+def check_pacing(owner: str, time_to_first_token: object, tokens_per_second: object) -> None:
+    """Refuse a simulated model's pace that would fail later, naming it and the fix.
+
+    Raises:
+        ConfigError: `time_to_first_token` is not finite seconds >= 0, or
+            `tokens_per_second` is neither None (no pacing) nor a rate > 0.
+    """
+    from pitstop.errors import ConfigError
+
+    def number(value: object) -> bool:  # a real int or float: not a bool, not NaN
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+    if not number(time_to_first_token) or not 0 <= time_to_first_token < float("inf"):  # type: ignore[operator]
+        raise ConfigError(
+            f"{owner}(time_to_first_token=...) takes seconds >= 0, got "
+            f"{time_to_first_token!r:.60}; use 0 for no delay."
+        )
+    if tokens_per_second is not None and (
+        not number(tokens_per_second) or not tokens_per_second > 0  # type: ignore[operator]
+    ):
+        raise ConfigError(
+            f"{owner}(tokens_per_second=...) takes a rate > 0, or None for no delay between "
+            f"tokens; got {tokens_per_second!r:.60}."
+        )

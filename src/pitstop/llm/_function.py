@@ -8,7 +8,7 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from pitstop.errors import ConfigError, LLMError
-from pitstop.llm._base import LLMResponse, Message, StreamItem, ToolSpec, Usage
+from pitstop.llm._base import LLMResponse, Message, StreamItem, ToolSpec, Usage, check_pacing
 from pitstop.llm._pricing import PriceLike, Pricing
 from pitstop.llm._tokens import count_message_tokens, count_tokens, split_tokens
 
@@ -58,14 +58,7 @@ class FunctionLLM:
     ) -> None:
         if not callable(fn):
             raise ConfigError(f"FunctionLLM needs a function fn(messages, tools), got {fn!r}.")
-        if time_to_first_token < 0:
-            raise ConfigError(
-                f"time_to_first_token must be >= 0 seconds, got {time_to_first_token!r}."
-            )
-        if tokens_per_second is not None and tokens_per_second <= 0:
-            raise ConfigError(
-                f"tokens_per_second must be > 0 (or None for no pacing), got {tokens_per_second!r}."
-            )
+        check_pacing("FunctionLLM", time_to_first_token, tokens_per_second)
         self.fn = fn
         self.time_to_first_token = time_to_first_token
         self.tokens_per_second = tokens_per_second

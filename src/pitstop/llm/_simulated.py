@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from pitstop.errors import ConfigError
-from pitstop.llm._base import Message, StreamItem, ToolCall, ToolSpec, Usage
+from pitstop.llm._base import Message, StreamItem, ToolCall, ToolSpec, Usage, check_pacing
 from pitstop.llm._function import Sleep
 from pitstop.llm._pricing import PriceLike, Pricing
 from pitstop.llm._summary import is_summary_request, read_transcript
@@ -192,7 +192,7 @@ class SimulatedLLM:
 
     Args:
         time_to_first_token: seconds before the first delta of each answer.
-        tokens_per_second: the pace of streamed text.
+        tokens_per_second: the pace of streamed text (None: no delay between tokens).
         seed: makes the pacing jitter and the wording reproducible.
         price_as: a real model whose price the simulated usage is billed at, e.g.
             ``"gpt-4o-mini"``, so tutorials show dollars (None: cost None).
@@ -209,19 +209,16 @@ class SimulatedLLM:
         self,
         *,
         time_to_first_token: float = 0.3,
-        tokens_per_second: float = 60.0,
+        tokens_per_second: float | None = 60.0,
         seed: int = 0,
         price_as: str | None = None,
         price: PriceLike | None = None,
         prompt_cache: bool = True,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        if time_to_first_token < 0:
-            raise ConfigError(
-                f"time_to_first_token must be >= 0 seconds, got {time_to_first_token!r}."
-            )
-        if tokens_per_second <= 0:
-            raise ConfigError(f"tokens_per_second must be > 0, got {tokens_per_second!r}.")
+        check_pacing("SimulatedLLM", time_to_first_token, tokens_per_second)
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ConfigError(f"SimulatedLLM(seed=...) takes an int, got {seed!r:.60}.")
         self.time_to_first_token = time_to_first_token
         self.tokens_per_second = tokens_per_second
         self.seed = seed
@@ -261,7 +258,7 @@ class SimulatedLLM:
         pieces = split_tokens(text)
         if max_tokens is not None:
             pieces = pieces[:max_tokens]
-        base = 1.0 / self.tokens_per_second
+        base = 1.0 / self.tokens_per_second if self.tokens_per_second else 0.0
         for piece in pieces:
             await self.sleep(base * rng.uniform(0.7, 1.3))
             yield piece
@@ -506,3 +503,4 @@ class SimulatedLLM:
         if tools:
             text += ". Tools called: " + ", ".join(f"{k} x{v}" for k, v in tools.items())
         return text + "."
+

@@ -258,13 +258,14 @@ class LiveTimeline:
             f"height:10px;background:{COLOURS[c]};margin-right:4px'></span>"
             f"{html.escape(LEGEND[c])}</span>" for c in used)
         state = "running" if not self.finished else "done"
-        head = (f"<div style='font-weight:600;font-size:12px'>live timeline · "
-                f"{html.escape(self.task_id or 'waiting for a run')} · "
-                f"{format_seconds(now - t0) if self.bars else ''} · {state}</div>")
+        who = self.task_id or ("no run was recorded" if self.finished else "waiting for a run")
+        took = [format_seconds(now - t0)] if self.bars else []
+        head = ("<div style='font-weight:600;font-size:12px'>"
+                f"{html.escape(' · '.join(['live timeline', who, *took, state]))}</div>")
         page = (f"<div class='pitstop-live-timeline' style='font-family:sans-serif;"
                 f"max-width:900px'>{head}{''.join(rows)}<div style='font-size:11px;"
                 f"margin-top:4px'>{legend}</div></div>")
-        plain = f"live timeline · {self.task_id or 'waiting for a run'} · {len(self.bars)} bars"
+        plain = f"live timeline · {who} · {len(self.bars)} bars"
         return {"text/html": page, "text/plain": plain}
 
     def finish(self, *, now: bool = True) -> None:
@@ -294,9 +295,9 @@ class LiveTimeline:
         if self._published_final:
             return
         self._published_final = True
-        final = self.final_bundle()
-        if final is None:
-            return
+        # no chart of the run (it never started, or no span was recorded): the live chart's
+        # last state, as static HTML, so no widget is left for a saved notebook
+        final = self.final_bundle() or self.bundle()
         if self._publish is not None:
             self._publish(final)
             return

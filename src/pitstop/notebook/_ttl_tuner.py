@@ -5,12 +5,31 @@ tool is called) and shows at once the hit rate, the time and cost saved and how
 old the served results would be, next to what the current TTLs give; a plot shows
 each tool's hit rate against its TTL. *Apply* writes the chosen TTLs into the agent's
 `CacheConfig.tool_specific_ttl`, which the cache reads at every call.
+
+**What a saved notebook keeps.** The panel is a widget and stays live as long as the
+kernel does, so its output cannot be swapped for static HTML the way a finished
+``%%agent`` run is. Instead the tuner is displayed as two outputs: the widget, then a
+static snapshot (`snapshot_bundle`: the chosen TTLs, the table and the chart as HTML
+with a ``text/plain`` table) that is re-published under its display id at every change.
+A saved notebook therefore always holds the last state as static output. JupyterLab 4
+with ipywidgets 8 renders a widget output whose model is gone (the notebook reopened
+with a new kernel) as "Error displaying widget: model not found" and never falls back
+to the bundle's other types, so the snapshot carries a small stylesheet: while the live
+panel is on the page the snapshot is hidden (no duplicate), and when it is not, the
+dead widget output next to the snapshot is hidden instead. nbconvert (so nbviewer)
+skips a widget with no saved state for its ``text/plain`` line, which the same
+stylesheet hides; a renderer that drops stylesheets shows that one line, then the
+snapshot.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import io
+import time
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -19,12 +38,19 @@ from traitlets import Dict, TraitError, observe, validate
 
 from pitstop._cache.replay import ReplayFigures, hit_rate_curve, replay
 from pitstop.errors import ConfigError
+from pitstop.notebook._coalesce import CallLater, Coalescer, loop_call_later
 from pitstop.notebook._state import format_money, format_rate, format_seconds
 
 __all__ = ["DEFAULT_CHOICES", "TTLTuner", "ttl_label"]
 
 DEFAULT_CHOICES = (0, 10, 30, 60, 300, 900, 1800, 3600, 6 * 3600, 24 * 3600)
 """TTLs offered by the sliders, in seconds (the current TTLs are added)."""
+
+SNAPSHOT_RATE = 4.0
+"""The most snapshot updates a second while a slider is dragged (each holds the chart)."""
+
+
+_PAD = " style='padding:2px 8px;text-align:right'"
 
 
 def ttl_label(seconds: float) -> str:
@@ -44,12 +70,22 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
     Args:
         agent: a `HybridAgent` with a cache (``cache_config=CacheConfig(...)``).
         choices: the TTLs offered, in seconds.
+        clock: seconds, monotonic (injected in tests).
+        call_later: arms the timer that publishes the snapshot's last change of a burst
+            (injected in tests); with no event loop each change is published at once.
     """
 
     ttls = Dict(help="The candidate TTL per tool, in seconds; the sliders show it, and "
                      "setting it moves them.")
 
-    def __init__(self, agent: Any, *, choices: tuple[float, ...] = DEFAULT_CHOICES) -> None:
+    def __init__(
+        self,
+        agent: Any,
+        *,
+        choices: tuple[float, ...] = DEFAULT_CHOICES,
+        clock: Callable[[], float] = time.monotonic,
+        call_later: CallLater = loop_call_later,
+    ) -> None:
         self.agent = agent
         self._choices = tuple(choices)
         self._summary = widgets.HTML()
@@ -70,10 +106,25 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         self._grid: list[float] = []
         self._curves: dict[str, list[float]] = {}
         self._current: dict[str, float] = {}
+        self._snapshots: list[Any] = []  # display handles of the static snapshots shown
+        self._dragging = False
+
+        def arm(delay: float, callback: Callable[[], None]) -> Any:
+            timer = call_later(delay, callback)
+            if timer is None:  # no loop to wait on: publish now rather than never
+                callback()
+            return timer
+
+        self._snapshot_coalescer = Coalescer(self._send_snapshot, rate=SNAPSHOT_RATE,
+                                             clock=clock, call_later=arm)
+        self._id = uuid.uuid4().hex[:12]
+        self._plot.layout = widgets.Layout(max_width="100%")
         super().__init__(children=[
             self._sliders_box, widgets.HBox([apply, reload_, self._status]),
-            widgets.HBox([self._summary, self._plot]),
+            widgets.HBox([self._summary, self._plot],
+                         layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start")),
         ])
+        self.add_class(f"pitstop-ttl-live-{self._id}")
         self.refresh()
 
     # -- state -------------------------------------------------------------------------
@@ -115,7 +166,11 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
 
     def _slid(self, tool: str, value: float) -> None:
         if self.ttls.get(tool) != value:
-            self.ttls = {**self.ttls, tool: float(value)}
+            self._dragging = True  # a slider moved: a burst of changes, coalesced
+            try:
+                self.ttls = {**self.ttls, tool: float(value)}
+            finally:
+                self._dragging = False
 
     @validate("ttls")
     def _check_ttls(self, proposal: Any) -> dict[str, float]:
@@ -151,6 +206,20 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         self.result = replay(self.trace, self.ttls)
         self._summary.value = self._summary_html()
         self._plot.value = self._render_plot() if self.trace else b""
+        self._publish_snapshot()
+
+    def _publish_snapshot(self) -> None:
+        """Update the snapshots: at once after a change made in code (a cell may end, and
+        nbclient stop listening, before a timer fires), coalesced while a slider moves."""
+        if self._snapshots:
+            self._snapshot_coalescer.poke()
+            if not self._dragging:
+                self._snapshot_coalescer.close()  # sends what is pending now
+
+    def _send_snapshot(self) -> None:
+        bundle = self.snapshot_bundle()
+        for handle in self._snapshots:
+            handle.update(bundle, raw=True)
 
     # -- output ------------------------------------------------------------------------
 
@@ -177,21 +246,19 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         frame = self.summary_frame()
         if frame.empty:
             return ""
-        head = ("<tr><th>tool</th><th>TTL</th><th>hit rate</th><th>now</th><th>time saved</th>"
-                "<th>cost saved</th><th>age of hits (mean / max)</th></tr>")
-        body = []
+        cells = ["tool", "TTL", "hit rate", "now", "time saved", "cost saved",
+                 "age of hits (mean / max)"]
+        rows = ["".join(f"<th{_PAD}>{c}</th>" for c in cells)]
         for tool, r in frame.iterrows():
             ttl = "" if tool == "total" else ttl_label(r["ttl_s"])
-            body.append(
-                f"<tr><td>{html.escape(str(tool))}</td><td>{ttl}</td>"
-                f"<td><b>{format_rate(r['hit_rate'])}</b> ({int(r['hits'])}/{int(r['calls'])})"
-                f"</td><td>{format_rate(r['hit_rate_now'])}</td>"
-                f"<td>{format_seconds(r['time_saved_s'])}</td>"
-                f"<td>{format_money(r['cost_saved'])}</td>"
-                f"<td>{format_seconds(r['mean_age_s'])} / {format_seconds(r['max_age_s'])}"
-                "</td></tr>")
+            rows.append("".join(f"<td{_PAD}>{c}</td>" for c in (
+                html.escape(str(tool)), ttl,
+                f"<b>{format_rate(r['hit_rate'])}</b> ({int(r['hits'])}/{int(r['calls'])})",
+                format_rate(r["hit_rate_now"]), format_seconds(r["time_saved_s"]),
+                format_money(r["cost_saved"]),
+                f"{format_seconds(r['mean_age_s'])} / {format_seconds(r['max_age_s'])}")))
         return ("<table style='font-size:12px;border-collapse:collapse'>"
-                f"{head}{''.join(body)}</table>")
+                + "".join(f"<tr>{row}</tr>" for row in rows) + "</table>")
 
     def figure(self) -> Any:
         """The hit-rate-against-TTL chart as a matplotlib `Figure` (readable at 100% zoom:
@@ -226,13 +293,52 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         self.figure().savefig(buf, format="png", dpi=100)
         return buf.getvalue()
 
+    def _plain(self) -> str:
+        frame = self.summary_frame()
+        return ("TTLTuner: no tool calls recorded yet" if frame.empty
+                else f"TTLTuner (replayed)\n{frame.round(3).to_string()}")
+
+    def snapshot_bundle(self) -> dict[str, str]:
+        """The panel as it stands, as static ``text/html`` and ``text/plain``: the chosen
+        TTLs, the table and the chart. No widget is needed to show it."""
+        tid = self._id
+        snap = f".pitstop-ttl-snapshot[data-tuner='{tid}']"
+        live = f".pitstop-ttl-live-{tid}"
+        # live panel on the page: hide this copy; no live panel (its model is gone after
+        # a reopen): hide the widget output before this one, which only holds an error
+        style = (f"<style>:root:has({live}) {snap} {{ display: none; }} "
+                 f".jp-OutputArea-child:has(+ .jp-OutputArea-child {snap}):not(:has({live})) "
+                 "{ display: none; }</style>")
+        chosen = ", ".join(f"{html.escape(t)} {ttl_label(v)}" for t, v in self.ttls.items())
+        head = ("<div style='font-weight:600;font-size:13px'>TTL tuner"
+                + (f" · {chosen}" if chosen else "") + "</div>")
+        status = self._status.value
+        note = ("<div style='font-size:12px;color:#555'>A saved view of the tuner: run the "
+                f"cell again to tune.{' ' + status if status else ''}</div>")
+        png = bytes(self._plot.value or b"")
+        img = (f"<img alt='hit rate against TTL' style='max-width:100%' "
+               f"src='data:image/png;base64,{base64.b64encode(png).decode()}'>" if png else "")
+        body = (f"<div style='display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start'>"
+                f"<div>{self._summary_html()}</div>{img}</div>")
+        page = (f"{style}<div class='pitstop-ttl-snapshot' data-tuner='{tid}' "
+                f"style='font-family:sans-serif'>{head}{note}{body}</div>")
+        return {"text/html": page, "text/plain": self._plain()}
+
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         bundle: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
-        if bundle is not None:  # where no widget renders, show the table
-            frame = self.summary_frame()
-            bundle["text/plain"] = ("TTLTuner: no tool calls recorded yet" if frame.empty
-                                    else f"TTLTuner (replayed)\n{frame.round(3).to_string()}")
+        if bundle is not None:  # where no widget renders, the snapshot shown next to it does
+            bundle["text/plain"] = "TTLTuner: an interactive panel (its last state is saved " \
+                                   "as the output after this one)"
         return bundle
+
+    def _ipython_display_(self) -> None:
+        """Show the widget, then its static snapshot, kept current under a display id."""
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if bundle is not None:
+            display(bundle, raw=True)
+        self._snapshots.append(display(self.snapshot_bundle(), raw=True, display_id=True))
 
     # -- applying --------------------------------------------------------------------------
 
@@ -258,6 +364,8 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
             chosen = self.apply()
         except ConfigError as exc:
             self._status.value = f"<span style='color:#b3261e'>{html.escape(str(exc))}</span>"
+            self._publish_snapshot()
             return
         listed = ", ".join(f"{t} {ttl_label(v)}" for t, v in chosen.items())
         self._status.value = f"<span style='color:#1b7a33'>Applied: {html.escape(listed)}</span>"
+        self._publish_snapshot()

@@ -161,14 +161,28 @@ class Backend(Protocol):
 
     async def delete(self, key: str, now: float) -> None: ...
 
+    removed_later: int
+    """Entries an invalidation removed after `invalidate` had returned (Redis only: a
+    caller on an event loop's thread does not wait for a slow Redis)."""
+
     def invalidate(self, matcher: Matcher, now: float) -> int:
-        """Remove the matching entries; return how many. Sync: called outside async code."""
+        """Remove the matching entries; return how many."""
+        ...
+
+    async def ainvalidate(self, matcher: Matcher, now: float) -> int:
+        """`invalidate` for async code: the loop never waits on the backend."""
         ...
 
     def clear(self, now: float) -> int: ...
 
+    async def aclear(self, now: float) -> int: ...
+
     def usage(self, now: float) -> tuple[int, int]:
         """``(entries, bytes)`` after sweeping expired entries."""
+        ...
+
+    async def ausage(self, now: float) -> tuple[int, int]:
+        """`usage` for async code."""
         ...
 
     async def aclose(self) -> None: ...
@@ -210,6 +224,10 @@ class BackendGuard:
             return False
         self._retry_at = now + RETRY_INTERVAL_S
         return True
+
+    def skipping(self, now: float) -> bool:
+        """True while the breaker is open and no probe is due yet (nothing to try)."""
+        return self.degraded and now < self._retry_at
 
     def failed(self, exc: BaseException, now: float) -> None:
         """Record a failure; warn when it starts an outage."""

@@ -14,15 +14,29 @@ needs a standalone Redis (or a cluster with the namespace in one hash slot).
 If Redis stops answering, tool calls go on uncached (`BackendGuard`): the outage is
 warned once and counted, and the cache resumes when Redis is back. Invalidations
 asked for during an outage are applied when Redis answers again.
+
+**Nothing waits for Redis on an event loop's thread.** Lookups and stores use the async
+client. The synchronous questions (`usage` for `get_cache_stats()`, `invalidate` for
+`invalidate_cache()`) are asked by one worker thread with a sync client: a caller with
+no running loop waits for the answer (bounded by the timeout), a caller on a loop's
+thread waits at most `SYNC_GRACE_S`, which a healthy Redis answers well within. Past
+it, `usage` gives the last figures Redis reported, and an invalidation goes on in the
+worker and is counted in `removed_later`: the async operations of this backend first
+wait for it, so no lookup made after `invalidate` returned can see what it removes.
+`ausage` and `ainvalidate` ask on the async client, exact and never blocking.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
+import logging
 import math
+import threading
+import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pitstop._cache.backends.base import (
     BackendGuard,
@@ -48,9 +62,17 @@ except ImportError as _exc:  # pragma: no cover - depends on the environment
         "install it with `pip install pitstop[redis]`."
     ) from _exc
 
-__all__ = ["RedisBackend"]
+__all__ = ["SYNC_GRACE_S", "RedisBackend"]
+
+logger = logging.getLogger("pitstop._cache")
 
 _FAILURES = (RedisError, OSError)
+
+_T = TypeVar("_T")
+
+SYNC_GRACE_S = 0.1
+"""Seconds a synchronous call on an event loop's thread waits for Redis before it stops
+holding the loop (a healthy Redis answers in about a millisecond)."""
 
 _REMOVE = """
 local function remove(p, k)
@@ -155,6 +177,23 @@ def _cutoff(ttl: float, now: float) -> str:
     return repr(now - ttl) if math.isfinite(ttl) else _NEVER
 
 
+class _Job(Generic[_T]):
+    """One synchronous question handed to the worker thread.
+
+    A caller on an event loop's thread waits `SYNC_GRACE_S` for it at most. If it leaves
+    first, the job is *abandoned*: the worker hands the answer to `late` instead (an
+    invalidation's count goes to `removed_later`). The lock orders "the worker finished"
+    against "the caller left", so an answer is given to exactly one of them.
+    """
+
+    def __init__(self, late: Callable[[_T], None]) -> None:
+        self.late = late
+        self.lock = threading.Lock()
+        self.finished = False
+        self.abandoned = False
+        self.future: concurrent.futures.Future[_T] = concurrent.futures.Future()
+
+
 class RedisBackend:
     """Entries in Redis, shared by every process with the same URL and namespace.
 
@@ -191,11 +230,17 @@ class RedisBackend:
         self._aclient: aioredis.Redis | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self._ascripts: dict[str, Any] = {}
-        self._client: redis.Redis | None = None
+        self._aflush: asyncio.Lock | None = None
+        self._client: redis.Redis | None = None  # used by the worker thread only
         self._scripts: dict[str, Any] = {}
+        self._worker: concurrent.futures.ThreadPoolExecutor | None = None
+        self._jobs: list[_Job[Any]] = []  # handed to the worker, not yet known to be done
         self._guard = BackendGuard("redis", url, clock)
-        self._pending: list[Matcher] = []  # invalidations asked for during an outage
+        self._lock = threading.Lock()  # `_pending` and `_last_usage`, shared with the worker
+        self._pending: list[Matcher] = []  # invalidations Redis has not taken yet
         self._last_usage = (0, 0)
+        self._warned_late = False
+        self.removed_later = 0
         self.evictions = 0
         self.expirations = 0
 
@@ -225,9 +270,11 @@ class RedisBackend:
                 self.url, retry=Retry(NoBackoff(), 1, (RedisConnectionError,)), **self._options
             )
             self._aloop = loop
+            self._aflush = asyncio.Lock()
             self._ascripts = {
                 name: self._aclient.register_script(src)
-                for name, src in (("get", _GET), ("set", _SET), ("delete", _DELETE))
+                for name, src in (("get", _GET), ("set", _SET), ("delete", _DELETE),
+                                  ("usage", _USAGE))
             }
         return self._ascripts
 
@@ -244,21 +291,69 @@ class RedisBackend:
             }
         return self._scripts
 
-    def _ready(self, now: float) -> bool:
-        """True when Redis should be asked now; first applies invalidations it missed."""
+    # -- readiness -------------------------------------------------------------------
+
+    async def _aready(self, now: float) -> bool:
+        """True when Redis should be asked now. First waits for the questions handed to
+        the worker (one that is stuck on a frozen Redis opens the breaker when it gives
+        up) and applies the invalidations Redis has not taken yet."""
+        if self._jobs:
+            await self._settle()
         guard = self._guard
-        if not guard.degraded:
-            return True
-        if not guard.available(now):
+        if guard.degraded and not guard.available(now):
             return False
-        while self._pending:
+        if self._pending:
+            return await self._aflush_pending(now)
+        return True
+
+    async def _settle(self) -> None:
+        while self._jobs:
+            job = self._jobs[0]
             try:
-                self._invalidate(self._pending[0])
+                await asyncio.wrap_future(job.future)
+            except Exception:  # `_run_job` logged it; this lookup goes on
+                pass
+            if self._jobs and self._jobs[0] is job:
+                self._jobs.pop(0)
+
+    async def _aflush_pending(self, now: float) -> bool:
+        self._async()
+        assert self._aflush is not None
+        async with self._aflush:  # one flusher: each invalidation is applied once
+            while True:
+                with self._lock:
+                    if not self._pending:
+                        return True
+                    matcher = self._pending[0]
+                try:
+                    removed = await self._ainvalidate(matcher)
+                except _FAILURES as exc:
+                    self._guard.failed(exc, now)
+                    return False
+                self._guard.succeeded()
+                with self._lock:
+                    self._pending.pop(0)
+                    self.removed_later += removed
+
+    def _ready(self, now: float) -> bool:
+        """The worker's `_aready`: True when Redis should be asked now."""
+        guard = self._guard
+        if guard.degraded and not guard.available(now):
+            return False
+        while True:
+            with self._lock:
+                if not self._pending:
+                    return True
+                matcher = self._pending[0]
+            try:
+                removed = self._invalidate(matcher)
             except _FAILURES as exc:
                 guard.failed(exc, now)
                 return False
-            self._pending.pop(0)
-        return True
+            guard.succeeded()
+            with self._lock:
+                self._pending.pop(0)
+                self.removed_later += removed
 
     def _cutoffs(self, now: float) -> list[str]:
         """The default cutoff, then (tool, cutoff) pairs, for the scripts' `cutoffs`."""
@@ -273,7 +368,7 @@ class RedisBackend:
     # -- the interface ---------------------------------------------------------------
 
     async def get(self, key: str, now: float) -> Hit | None:
-        if not self._ready(now):
+        if (self._jobs or self._pending or self._guard.degraded) and not await self._aready(now):
             return None
         try:
             raw = await self._async()["get"](args=[self.prefix, key, *self._cutoffs(now)])
@@ -310,7 +405,9 @@ class RedisBackend:
             self._guard.failed(exc, now)
 
     async def set(self, entry: Entry, now: float, max_entries: int, max_bytes: int) -> bool:
-        if entry.size > max_bytes or not self._ready(now):
+        if entry.size > max_bytes:
+            return False
+        if (self._jobs or self._pending or self._guard.degraded) and not await self._aready(now):
             return False
         labels = json.dumps(entry.labels, ensure_ascii=False)
         text = f'{{"l":{entry.latency!r},"b":{labels},"v":{entry.payload}}}'
@@ -329,30 +426,96 @@ class RedisBackend:
         return True
 
     async def delete(self, key: str, now: float) -> None:
-        if not self._ready(now):
+        if (self._jobs or self._pending or self._guard.degraded) and not await self._aready(now):
             return
         try:
             await self._async()["delete"](args=[self.prefix, key])
         except _FAILURES as exc:
             self._guard.failed(exc, now)
 
-    def invalidate(self, matcher: Matcher, now: float) -> int:
-        if not self._ready(now):
-            self._pending.append(matcher)
+    async def ainvalidate(self, matcher: Matcher, now: float) -> int:
+        """`invalidate` on the async client: the exact count, and the loop never waits."""
+        if not await self._aready(now):
+            with self._lock:
+                self._pending.append(matcher)
             return 0
         try:
-            removed = self._invalidate(matcher)
+            removed = await self._ainvalidate(matcher)
         except _FAILURES as exc:
             self._guard.failed(exc, now)
-            self._pending.append(matcher)
+            with self._lock:
+                self._pending.append(matcher)
             return 0
         self._guard.succeeded()
+        return removed
+
+    async def ausage(self, now: float) -> tuple[int, int]:
+        """`usage` on the async client (the last figures while Redis does not answer)."""
+        if not await self._aready(now):
+            return self._last_usage
+        try:
+            answer = await self._async()["usage"](args=[self.prefix, *self._cutoffs(now)])
+        except _FAILURES as exc:
+            self._guard.failed(exc, now)
+            return self._last_usage
+        self._guard.succeeded()
+        return self._took_usage(answer)
+
+    def invalidate(self, matcher: Matcher, now: float) -> int:
+        """Remove the matching entries; return how many (see the module docstring for a
+        caller on an event loop's thread that Redis does not answer in time)."""
+        if self._guard.skipping(now):
+            with self._lock:
+                self._pending.append(matcher)  # applied when Redis answers again
+            return 0
+
+        def work() -> int:
+            if not self._ready(now):
+                with self._lock:
+                    self._pending.append(matcher)
+                return 0
+            try:
+                removed = self._invalidate(matcher)
+            except _FAILURES as exc:
+                self._guard.failed(exc, now)
+                with self._lock:
+                    self._pending.append(matcher)
+                return 0
+            self._guard.succeeded()
+            return removed
+
+        def late(removed: int) -> None:
+            with self._lock:
+                self.removed_later += removed
+
+        removed = self._ask(work, late)
+        if removed is None:
+            self._warn_late()
+            return 0
         return removed
 
     def _invalidate(self, matcher: Matcher) -> int:
         scripts = self._sync()
         assert self._client is not None
         meta: dict[bytes, bytes] = self._client.hgetall(f"{self.prefix}:meta")  # type: ignore[assignment]
+        removed = 0
+        for chunk in self._doomed(meta, matcher):
+            removed += int(scripts["delete"](args=[self.prefix, *chunk]))
+        return removed
+
+    async def _ainvalidate(self, matcher: Matcher) -> int:
+        scripts = self._async()
+        assert self._aclient is not None
+        meta: dict[bytes, bytes] = await self._aclient.hgetall(  # type: ignore[assignment]
+            f"{self.prefix}:meta"
+        )
+        removed = 0
+        for chunk in self._doomed(meta, matcher):
+            removed += int(await scripts["delete"](args=[self.prefix, *chunk]))
+        return removed
+
+    def _doomed(self, meta: dict[bytes, bytes], matcher: Matcher) -> list[list[bytes]]:
+        """The keys to delete, in chunks of 500: the matching ones and the unreadable."""
         doomed: list[bytes] = []
         for k, raw in meta.items():
             try:
@@ -366,31 +529,107 @@ class RedisBackend:
                 continue
             if matcher(tool, labels):
                 doomed.append(k)
-        removed = 0
-        for i in range(0, len(doomed), 500):
-            removed += int(scripts["delete"](args=[self.prefix, *doomed[i : i + 500]]))
-        return removed
+        return [doomed[i : i + 500] for i in range(0, len(doomed), 500)]
 
     def clear(self, now: float) -> int:
         return self.invalidate(lambda tool, labels: True, now)
 
+    async def aclear(self, now: float) -> int:
+        return await self.ainvalidate(lambda tool, labels: True, now)
+
     def usage(self, now: float) -> tuple[int, int]:
-        if not self._ready(now):
+        """``(entries, bytes)``; on a loop's thread, the last figures if Redis is slow."""
+        if self._guard.skipping(now):
             return self._last_usage
+
+        def work() -> tuple[int, int]:
+            if not self._ready(now):
+                return self._last_usage
+            try:
+                answer = self._sync()["usage"](args=[self.prefix, *self._cutoffs(now)])
+            except _FAILURES as exc:
+                self._guard.failed(exc, now)
+                return self._last_usage
+            self._guard.succeeded()
+            return self._took_usage(answer)
+
+        figures = self._ask(work, lambda _: None)
+        return self._last_usage if figures is None else figures
+
+    def _took_usage(self, answer: Any) -> tuple[int, int]:
+        expired, n, nbytes = answer
+        with self._lock:
+            self.expirations += int(expired)
+            self._last_usage = (int(n), int(nbytes))
+            return self._last_usage
+
+    # -- the worker ------------------------------------------------------------------
+
+    def _ask(self, work: Callable[[], _T], late: Callable[[_T], None]) -> _T | None:
+        """Run `work` on the worker thread and give its answer, or None when the caller
+        is on an event loop's thread and Redis took longer than
+        `SYNC_GRACE_S` (the job goes on; `late` gets its answer; the async operations
+        wait for it first)."""
+        if self._worker is None:
+            self._worker = concurrent.futures.ThreadPoolExecutor(
+                1, thread_name_prefix="pitstop-redis-cache"
+            )
+        job: _Job[_T] = _Job(late)
+        job.future = self._worker.submit(_run_job, job, work)
         try:
-            expired, n, nbytes = self._sync()["usage"](args=[self.prefix, *self._cutoffs(now)])
-        except _FAILURES as exc:
-            self._guard.failed(exc, now)
-            return self._last_usage
-        self._guard.succeeded()
-        self.expirations += int(expired)
-        self._last_usage = (int(n), int(nbytes))
-        return self._last_usage
+            asyncio.get_running_loop()
+        except RuntimeError:  # no loop on this thread: waiting holds nothing up
+            return job.future.result()
+        try:
+            return job.future.result(timeout=SYNC_GRACE_S)
+        except concurrent.futures.TimeoutError:
+            with job.lock:
+                if not job.finished:
+                    job.abandoned = True
+                    self._jobs.append(job)
+                    return None
+            return job.future.result()
+
+    def _warn_late(self) -> None:
+        if self._warned_late:
+            return
+        self._warned_late = True
+        message = (
+            f"Redis did not answer invalidate_cache() within {SYNC_GRACE_S:g} s, so the "
+            "event loop was not held longer: the removal goes on in the background, "
+            "before any later lookup, and is counted in get_cache_stats()['invalidated']. "
+            "In async code, `await agent.ainvalidate_cache(...)` returns the exact count."
+        )
+        logger.warning(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=4)
 
     async def aclose(self) -> None:
+        if self._jobs:
+            await self._settle()
+        if self._worker is not None:
+            self._worker.shutdown(wait=False)
+            self._worker = None
         if self._aclient is not None:
             await self._aclient.aclose()
             self._aclient = None
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+def _run_job(job: _Job[_T], work: Callable[[], _T]) -> _T:
+    """The worker's side of `_Job`: the answer goes to the caller, or to `late` if the
+    caller left. An abandoned job's unexpected error is logged, since nobody awaits it."""
+    try:
+        answer = work()
+    except BaseException:
+        with job.lock:
+            job.finished = True
+            if job.abandoned:
+                logger.exception("A Redis cache operation left to finish in the background failed.")
+        raise
+    with job.lock:
+        job.finished = True
+        if job.abandoned:
+            job.late(answer)
+    return answer

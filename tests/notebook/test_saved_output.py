@@ -40,9 +40,9 @@ def _contains(haystack: list[str], needle: list[str]) -> bool:
 def _execute(nb: Any, cwd: Path) -> Any:
     from nbclient import NotebookClient
 
-    os.environ.setdefault("PITSTOP_DEMO_LATENCY_SCALE", "0.1")
+    env = {"PITSTOP_DEMO_LATENCY_SCALE": "0.1", **os.environ}  # the kernel's, not ours
     NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(cwd)}}).execute()
+                   resources={"metadata": {"path": str(cwd)}}).execute(env=env)
     return nb
 
 

@@ -83,7 +83,7 @@ test: lint redis-server chromium local-model phoenix
 
 # mypy reads [tool.mypy] in pyproject.toml: strict, on src/pitstop.
 lint: install
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench conftest.py
 	$(BIN)/mypy
 
 bench-quick: install redis-server

@@ -1,4 +1,6 @@
-"""How pytest runs these tutorials (``pytest --nbmake notebooks``); not part of them.
+"""How pytest runs the tutorials (``pytest --nbmake notebooks``).
+
+It lives at the root, not in `notebooks/`, which users browse in JupyterLab and Binder.
 
 pytest-timeout's ``timeout = 120`` (pyproject) is meant for one test function; applied to
 a whole notebook it is tighter than nbmake's own limit (``--nbmake-timeout`` seconds per

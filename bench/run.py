@@ -181,6 +181,17 @@ def tail(text: str, n: int = 25) -> str:
     return "\n".join(text.rstrip().splitlines()[-n:])
 
 
+def _relative(command: list[str]) -> list[str]:
+    """The command as run from the repository root, with no path of this machine."""
+    out = []
+    for part in command:
+        path = Path(part)
+        if path.is_absolute() and path.is_relative_to(ROOT):
+            part = str(path.relative_to(ROOT))
+        out.append(part)
+    return out
+
+
 def report(outcomes: list[Outcome], *, quick: bool, command: str, started: dt.datetime,
            versions: dict[str, str], venv_problem: str | None, load: str) -> str:
     lines = [
@@ -204,7 +215,7 @@ def report(outcomes: list[Outcome], *, quick: bool, command: str, started: dt.da
         lines += ["**The peers could not be installed**; bench_peers.py ran without them and "
                   "says so in every peer cell:", "", "```", venv_problem, "```", ""]
     for o in outcomes:
-        lines += [f"## bench_{o.name}.py", "", f"`{shlex.join(o.command)}`", ""]
+        lines += [f"## bench_{o.name}.py", "", f"`{shlex.join(_relative(o.command))}`", ""]
         if o.stdout.strip():
             lines += [o.stdout.rstrip(), ""]
         if not o.ok:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Any
 
 import pytest
 import redis
@@ -151,3 +152,31 @@ async def test_an_unreachable_redis_at_start_never_fails_a_call(clock: FakeClock
         assert cache.stats()["size"] == 0
     finally:
         await cache.aclose()
+
+
+def _stats_in_child(cache: ToolCache, out: Any) -> None:
+    out.put(cache.stats()["size"])
+
+
+def test_a_forked_child_asks_redis_with_its_own_worker(redis_url: str) -> None:
+    """A process forked after the parent used the cache's worker thread gets its stats
+    (the thread was not copied into the child; waiting for it would hang forever)."""
+    import multiprocessing
+
+    cache = ToolCache(_config(redis_url))
+
+    async def fill() -> None:
+        await cache.call(make_tool(), {"query": "q"}, Counted().runner({"query": "q"}))
+
+    asyncio.run(fill())
+    assert cache.stats()["size"] == 1  # the parent's worker thread exists now
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_stats_in_child, args=(cache, out))
+    child.start()
+    child.join(60)
+    alive = child.is_alive()
+    if alive:
+        child.kill()
+    assert not alive and child.exitcode == 0
+    assert out.get(timeout=5) == 1

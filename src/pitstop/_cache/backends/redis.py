@@ -33,6 +33,7 @@ import concurrent.futures
 import json
 import logging
 import math
+import os
 import threading
 import warnings
 from collections.abc import Callable
@@ -235,6 +236,7 @@ class RedisBackend:
         self._scripts: dict[str, Any] = {}
         self._worker: concurrent.futures.ThreadPoolExecutor | None = None
         self._jobs: list[_Job[Any]] = []  # handed to the worker, not yet known to be done
+        self._pid = os.getpid()  # a forked child has no worker thread: it starts its own
         self._guard = BackendGuard("redis", url, clock)
         self._lock = threading.Lock()  # `_pending` and `_last_usage`, shared with the worker
         self._pending: list[Matcher] = []  # invalidations Redis has not taken yet
@@ -298,6 +300,7 @@ class RedisBackend:
         the worker (one that is stuck on a frozen Redis opens the breaker when it gives
         up) and applies the invalidations Redis has not taken yet."""
         if self._jobs:
+            self._after_fork()
             await self._settle()
         guard = self._guard
         if guard.degraded and not guard.available(now):
@@ -305,6 +308,15 @@ class RedisBackend:
         if self._pending:
             return await self._aflush_pending(now)
         return True
+
+    def _after_fork(self) -> None:
+        """In a forked child, forget the parent's worker and its jobs: the thread was
+        not copied, so they would never finish."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._worker = None
+            self._jobs = []
+            self._lock = threading.Lock()  # in case the parent's worker held it
 
     async def _settle(self) -> None:
         while self._jobs:
@@ -570,6 +582,7 @@ class RedisBackend:
         is on an event loop's thread and Redis took longer than
         `SYNC_GRACE_S` (the job goes on; `late` gets its answer; the async operations
         wait for it first)."""
+        self._after_fork()
         if self._worker is None:
             self._worker = concurrent.futures.ThreadPoolExecutor(
                 1, thread_name_prefix="pitstop-redis-cache"

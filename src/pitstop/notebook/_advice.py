@@ -22,6 +22,7 @@ from typing import Any
 
 from pitstop._metrics.monitor import Span
 from pitstop.notebook._gantt import peak_overlap
+from pitstop.notebook._sources import agent_of
 from pitstop.notebook._state import format_seconds
 
 __all__ = ["hints"]
@@ -186,6 +187,7 @@ def hints(agent: Any, *, min_calls: int = 5, low_hit_rate: float = 0.2) -> list[
     Returns:
         One sentence per finding; empty when nothing stands out.
     """
+    agent = agent_of("hints", agent)
     return [*_cache_hints(agent, min_calls, low_hit_rate), *_limit_hints(agent),
             *_parallel_hints(agent), *_cache_bust_hints(agent),
             *_compression_hints(agent)]

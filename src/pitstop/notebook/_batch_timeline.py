@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pitstop._metrics.monitor import Span
 from pitstop.errors import NoRunRecorded
+from pitstop.notebook._sources import spans_of
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,13 +41,6 @@ class BatchTimeline:
     lanes: tuple[BatchLane, ...]
 
 
-def _spans(source: Any) -> list[Span]:
-    monitor = getattr(source, "monitor", source)
-    if hasattr(monitor, "spans") and callable(monitor.spans):
-        return list(monitor.spans(kind="task"))
-    return [s for s in source if s.kind == "task"]
-
-
 def batch_timeline_data(source: Any, batch: str | None = None) -> BatchTimeline:
     """The lanes of one batch run on workers (default: the last one).
 
@@ -58,7 +51,8 @@ def batch_timeline_data(source: Any, batch: str | None = None) -> BatchTimeline:
     Raises:
         NoRunRecorded: no batch ran on workers (or none has that id).
     """
-    spans = [s for s in _spans(source) if "worker" in s.attrs and "batch" in s.attrs]
+    spans = [s for s in spans_of("batch_timeline", source, kind="task")
+             if "worker" in s.attrs and "batch" in s.attrs]
     if not spans:
         raise NoRunRecorded("No batch on workers is recorded; run "
                             "agent.execute_batch(tasks, engine=RayEngine(...)) first.")

@@ -9,12 +9,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
 
-from pitstop._metrics.monitor import Span
+from pitstop.notebook._sources import agent_of, monitor_of, spans_of
 
 __all__ = ["cache_frame", "cost_frame", "metrics_frame", "readable", "spans_frame",
            "waits_frame"]
@@ -73,7 +72,7 @@ def metrics_frame(agent: Any) -> pd.DataFrame:
     Args:
         agent: a `HybridAgent` (or a `Monitor`).
     """
-    monitor = getattr(agent, "monitor", agent)
+    monitor = monitor_of("metrics_frame", agent)
     rows = {}
     for name in sorted(monitor.operation_names(), key=_order):
         m = monitor.operation_metrics(name)
@@ -93,7 +92,7 @@ def cache_frame(agent: Any) -> pd.DataFrame:
 
     Empty (with these columns) when the agent has no cache or no call went through it.
     """
-    stats = agent.get_cache_stats()
+    stats = agent_of("cache_frame", agent).get_cache_stats()
     rows = {
         tool: [s.get("hits", 0), s.get("misses", 0), s.get("hit_rate", 0.0),
                s.get("shared_hits", 0), s.get("bypassed", 0), s.get("errors", 0),
@@ -113,7 +112,7 @@ def waits_frame(agent: Any) -> pd.DataFrame:
 
     Empty when the agent has no limits.
     """
-    usage = agent.get_resource_usage()
+    usage = agent_of("waits_frame", agent).get_resource_usage()
     limits = usage.get("limits") or {}
     rows = {name: [s.get(k, 0) for k in _WAITS] for name, s in limits.items()}
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=_WAITS)
@@ -134,7 +133,7 @@ def cost_frame(agent: Any) -> pd.DataFrame:
     model, cached results for a tool) and ``unpriced_calls`` (calls of a model whose
     price is unknown: they add nothing to ``cost_usd``).
     """
-    perf = agent.get_performance_metrics()
+    perf = agent_of("cost_frame", agent).get_performance_metrics()
     rows: dict[str, list[Any]] = {}
     for name, m in perf.get("models", {}).items():
         share = m["cached_input_tokens"] / m["input_tokens"] if m["input_tokens"] else 0.0
@@ -161,11 +160,7 @@ def spans_frame(agent_or_spans: Any, task_id: str | None = None) -> pd.DataFrame
         agent_or_spans: a `HybridAgent`, a `Monitor` or an iterable of `Span`.
         task_id: keep only this task's spans.
     """
-    monitor = getattr(agent_or_spans, "monitor", agent_or_spans)
-    spans: Iterable[Span] = (monitor.spans(task_id=task_id) if hasattr(monitor, "spans")
-                             else [s for s in agent_or_spans
-                                   if task_id is None or s.task_id == task_id])
-    spans = list(spans)
+    spans = spans_of("spans_frame", agent_or_spans, task_id=task_id)
     t0 = min((s.start for s in spans), default=0.0)
     records = []
     for s in spans:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 from pitstop._metrics.monitor import Span
 from pitstop.errors import NoRunRecorded, PitstopError
+from pitstop.notebook._sources import spans_of
 from pitstop.notebook._state import format_seconds
 
 if TYPE_CHECKING:
@@ -82,13 +83,6 @@ class TimelineData:
     """Per model turn: the most tool calls that were running at the same moment."""
 
 
-def _spans_of(source: Any) -> list[Span]:
-    monitor = getattr(source, "monitor", source)
-    if hasattr(monitor, "spans") and callable(monitor.spans):
-        return list(monitor.spans())
-    return list(source)
-
-
 def peak_overlap(items: Iterable[Any]) -> int:
     """The most of `items` (anything with ``start`` and ``end``) running at one moment.
 
@@ -113,7 +107,7 @@ def timeline_data(source: Any, task_id: str | None = None) -> TimelineData:
     Raises:
         NoRunRecorded: no task has finished yet, or none has this id.
     """
-    spans = _spans_of(source)
+    spans = spans_of("timeline", source)
     tasks = [s for s in spans if s.kind == "task"]
     if not tasks:
         raise NoRunRecorded("No run is recorded yet; run a task first (e.g. with %%agent).")

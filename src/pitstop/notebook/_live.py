@@ -34,6 +34,7 @@ from typing import Any
 from pitstop.events import Event
 from pitstop.notebook._coalesce import CallLater, Coalescer, loop_call_later
 from pitstop.notebook._gantt import COLOURS, INSTANT, LEGEND
+from pitstop.notebook._sources import agent_of
 from pitstop.notebook._state import format_seconds
 
 __all__ = ["LiveTimeline"]
@@ -74,7 +75,7 @@ class LiveTimeline:
         call_later: CallLater = loop_call_later,
         publish: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
-        self.agent = agent
+        self.agent = None if agent is None else agent_of("LiveTimeline", agent)
         self.task_id: str | None = None
         self.bars: list[_Bar] = []
         self.redraws = 0
@@ -117,8 +118,8 @@ class LiveTimeline:
 
     def follow(self, agent: Any) -> LiveTimeline:
         """Grow with the next run `agent` starts (from any cell), then stop following."""
-        self.agent = agent
-        agent._taps.append(self._tap)
+        self.agent = agent_of("LiveTimeline.follow", agent)
+        self.agent._taps.append(self._tap)
         return self
 
     def unfollow(self) -> None:

@@ -17,6 +17,7 @@ from pitstop.notebook._frames import (
     readable,
     waits_frame,
 )
+from pitstop.notebook._sources import agent_of
 from pitstop.notebook._state import format_money, format_rate, format_seconds
 
 __all__ = ["show_profile"]
@@ -41,6 +42,7 @@ def show_profile(agent: Any) -> None:
 
     from pitstop.notebook._gantt import show_timeline
 
+    agent = agent_of("show_profile", agent)
     perf = agent.get_performance_metrics()
     _heading(f"pitstop profile · {agent.name}")
     if perf["total_tasks"]:

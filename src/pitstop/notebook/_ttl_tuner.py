@@ -86,6 +86,11 @@ class TTLTuner(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no types
         clock: Callable[[], float] = time.monotonic,
         call_later: CallLater = loop_call_later,
     ) -> None:
+        if not (hasattr(agent, "cache") and hasattr(agent, "cache_config")):
+            raise ConfigError(
+                f"TTLTuner(agent) takes a HybridAgent, got {agent!r:.60} "
+                f"({type(agent).__name__}); pass the agent object itself."
+            )
         self.agent = agent
         self._choices = tuple(choices)
         self._summary = widgets.HTML()

@@ -140,9 +140,16 @@ class ProviderEmulator:
             raise ConfigError(f"burst_tokens={burst_tokens} needs tpm; set tpm too.")
         if not (isinstance(ttft, (int, float)) and math.isfinite(ttft) and ttft >= 0):
             raise ConfigError(f"ttft must be >= 0 seconds, got {ttft!r}.")
-        if tokens_per_second is not None and not tokens_per_second > 0:
+        if tokens_per_second is not None and not (
+            isinstance(tokens_per_second, (int, float)) and not isinstance(tokens_per_second, bool)
+            and tokens_per_second > 0
+        ):
             raise ConfigError(f"tokens_per_second must be > 0 (or None: no pacing), "
-                              f"got {tokens_per_second!r}.")
+                              f"got {tokens_per_second!r:.60}.")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ConfigError(f"ProviderEmulator(seed=...) takes an int, got {seed!r:.60}.")
+        if not isinstance(jitter, (int, float)) or isinstance(jitter, bool):
+            raise ConfigError(f"jitter must be a number in [0, 1), got {jitter!r:.60}.")
         if not 0 <= jitter < 1:
             raise ConfigError(f"jitter must be in [0, 1), got {jitter!r}.")
         check_rate("error_rate", error_rate)

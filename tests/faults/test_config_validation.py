@@ -16,7 +16,9 @@ from pitstop import (
     ResourceLimits,
     SimulatedLLM,
 )
+from pitstop.emulator import ProviderEmulator
 from pitstop.errors import ConfigError
+from pitstop.llm import OpenAIClient
 
 
 def _agent(**kw: Any) -> HybridAgent:
@@ -48,6 +50,11 @@ CASES: list[tuple[str, Callable[[], object], str]] = [
     ("time_to_first_token=inf", lambda: SimulatedLLM(time_to_first_token=math.inf),
      "time_to_first_token"),
     ("seed='x'", lambda: SimulatedLLM(seed="x"), "seed"),  # type: ignore[arg-type]
+    ("emulator tokens_per_second='x'",
+     lambda: ProviderEmulator(tokens_per_second="x"), "tokens_per_second"),  # type: ignore[arg-type]
+    ("emulator seed='a'", lambda: ProviderEmulator(seed="a"), "ProviderEmulator(seed"),  # type: ignore[arg-type]
+    ("emulator jitter='a'", lambda: ProviderEmulator(jitter="a"), "jitter"),  # type: ignore[arg-type]
+    ("base_url=5", lambda: OpenAIClient("m", base_url=5), "base_url"),  # type: ignore[arg-type]
 ]
 
 

@@ -381,6 +381,11 @@ class OpenAIClient:
                 f"initial_backoff and max_backoff must be 0 or more, got "
                 f"{initial_backoff} and {max_backoff}."
             )
+        if base_url is not None and not isinstance(base_url, str):
+            raise ConfigError(
+                f"OpenAIClient(base_url=...) takes the endpoint as a string, such as "
+                f"'http://127.0.0.1:8000/v1', got {base_url!r:.60}."
+            )
         if decoder not in ("msgspec", "sdk"):
             raise ConfigError(f"decoder must be 'msgspec' or 'sdk', got {decoder!r}.")
         if decoder == "msgspec":

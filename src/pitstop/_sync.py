@@ -6,8 +6,9 @@ private event loop for its synchronous calls:
 
 * no loop running in this thread (a script, a terminal): the private loop runs here;
 * a loop running (a notebook cell, an async framework): the private loop runs on a
-  short-lived helper thread while this thread waits, so the user's loop is never
-  re-entered or patched.
+  short-lived helper thread while this thread waits, with this thread's context
+  variables (the cell's output, the current OpenTelemetry span), so the user's loop is
+  never re-entered or patched.
 
 Either way the same private loop runs every ``run_sync`` of the agent, so what the
 agent binds to a loop on first use (locks, a Redis connection) stays valid from one
@@ -18,6 +19,7 @@ call to the next. Calls from several threads queue and run one at a time. Ctrl+C
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -52,7 +54,9 @@ class SyncRunner:
                 except BaseException as exc:  # handed to the calling thread
                     box["error"] = exc
 
-            thread = threading.Thread(target=worker, name="pitstop-run-sync", daemon=True)
+            context = contextvars.copy_context()  # the caller's: IPython's output, OTel spans
+            thread = threading.Thread(target=context.run, args=(worker,),
+                                      name="pitstop-run-sync", daemon=True)
             thread.start()
             try:
                 thread.join()

@@ -259,3 +259,25 @@ def test_the_new_errors_survive_pickling() -> None:
                                estimate=0.2, waited=0.0)):
         back = pickle.loads(pickle.dumps(exc))
         assert type(back) is type(exc) and str(back) == str(exc) and vars(back) == vars(exc)
+
+
+def test_one_client_streams_on_two_event_loops() -> None:
+    """The same client answers on a second event loop while the first stays open (a
+    notebook's loop and the private loop of ``run_sync``): each loop has its own pool."""
+    replies = [Reply(chunks=text_chunks(["hi", " there"])) for _ in range(3)]
+    with fake_openai_server(*replies) as server:
+        client = OpenAIClient("gpt-4o-mini", base_url=server.base_url, sleep=_no_sleep,
+                              max_retries=0)
+
+        async def once() -> list[Any]:
+            return [i async for i in client.stream([Message("user", "hi")])]
+
+        first, second = asyncio.new_event_loop(), asyncio.new_event_loop()
+        try:
+            a = first.run_until_complete(once())
+            b = second.run_until_complete(once())
+            c = first.run_until_complete(once())
+        finally:
+            first.close()
+            second.close()
+    assert a == b == c and a[:2] == ["hi", " there"]

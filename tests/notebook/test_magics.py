@@ -291,10 +291,10 @@ def test_cells_stay_sync_without_a_running_loop(ip: Any) -> None:
 
 
 def test_sync_magic_call_inside_a_running_loop() -> None:
-    """run_cell_magic called synchronously while a loop runs re-enters it (nest-asyncio).
-
-    In a subprocess: nest-asyncio patches asyncio for the whole process.
-    """
+    """run_cell_magic called synchronously while a loop runs finishes the run on a helper
+    thread, and patches nothing: the loop's class keeps asyncio's own `_run_once` (a
+    nest-asyncio patch of the class hung ipykernel 7's own threads). In a subprocess,
+    so that a regression cannot patch this test process."""
     script = textwrap.dedent("""
         import asyncio, os
         os.environ["PITSTOP_DEMO_LATENCY_SCALE"] = "0"
@@ -311,12 +311,14 @@ def test_sync_magic_call_inside_a_running_loop() -> None:
             return ip.user_ns["r"]
 
         r = asyncio.run(main())
-        print("RESULT", r["success"], "42" in r["output"])
+        loop_class = type(asyncio.new_event_loop())
+        print("RESULT", r["success"], "42" in r["output"],
+              loop_class._run_once.__module__, hasattr(loop_class, "_nest_patched"))
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "RESULT True True" in done.stdout
+    assert "RESULT True True asyncio.base_events False" in done.stdout
 
 
 def test_profile_shows_tables_timeline_and_hints(ip: Any, capsys: Any) -> None:

@@ -33,6 +33,7 @@ import os
 import random
 import re
 import time
+import weakref
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -440,12 +441,40 @@ class OpenAIClient:
             client = client.with_options(max_retries=0)
             shown = None
         self._client = client
+        self._home: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self._away: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncOpenAI] = (
+            weakref.WeakKeyDictionary()
+        )
         self.base_url = redact_url((shown or str(client.base_url)).rstrip("/"))
         """The endpoint as pitstop shows it: credentials in the URL hidden."""
         pricing.base_url = self.base_url
         self.pricing = pricing
         """How this client's calls are priced (`Pricing.price` is the `Price` or None)."""
         self._transport_errors = _transport_errors()
+
+    def _loop_client(self) -> AsyncOpenAI:
+        """The SDK client for the running event loop.
+
+        An HTTP connection pool belongs to the loop it was first used on: the same agent
+        used from a notebook cell (the kernel's loop) and from ``agent.run_sync`` or a
+        synchronous ``%%agent`` (a private loop) would otherwise fail with "bound to a
+        different event loop". The first loop gets the client built in ``__init__``;
+        another loop gets a copy with its own pool, dropped with that loop. A client
+        passed as ``client=`` is copied keeping its own HTTP client only on its first
+        loop; on another loop its copy gets the SDK's default HTTP client.
+        """
+        loop = asyncio.get_running_loop()
+        if self._home is None:
+            self._home = weakref.ref(loop)
+            return self._client
+        if self._home() is loop:
+            return self._client
+        client = self._away.get(loop)
+        if client is None:
+            client = self._away[loop] = self._client.copy(
+                http_client=self._openai.DefaultAsyncHttpxClient()
+            )
+        return client
 
     def __repr__(self) -> str:
         return f"OpenAIClient(model={self.model!r}, base_url={self.base_url!r})"
@@ -672,7 +701,7 @@ class OpenAIClient:
         from pitstop.llm._sse import sse_chunks  # msgspec: checked in __init__
 
         openai = self._openai
-        create = self._client.chat.completions.with_streaming_response.create
+        create = self._loop_client().chat.completions.with_streaming_response.create
         async with create(**request) as response:
             self._observe(response.headers, retry_after=False)
             http = response.http_response
@@ -692,7 +721,7 @@ class OpenAIClient:
         deadline: Deadline,
         max_tokens: int | None,
     ) -> AsyncGenerator[StreamItem, None]:
-        raw = await self._client.chat.completions.with_raw_response.create(**request)
+        raw = await self._loop_client().chat.completions.with_raw_response.create(**request)
         self._observe(raw.headers, retry_after=False)
         chunks = raw.parse()
         try:

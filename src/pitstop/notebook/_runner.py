@@ -23,10 +23,14 @@ cancellation path.
 (terminal IPython, a plain `InteractiveShell`, scripts) it runs on IPython's own
 asyncio loop, the one autoawait uses, so ``await`` cells and ``%%agent`` still share
 a loop. If a loop *is* running but the cell was not rewritten (``%autoawait off``,
-or ``get_ipython().run_cell_magic("agent", ...)`` called from code), it falls back
-to nest-asyncio (``nest_asyncio2`` when installed, as ipykernel 7 ships it, else
-``nest_asyncio``) to re-enter the running loop. A KeyboardInterrupt cancels the run,
-waits up to a few seconds for its tool calls to stop, and reports one sentence.
+or ``get_ipython().run_cell_magic("agent", ...)`` called from code), the run goes to
+a private loop on a helper thread while the cell waits (`SyncRunner`, as
+``agent.run_sync`` does), with the cell's context variables. It used to re-enter the
+kernel's loop with nest-asyncio, which patches the loop *class*: ipykernel 7's own
+threads (the shell channel, IOPub) run loops of that class, and a notebook that had
+taken this path later hung with both the kernel and the client idle. A
+KeyboardInterrupt cancels the run, waits for its tool calls to stop, and reports one
+sentence.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from typing import Any, TypeVar
 
 from IPython.core.error import UsageError
 
+from pitstop._sync import SyncRunner
+
 __all__ = ["agent_cell_transformer", "run_cell_async", "run_sync"]
 
 T = TypeVar("T")
@@ -46,6 +52,10 @@ GRACE_SECONDS = 5.0
 """How long an interrupted run may take to stop its tool calls."""
 
 _AGENT_CELL = re.compile(r"%%agent(?:[ \t]+(?P<line>.*?))?[ \t]*\r?\n?")
+
+
+_HELPER = SyncRunner()
+"""The private loop of runs started synchronously while the kernel's loop runs."""
 
 
 class _Interrupted(Exception):
@@ -57,16 +67,6 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
-
-
-def _allow_nesting(loop: asyncio.AbstractEventLoop) -> None:
-    if getattr(loop, "_nest_patched", False):
-        return
-    try:
-        import nest_asyncio2 as nest
-    except ImportError:  # pragma: no cover - depends on the ipykernel version
-        import nest_asyncio as nest
-    nest.apply(loop)
 
 
 def _kernel_loop() -> asyncio.AbstractEventLoop:
@@ -83,11 +83,14 @@ def run_sync(coro: Coroutine[Any, Any, T], *, grace: float = GRACE_SECONDS) -> T
     Raises:
         UsageError: the run was interrupted (one readable sentence, no traceback).
     """
-    loop = _running_loop()
-    if loop is None:
-        loop = _kernel_loop()
-    else:
-        _allow_nesting(loop)
+    if _running_loop() is not None:
+        try:
+            return _HELPER.run(coro)
+        except KeyboardInterrupt:
+            raise UsageError("Interrupted: the run was cancelled.") from None
+        except _Interrupted as stopped:
+            raise UsageError(f"Interrupted: {stopped}") from None
+    loop = _kernel_loop()
     task = loop.create_task(coro)
     try:
         return loop.run_until_complete(task)

@@ -128,6 +128,7 @@ class ProviderEmulator:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         from pitstop._emulator.provider import Provider, check_rate
+        from pitstop.llm._base import is_number
 
         rpm = _positive_int("rpm", rpm)
         tpm = _positive_int("tpm", tpm)
@@ -141,17 +142,14 @@ class ProviderEmulator:
         if not (isinstance(ttft, (int, float)) and math.isfinite(ttft) and ttft >= 0):
             raise ConfigError(f"ttft must be >= 0 seconds, got {ttft!r}.")
         if tokens_per_second is not None and not (
-            isinstance(tokens_per_second, (int, float)) and not isinstance(tokens_per_second, bool)
-            and tokens_per_second > 0
+            is_number(tokens_per_second) and tokens_per_second > 0
         ):
             raise ConfigError(f"tokens_per_second must be > 0 (or None: no pacing), "
                               f"got {tokens_per_second!r:.60}.")
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ConfigError(f"ProviderEmulator(seed=...) takes an int, got {seed!r:.60}.")
-        if not isinstance(jitter, (int, float)) or isinstance(jitter, bool):
-            raise ConfigError(f"jitter must be a number in [0, 1), got {jitter!r:.60}.")
-        if not 0 <= jitter < 1:
-            raise ConfigError(f"jitter must be in [0, 1), got {jitter!r}.")
+        if not (is_number(jitter) and 0 <= jitter < 1):
+            raise ConfigError(f"jitter must be in [0, 1), got {jitter!r:.60}.")
         check_rate("error_rate", error_rate)
         check_rate("cut_rate", cut_rate)
         if error_rate + cut_rate > 1:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeGuard, runtime_checkable
 
 __all__ = [
     "LLMClient",
@@ -168,6 +168,11 @@ class LLMClient(Protocol):
     ) -> AsyncIterator[StreamItem]: ...
 
 
+def is_number(value: object) -> TypeGuard[float]:
+    """True for a real int or float: not a bool, not NaN."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+
 def check_pacing(owner: str, time_to_first_token: object, tokens_per_second: object) -> None:
     """Refuse a simulated model's pace that would fail later, naming it and the fix.
 
@@ -177,16 +182,13 @@ def check_pacing(owner: str, time_to_first_token: object, tokens_per_second: obj
     """
     from pitstop.errors import ConfigError
 
-    def number(value: object) -> bool:  # a real int or float: not a bool, not NaN
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-    if not number(time_to_first_token) or not 0 <= time_to_first_token < float("inf"):  # type: ignore[operator]
+    if not is_number(time_to_first_token) or not 0 <= time_to_first_token < float("inf"):
         raise ConfigError(
             f"{owner}(time_to_first_token=...) takes seconds >= 0, got "
             f"{time_to_first_token!r:.60}; use 0 for no delay."
         )
     if tokens_per_second is not None and (
-        not number(tokens_per_second) or not tokens_per_second > 0  # type: ignore[operator]
+        not is_number(tokens_per_second) or not tokens_per_second > 0
     ):
         raise ConfigError(
             f"{owner}(tokens_per_second=...) takes a rate > 0, or None for no delay between "

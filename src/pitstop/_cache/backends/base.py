@@ -21,7 +21,8 @@ from typing import Any, NamedTuple, Protocol
 from pitstop._cache.keys import decode
 from pitstop._redact import redact_text, redact_url
 
-__all__ = ["Backend", "BackendGuard", "Entry", "Freshness", "Hit", "Matcher", "read_hit"]
+__all__ = ["Backend", "BackendGuard", "Entry", "Freshness", "Hit", "LocalAsyncForms", "Matcher",
+           "read_hit"]
 
 logger = logging.getLogger("pitstop._cache")
 
@@ -124,6 +125,29 @@ class Freshness:
         return max(cfg.default_ttl, 0.0), {
             t: max(v, 0.0) for t, v in cfg.tool_specific_ttl.items()
         }
+
+
+class _SyncCalls(Protocol):
+    def invalidate(self, matcher: Matcher, now: float) -> int: ...
+    def clear(self, now: float) -> int: ...
+    def usage(self, now: float) -> tuple[int, int]: ...
+
+
+class LocalAsyncForms:
+    """The async forms of a backend whose sync calls are local and quick (memory, a
+    SQLite file): they are the sync calls."""
+
+    removed_later = 0
+    """Never: a local invalidation is counted when it is asked for."""
+
+    async def ainvalidate(self: _SyncCalls, matcher: Matcher, now: float) -> int:
+        return self.invalidate(matcher, now)
+
+    async def aclear(self: _SyncCalls, now: float) -> int:
+        return self.clear(now)
+
+    async def ausage(self: _SyncCalls, now: float) -> tuple[int, int]:
+        return self.usage(now)
 
 
 class Backend(Protocol):

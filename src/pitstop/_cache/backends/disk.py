@@ -29,6 +29,7 @@ from pitstop._cache.backends.base import (
     Entry,
     Freshness,
     Hit,
+    LocalAsyncForms,
     Matcher,
     _DamagedEntry,
     logger,
@@ -72,7 +73,7 @@ END;
 """
 
 
-class DiskBackend:
+class DiskBackend(LocalAsyncForms):
     """Entries in a SQLite file, shared by every process that opens it.
 
     Args:
@@ -96,7 +97,6 @@ class DiskBackend:
         self._guard = BackendGuard("disk", str(self.path), clock)
         self.evictions = 0
         self.expirations = 0
-        self.removed_later = 0
 
     def _open(self) -> sqlite3.Connection:
         """Connect and create the schema; a damaged file is moved aside and replaced.
@@ -295,15 +295,6 @@ class DiskBackend:
             self._guard.failed(exc, now)
             return 0, 0
         return (int(row[0]), int(row[1])) if row else (0, 0)
-
-    async def ainvalidate(self, matcher: Matcher, now: float) -> int:
-        return self.invalidate(matcher, now)
-
-    async def aclear(self, now: float) -> int:
-        return self.clear(now)
-
-    async def ausage(self, now: float) -> tuple[int, int]:
-        return self.usage(now)
 
     async def aclose(self) -> None:
         with self._lock:

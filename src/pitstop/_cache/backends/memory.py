@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from pitstop._cache.backends.base import Entry, Freshness, Hit, Matcher
+from pitstop._cache.backends.base import Entry, Freshness, Hit, LocalAsyncForms, Matcher
 from pitstop._cache.keys import decode
 
 __all__ = ["MemoryBackend"]
 
 
-class MemoryBackend:
+class MemoryBackend(LocalAsyncForms):
     """Entries in this process; never fails.
 
     Args:
@@ -37,7 +37,6 @@ class MemoryBackend:
         self._bytes = 0
         self.evictions = 0
         self.expirations = 0
-        self.removed_later = 0
         self.errors = 0
         self.degraded = False
         self.corrupt = 0  # entries live in this process: nothing can damage them
@@ -89,15 +88,6 @@ class MemoryBackend:
     def usage(self, now: float) -> tuple[int, int]:
         self._sweep(now)
         return len(self._data), self._bytes
-
-    async def ainvalidate(self, matcher: Matcher, now: float) -> int:
-        return self.invalidate(matcher, now)
-
-    async def aclear(self, now: float) -> int:
-        return self.clear(now)
-
-    async def ausage(self, now: float) -> tuple[int, int]:
-        return self.usage(now)
 
     async def aclose(self) -> None:
         """Nothing to release: the entries stay usable until the cache is dropped."""

@@ -332,40 +332,48 @@ class RedisBackend:
         self._async()
         assert self._aflush is not None
         async with self._aflush:  # one flusher: each invalidation is applied once
-            while True:
-                with self._lock:
-                    if not self._pending:
-                        return True
-                    matcher = self._pending[0]
+            while (matcher := self._next_pending()) is not None:
                 try:
                     removed = await self._ainvalidate(matcher)
                 except _FAILURES as exc:
                     self._guard.failed(exc, now)
                     return False
                 self._guard.succeeded()
-                with self._lock:
-                    self._pending.pop(0)
-                    self.removed_later += removed
+                self._count_later(removed, applied=True)
+            return True
 
     def _ready(self, now: float) -> bool:
         """The worker's `_aready`: True when Redis should be asked now."""
         guard = self._guard
         if guard.degraded and not guard.available(now):
             return False
-        while True:
-            with self._lock:
-                if not self._pending:
-                    return True
-                matcher = self._pending[0]
+        while (matcher := self._next_pending()) is not None:
             try:
                 removed = self._invalidate(matcher)
             except _FAILURES as exc:
                 guard.failed(exc, now)
                 return False
             guard.succeeded()
-            with self._lock:
+            self._count_later(removed, applied=True)
+        return True
+
+    def _defer(self, matcher: Matcher) -> int:
+        """Queue an invalidation Redis did not take, for when it answers; 0 removed now."""
+        with self._lock:
+            self._pending.append(matcher)
+        return 0
+
+    def _next_pending(self) -> Matcher | None:
+        with self._lock:
+            return self._pending[0] if self._pending else None
+
+    def _count_later(self, removed: int, *, applied: bool = False) -> None:
+        """Count entries removed after `invalidate` returned (`applied`: by the queued
+        invalidation at the head of `_pending`, which is then done)."""
+        with self._lock:
+            if applied:
                 self._pending.pop(0)
-                self.removed_later += removed
+            self.removed_later += removed
 
     def _cutoffs(self, now: float) -> list[str]:
         """The default cutoff, then (tool, cutoff) pairs, for the scripts' `cutoffs`."""
@@ -448,16 +456,12 @@ class RedisBackend:
     async def ainvalidate(self, matcher: Matcher, now: float) -> int:
         """`invalidate` on the async client: the exact count, and the loop never waits."""
         if not await self._aready(now):
-            with self._lock:
-                self._pending.append(matcher)
-            return 0
+            return self._defer(matcher)
         try:
             removed = await self._ainvalidate(matcher)
         except _FAILURES as exc:
             self._guard.failed(exc, now)
-            with self._lock:
-                self._pending.append(matcher)
-            return 0
+            return self._defer(matcher)
         self._guard.succeeded()
         return removed
 
@@ -477,30 +481,20 @@ class RedisBackend:
         """Remove the matching entries; return how many (see the module docstring for a
         caller on an event loop's thread that Redis does not answer in time)."""
         if self._guard.skipping(now):
-            with self._lock:
-                self._pending.append(matcher)  # applied when Redis answers again
-            return 0
+            return self._defer(matcher)
 
         def work() -> int:
             if not self._ready(now):
-                with self._lock:
-                    self._pending.append(matcher)
-                return 0
+                return self._defer(matcher)
             try:
                 removed = self._invalidate(matcher)
             except _FAILURES as exc:
                 self._guard.failed(exc, now)
-                with self._lock:
-                    self._pending.append(matcher)
-                return 0
+                return self._defer(matcher)
             self._guard.succeeded()
             return removed
 
-        def late(removed: int) -> None:
-            with self._lock:
-                self.removed_later += removed
-
-        removed = self._ask(work, late)
+        removed = self._ask(work, self._count_later)
         if removed is None:
             self._warn_late()
             return 0
